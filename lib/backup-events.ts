@@ -1,0 +1,56 @@
+/**
+ * The service's own events on EventBridge (source `ami-backup`), for operators to route to alerts.
+ * Outcomes are published before they are recorded in tags, so a crash between the two repeats the event rather than
+ * losing it: consumers may see one twice and can tell by `detail.imageId` and `detail-type`.
+ */
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { chunk } from './errors';
+
+export const EVENT_SOURCE = 'ami-backup';
+
+export const EventType = {
+  backupSucceeded: 'Backup Succeeded',
+  backupFailed: 'Backup Failed',
+  imageExpired: 'Image Expired',
+} as const;
+export type EventType = (typeof EventType)[keyof typeof EventType];
+
+export interface ServiceEvent {
+  readonly type: EventType;
+  readonly time: Date;
+  readonly detail: Readonly<Record<string, string | number | undefined>>;
+}
+
+/** PutEvents takes at most 10 entries a call. */
+const PUT_EVENTS_BATCH = 10;
+
+export class PublishError extends Error {
+  override readonly name = 'PublishError';
+}
+
+export class BackupEvents {
+  constructor(
+    private readonly eventBusName: string,
+    private readonly client: EventBridgeClient = new EventBridgeClient({}),
+  ) {}
+
+  async publish(events: readonly ServiceEvent[]): Promise<void> {
+    for (const batch of chunk(events, PUT_EVENTS_BATCH)) {
+      const output = await this.client.send(
+        new PutEventsCommand({
+          Entries: batch.map((event) => ({
+            Source: EVENT_SOURCE,
+            DetailType: event.type,
+            Time: event.time,
+            EventBusName: this.eventBusName,
+            Detail: JSON.stringify(event.detail),
+          })),
+        }),
+      );
+      if ((output.FailedEntryCount ?? 0) > 0) {
+        const reasons = (output.Entries ?? []).flatMap((entry) => (entry.ErrorCode ? [entry.ErrorCode] : []));
+        throw new PublishError(`EventBridge refused ${output.FailedEntryCount} events: ${reasons.join(', ')}`);
+      }
+    }
+  }
+}

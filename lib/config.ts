@@ -1,0 +1,55 @@
+/**
+ * Configuration, read from the environment and validated once at cold start into a frozen object.
+ * A missing or invalid variable fails loudly and names itself.
+ */
+
+export interface Config {
+  /** The opt-in tag an operator sets on an instance. */
+  readonly optIn: { readonly key: string; readonly value: string };
+  /** The value of the ownership tag on everything this service creates: service and stage. */
+  readonly owner: string;
+  readonly defaultRetain: number;
+  /** How long after a reboot request before status checks are trusted again. */
+  readonly rebootGraceSeconds: number;
+  /** How long an instance may take to be ready for imaging before the run is recorded as failed. */
+  readonly readyTimeoutSeconds: number;
+  /** How long an image may stay pending before the run is recorded as failed. */
+  readonly imageTimeoutSeconds: number;
+  readonly eventBusName: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function text(env: Env, name: string, fallback?: string): string {
+  const value = env[name] ?? fallback;
+  if (value === undefined || value.trim() === '') {
+    throw new ConfigError(`environment variable ${name} is required`);
+  }
+  return value;
+}
+
+function wholeNumber(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) {
+    throw new ConfigError(`environment variable ${name} must be a whole number from ${min} to ${max}, got '${raw}'`);
+  }
+  return value;
+}
+
+export function readConfig(env: Env = process.env): Config {
+  return Object.freeze({
+    optIn: Object.freeze({ key: text(env, 'OPT_IN_TAG_KEY', 'Backup'), value: text(env, 'OPT_IN_TAG_VALUE', 'true') }),
+    owner: text(env, 'OWNER'),
+    defaultRetain: wholeNumber(env, 'DEFAULT_RETAIN', 7, 1, 1000),
+    rebootGraceSeconds: wholeNumber(env, 'REBOOT_GRACE_SECONDS', 300, 0, 86_400),
+    readyTimeoutSeconds: wholeNumber(env, 'READY_TIMEOUT_SECONDS', 3600, 60, 7 * 86_400),
+    imageTimeoutSeconds: wholeNumber(env, 'IMAGE_TIMEOUT_SECONDS', 86_400, 600, 7 * 86_400),
+    eventBusName: text(env, 'EVENT_BUS_NAME', 'default'),
+  });
+}

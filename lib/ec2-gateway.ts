@@ -1,0 +1,329 @@
+/**
+ * The EC2 adapter: the only module that speaks to EC2. Describes are paginated and filtered on the server side;
+ * mutations are batched where EC2 allows it. It maps SDK shapes onto the plain model the decisions read.
+ */
+import {
+  CreateImageCommand,
+  CreateTagsCommand,
+  DeleteSnapshotCommand,
+  DeleteTagsCommand,
+  DeregisterImageCommand,
+  DescribeInstanceStatusCommand,
+  EC2Client,
+  type Filter,
+  paginateDescribeImages,
+  paginateDescribeInstances,
+  paginateDescribeSnapshots,
+  RebootInstancesCommand,
+  type Image as SdkImage,
+  type Instance as SdkInstance,
+  type Snapshot as SdkSnapshot,
+  type Tag,
+} from '@aws-sdk/client-ec2';
+import type { ImageRequest } from './decisions/progress';
+import { chunk, errorCode, errorMessage, isTransient } from './errors';
+import type {
+  CheckStatus,
+  Image,
+  ImageState,
+  Instance,
+  InstanceHealth,
+  InstanceState,
+  Snapshot,
+  SnapshotState,
+  TagWrite,
+} from './model';
+import { ImageTag, type Tags } from './tags';
+
+/** EC2's limits: ids per CreateTags call, ids per DescribeInstanceStatus call, values per filter (kept modest). */
+const TAG_BATCH = 1000;
+const STATUS_BATCH = 100;
+const FILTER_VALUES = 200;
+const PAGE_SIZE = 1000;
+
+export type ResourceFailures = ReadonlyMap<string, string>;
+
+export interface CreatedImage {
+  readonly imageId: string;
+  /** True when the image already existed under that name (a rerun after a crash). */
+  readonly existed: boolean;
+}
+
+export interface DeregisterResult {
+  /** Snapshots EC2 did not delete with the image (to delete one by one). */
+  readonly snapshotsLeft: readonly string[];
+  readonly snapshotsDeleted: number;
+}
+
+function tagsOf(tags: readonly Tag[] | undefined): Tags {
+  const result: Record<string, string> = {};
+  for (const tag of tags ?? []) {
+    if (tag.Key !== undefined) result[tag.Key] = tag.Value ?? '';
+  }
+  return result;
+}
+
+function toTags(tags: Tags): Tag[] {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
+function toInstance(instance: SdkInstance): Instance | undefined {
+  const id = instance.InstanceId;
+  const state = instance.State?.Name as InstanceState | undefined;
+  return id === undefined || state === undefined ? undefined : { id, state, tags: tagsOf(instance.Tags) };
+}
+
+function toImage(image: SdkImage): Image | undefined {
+  if (image.ImageId === undefined || image.State === undefined) return undefined;
+  return {
+    id: image.ImageId,
+    name: image.Name ?? '',
+    state: image.State as ImageState,
+    createdAt: new Date(image.CreationDate ?? 0),
+    tags: tagsOf(image.Tags),
+    snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((mapping) =>
+      mapping.Ebs?.SnapshotId === undefined ? [] : [mapping.Ebs.SnapshotId],
+    ),
+    ...(image.StateReason?.Message ? { stateReason: image.StateReason.Message } : {}),
+  };
+}
+
+function toSnapshot(snapshot: SdkSnapshot): Snapshot | undefined {
+  if (snapshot.SnapshotId === undefined || snapshot.State === undefined) return undefined;
+  return {
+    id: snapshot.SnapshotId,
+    state: snapshot.State as SnapshotState,
+    startedAt: snapshot.StartTime ?? new Date(0),
+    description: snapshot.Description ?? '',
+    tags: tagsOf(snapshot.Tags),
+  };
+}
+
+function defined<T>(value: T | undefined): value is T {
+  return value !== undefined;
+}
+
+export interface InstanceQuery {
+  /** Only instances carrying this tag. */
+  readonly tag?: { readonly key: string; readonly values: readonly string[] };
+  readonly instanceIds?: readonly string[];
+}
+
+export class Ec2Gateway {
+  constructor(private readonly client: EC2Client = new EC2Client({})) {}
+
+  /** Every instance matching the query, across all pages and reservations. */
+  async findInstances(query: InstanceQuery): Promise<Instance[]> {
+    const base: Filter[] = query.tag ? [{ Name: `tag:${query.tag.key}`, Values: [...query.tag.values] }] : [];
+    // An empty id list means "none", never "all" (the SDK would drop it and describe every instance).
+    if (query.instanceIds !== undefined && query.instanceIds.length === 0) return [];
+    const idChunks = query.instanceIds === undefined ? [undefined] : chunk(query.instanceIds, FILTER_VALUES);
+    const instances: Instance[] = [];
+    for (const ids of idChunks) {
+      const filters = ids === undefined ? base : [...base, { Name: 'instance-id', Values: [...ids] }];
+      for await (const page of paginateDescribeInstances(
+        { client: this.client, pageSize: PAGE_SIZE },
+        { Filters: filters },
+      )) {
+        for (const reservation of page.Reservations ?? []) {
+          instances.push(...(reservation.Instances ?? []).map(toInstance).filter(defined));
+        }
+      }
+    }
+    return instances;
+  }
+
+  /** Status checks of running instances (EC2 answers for at most 100 ids a call). */
+  async findHealth(instanceIds: readonly string[]): Promise<Map<string, InstanceHealth>> {
+    const health = new Map<string, InstanceHealth>();
+    for (const ids of chunk(instanceIds, STATUS_BATCH)) {
+      let token: string | undefined;
+      do {
+        const page = await this.client.send(
+          new DescribeInstanceStatusCommand({ InstanceIds: [...ids], IncludeAllInstances: true, NextToken: token }),
+        );
+        for (const status of page.InstanceStatuses ?? []) {
+          if (status.InstanceId === undefined) continue;
+          health.set(status.InstanceId, {
+            instanceStatus: (status.InstanceStatus?.Status ?? 'insufficient-data') as CheckStatus,
+            systemStatus: (status.SystemStatus?.Status ?? 'insufficient-data') as CheckStatus,
+          });
+        }
+        token = page.NextToken;
+      } while (token);
+    }
+    return health;
+  }
+
+  private async findImages(filters: Filter[]): Promise<Image[]> {
+    const images: Image[] = [];
+    for await (const page of paginateDescribeImages(
+      { client: this.client, pageSize: PAGE_SIZE },
+      { Owners: ['self'], Filters: filters },
+    )) {
+      images.push(...(page.Images ?? []).map(toImage).filter(defined));
+    }
+    return images;
+  }
+
+  /** Images of this account with the given names (any owner tag: the caller checks it). */
+  async findImagesByName(names: readonly string[]): Promise<Image[]> {
+    const images: Image[] = [];
+    for (const values of chunk(names, FILTER_VALUES)) {
+      images.push(...(await this.findImages([{ Name: 'name', Values: [...values] }])));
+    }
+    return images;
+  }
+
+  async findImagesById(imageIds: readonly string[]): Promise<Image[]> {
+    const images: Image[] = [];
+    for (const values of chunk(imageIds, FILTER_VALUES)) {
+      images.push(...(await this.findImages([{ Name: 'image-id', Values: [...values] }])));
+    }
+    return images;
+  }
+
+  /** Every image carrying the ownership tag with this owner. */
+  findOwnedImages(owner: string): Promise<Image[]> {
+    return this.findImages([{ Name: `tag:${ImageTag.managedBy}`, Values: [owner] }]);
+  }
+
+  /** Every snapshot carrying the ownership tag with this owner. */
+  async findOwnedSnapshots(owner: string): Promise<Snapshot[]> {
+    const snapshots: Snapshot[] = [];
+    for await (const page of paginateDescribeSnapshots(
+      { client: this.client, pageSize: PAGE_SIZE },
+      { OwnerIds: ['self'], Filters: [{ Name: `tag:${ImageTag.managedBy}`, Values: [owner] }] },
+    )) {
+      snapshots.push(...(page.Snapshots ?? []).map(toSnapshot).filter(defined));
+    }
+    return snapshots;
+  }
+
+  /**
+   * Applies tag writes, one CreateTags call per group of resources receiving the same tags. A call that fails for
+   * the group is retried resource by resource, so one bad resource does not cost the others their tags.
+   */
+  async writeTags(writes: readonly TagWrite[]): Promise<ResourceFailures> {
+    const groups = new Map<string, { tags: Tags; ids: string[] }>();
+    for (const write of writes) {
+      const key = JSON.stringify(Object.entries(write.tags).sort(([a], [b]) => a.localeCompare(b)));
+      const group = groups.get(key) ?? { tags: write.tags, ids: [] };
+      group.ids.push(write.resourceId);
+      groups.set(key, group);
+    }
+    const failures = new Map<string, string>();
+    for (const { tags, ids } of groups.values()) {
+      for (const batch of chunk(ids, TAG_BATCH)) {
+        await this.eachOrAll(batch, failures, (resources) =>
+          this.client.send(new CreateTagsCommand({ Resources: resources, Tags: toTags(tags) })),
+        );
+      }
+    }
+    return failures;
+  }
+
+  async deleteTags(resourceIds: readonly string[], keys: readonly string[]): Promise<ResourceFailures> {
+    const failures = new Map<string, string>();
+    for (const batch of chunk(resourceIds, TAG_BATCH)) {
+      await this.eachOrAll(batch, failures, (resources) =>
+        this.client.send(new DeleteTagsCommand({ Resources: resources, Tags: keys.map((Key) => ({ Key })) })),
+      );
+    }
+    return failures;
+  }
+
+  /** Reboots instances in one call; if EC2 refuses the batch, instance by instance. */
+  async reboot(instanceIds: readonly string[]): Promise<ResourceFailures> {
+    const failures = new Map<string, string>();
+    for (const batch of chunk(instanceIds, TAG_BATCH)) {
+      await this.eachOrAll(batch, failures, (ids) =>
+        this.client.send(new RebootInstancesCommand({ InstanceIds: ids })),
+      );
+    }
+    return failures;
+  }
+
+  /**
+   * Creates the image without a further reboot (the service's own reboot, or a stopped instance, is what makes it
+   * consistent). If the name is taken, the existing image is returned: names are unique per run.
+   */
+  async createImage(request: ImageRequest): Promise<CreatedImage> {
+    const tags = toTags(request.tags);
+    try {
+      const output = await this.client.send(
+        new CreateImageCommand({
+          InstanceId: request.instanceId,
+          Name: request.name,
+          Description: request.description,
+          NoReboot: true,
+          TagSpecifications: [
+            { ResourceType: 'image', Tags: tags },
+            { ResourceType: 'snapshot', Tags: tags },
+          ],
+        }),
+      );
+      if (output.ImageId === undefined) throw new Error('CreateImage returned no ImageId');
+      return { imageId: output.ImageId, existed: false };
+    } catch (error: unknown) {
+      const existing =
+        errorCode(error) === 'InvalidAMIName.Duplicate' && /ami-[0-9a-f]+/.exec(errorMessage(error))?.[0];
+      if (existing) return { imageId: existing, existed: true };
+      throw error;
+    }
+  }
+
+  /** Deregisters an image and deletes its snapshots with it; an image already gone counts as done. */
+  async deregister(imageId: string, snapshotIds: readonly string[]): Promise<DeregisterResult> {
+    try {
+      const output = await this.client.send(
+        new DeregisterImageCommand({ ImageId: imageId, DeleteAssociatedSnapshots: true }),
+      );
+      const deleted = new Set(
+        (output.DeleteSnapshotResults ?? [])
+          .filter((result) => result.ReturnCode === 'success' && result.SnapshotId !== undefined)
+          .map((result) => result.SnapshotId),
+      );
+      return { snapshotsLeft: snapshotIds.filter((id) => !deleted.has(id)), snapshotsDeleted: deleted.size };
+    } catch (error: unknown) {
+      if (errorCode(error) === 'InvalidAMIID.NotFound' || errorCode(error) === 'InvalidAMIID.Unavailable') {
+        return { snapshotsLeft: [...snapshotIds], snapshotsDeleted: 0 };
+      }
+      throw error;
+    }
+  }
+
+  /** Deletes a snapshot; true if deleted now, false if it was already gone. */
+  async deleteSnapshot(snapshotId: string): Promise<boolean> {
+    try {
+      await this.client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+      return true;
+    } catch (error: unknown) {
+      if (errorCode(error) === 'InvalidSnapshot.NotFound') return false;
+      throw error;
+    }
+  }
+
+  private async eachOrAll(
+    ids: readonly string[],
+    failures: Map<string, string>,
+    call: (ids: string[]) => Promise<unknown>,
+  ): Promise<void> {
+    try {
+      await call([...ids]);
+    } catch (error: unknown) {
+      // Throttling or a server fault would fail each call alike: only a refused batch is worth splitting.
+      if (ids.length === 1 || isTransient(error)) {
+        for (const id of ids) failures.set(id, errorMessage(error));
+        return;
+      }
+      for (const id of ids) {
+        try {
+          await call([id]);
+        } catch (single: unknown) {
+          failures.set(id, errorMessage(single));
+        }
+      }
+    }
+  }
+}

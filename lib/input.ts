@@ -1,0 +1,95 @@
+/**
+ * What a handler was invoked with: a schedule, an EC2 event, or a payload typed into the console. Validated before
+ * anything is read or changed; an invalid payload is rejected with a message naming the field.
+ */
+
+export class InvalidInputError extends Error {
+  override readonly name = 'InvalidInputError';
+}
+
+/** EC2 instance ids: `i-` and 8 or 17 hexadecimal digits. */
+const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+/** At most this many ids in one console payload (one EC2 filter call's worth, times five). */
+export const MAX_CONSOLE_INSTANCE_IDS = 1000;
+
+export interface Invocation {
+  readonly trigger: 'schedule' | 'console';
+  /** Now, as the trigger says it: the scheduled event's time, so a simulated clock can drive the service. */
+  readonly now: Date;
+  /** Only these instances (console); all opted-in instances otherwise. */
+  readonly instanceIds?: readonly string[];
+  readonly dryRun: boolean;
+}
+
+export interface ImageStateChange {
+  readonly now: Date;
+  readonly imageId: string;
+  readonly state: string;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function eventTime(value: unknown, field: string): Date {
+  const time = typeof value === 'string' ? new Date(value) : undefined;
+  if (time === undefined || Number.isNaN(time.getTime())) {
+    throw new InvalidInputError(`${field} must be an ISO-8601 time, got ${JSON.stringify(value)}`);
+  }
+  return time;
+}
+
+function isScheduledEvent(event: Record<string, unknown>): boolean {
+  return event.source === 'aws.events' && event['detail-type'] === 'Scheduled Event';
+}
+
+function parseInstanceIds(value: unknown): string[] {
+  if (!Array.isArray(value)) throw new InvalidInputError('instanceIds must be an array of instance ids');
+  if (value.length === 0) throw new InvalidInputError('instanceIds must not be empty (leave it out to mean all)');
+  if (value.length > MAX_CONSOLE_INSTANCE_IDS) {
+    throw new InvalidInputError(`instanceIds has ${value.length} ids; at most ${MAX_CONSOLE_INSTANCE_IDS}`);
+  }
+  value.forEach((id, index) => {
+    if (typeof id !== 'string' || !INSTANCE_ID.test(id)) {
+      throw new InvalidInputError(`instanceIds[${index}] is not an instance id: ${JSON.stringify(id)?.slice(0, 80)}`);
+    }
+  });
+  return [...new Set(value as string[])];
+}
+
+/**
+ * Parses a scheduled event or a console payload `{"instanceIds"?: string[], "dryRun"?: boolean}`.
+ * `realNow` is used for console invocations, which carry no time.
+ */
+export function parseInvocation(event: unknown, realNow: () => Date = () => new Date()): Invocation {
+  if (event === undefined || event === null) return { trigger: 'console', now: realNow(), dryRun: false };
+  if (!isRecord(event)) throw new InvalidInputError('the payload must be a JSON object');
+  if (isScheduledEvent(event)) return { trigger: 'schedule', now: eventTime(event.time, 'time'), dryRun: false };
+  const unknownKeys = Object.keys(event).filter((key) => key !== 'instanceIds' && key !== 'dryRun');
+  if (unknownKeys.length > 0) {
+    throw new InvalidInputError(
+      `unknown field ${JSON.stringify(unknownKeys[0])?.slice(0, 80)}; the payload takes instanceIds and dryRun`,
+    );
+  }
+  if (event.dryRun !== undefined && typeof event.dryRun !== 'boolean') {
+    throw new InvalidInputError('dryRun must be true or false');
+  }
+  return {
+    trigger: 'console',
+    now: realNow(),
+    dryRun: event.dryRun === true,
+    ...(event.instanceIds === undefined ? {} : { instanceIds: parseInstanceIds(event.instanceIds) }),
+  };
+}
+
+/** Parses an `EC2 AMI State Change` event; undefined if the event is not one. */
+export function parseImageStateChange(event: unknown): ImageStateChange | undefined {
+  if (!isRecord(event) || event.source !== 'aws.ec2' || event['detail-type'] !== 'EC2 AMI State Change')
+    return undefined;
+  const detail = isRecord(event.detail) ? event.detail : {};
+  if (typeof detail.ImageId !== 'string' || !/^ami-[0-9a-f]+$/.test(detail.ImageId)) {
+    throw new InvalidInputError(`detail.ImageId is not an image id: ${JSON.stringify(detail.ImageId)?.slice(0, 80)}`);
+  }
+  if (typeof detail.State !== 'string') throw new InvalidInputError('detail.State must be a string');
+  return { now: eventTime(event.time, 'time'), imageId: detail.ImageId, state: detail.State };
+}

@@ -1,0 +1,58 @@
+/**
+ * The service's plain view of EC2 resources: what the decisions read. The EC2 adapter maps SDK shapes onto these,
+ * so the decisions never import the SDK.
+ */
+import type { Tags } from './tags';
+
+export type InstanceState = 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
+
+export interface Instance {
+  readonly id: string;
+  readonly state: InstanceState;
+  readonly tags: Tags;
+}
+
+/** EC2's summary of a status check. */
+export type CheckStatus = 'ok' | 'impaired' | 'insufficient-data' | 'not-applicable' | 'initializing';
+
+export interface InstanceHealth {
+  readonly instanceStatus: CheckStatus;
+  readonly systemStatus: CheckStatus;
+}
+
+export type ImageState =
+  | 'pending'
+  | 'available'
+  | 'invalid'
+  | 'deregistered'
+  | 'transient'
+  | 'failed'
+  | 'error'
+  | 'disabled';
+
+export interface Image {
+  readonly id: string;
+  readonly name: string;
+  readonly state: ImageState;
+  readonly createdAt: Date;
+  readonly tags: Tags;
+  readonly snapshotIds: readonly string[];
+  /** EC2's reason for a failed image. */
+  readonly stateReason?: string;
+}
+
+export type SnapshotState = 'pending' | 'completed' | 'error' | 'recoverable' | 'recovering';
+
+export interface Snapshot {
+  readonly id: string;
+  readonly state: SnapshotState;
+  readonly startedAt: Date;
+  readonly description: string;
+  readonly tags: Tags;
+}
+
+/** A tag write on one resource; the adapter batches writes with equal tags into one CreateTags call. */
+export interface TagWrite {
+  readonly resourceId: string;
+  readonly tags: Tags;
+}

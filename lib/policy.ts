@@ -1,0 +1,82 @@
+/**
+ * An instance's backup policy, read from the tags an operator sets. Invalid values are reported, never guessed:
+ * an instance whose retention cannot be read never has an image expired.
+ */
+import { BackupMode, ImageTag, OperatorTag, type Tags } from './tags';
+
+export interface Retention {
+  /** Keep this many newest good images (≥ 1: the last good backup is always kept). */
+  readonly retain: number;
+  /** Also keep good images younger than this many days. */
+  readonly retainDays?: number;
+}
+
+export interface BackupPolicy extends Retention {
+  readonly mode: BackupMode;
+}
+
+export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problems: string[] };
+
+/** Upper bounds that keep a typo from meaning "keep forever" silently: EC2 allows 50,000 AMIs per Region. */
+export const MAX_RETAIN = 1000;
+export const MAX_RETAIN_DAYS = 3650;
+
+export function isOptedIn(tags: Tags, optIn: { key: string; value: string }): boolean {
+  return tags[optIn.key] === optIn.value;
+}
+
+function parseCount(key: string, raw: string | undefined, max: number): Parsed<number | undefined> {
+  if (raw === undefined) return { ok: true, value: undefined };
+  if (!/^[0-9]+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) {
+    return { ok: false, problems: [`${key}=${JSON.stringify(raw)} must be a whole number from 1 to ${max}`] };
+  }
+  return { ok: true, value: Number(raw) };
+}
+
+/** Reads retention from tags under the given keys (an instance's operator tags, or the tags recorded on an image). */
+export function parseRetention(
+  tags: Tags,
+  keys: { retain: string; retainDays: string },
+  defaultRetain: number | undefined,
+): Parsed<Retention> {
+  const retain = parseCount(keys.retain, tags[keys.retain], MAX_RETAIN);
+  const retainDays = parseCount(keys.retainDays, tags[keys.retainDays], MAX_RETAIN_DAYS);
+  const problems = [...(retain.ok ? [] : retain.problems), ...(retainDays.ok ? [] : retainDays.problems)];
+  if (!retain.ok || !retainDays.ok) return { ok: false, problems };
+  const count = retain.value ?? defaultRetain;
+  if (count === undefined) return { ok: false, problems: [`${keys.retain} is missing`] };
+  return {
+    ok: true,
+    value: retainDays.value === undefined ? { retain: count } : { retain: count, retainDays: retainDays.value },
+  };
+}
+
+export function parseMode(tags: Tags): Parsed<BackupMode> {
+  const raw = tags[OperatorTag.mode];
+  if (raw === undefined || raw === BackupMode.reboot) return { ok: true, value: BackupMode.reboot };
+  if (raw === BackupMode.noReboot) return { ok: true, value: BackupMode.noReboot };
+  return {
+    ok: false,
+    problems: [`${OperatorTag.mode}=${JSON.stringify(raw)} must be '${BackupMode.reboot}' or '${BackupMode.noReboot}'`],
+  };
+}
+
+/** The policy an operator set on an instance. */
+export function parseInstancePolicy(tags: Tags, defaultRetain: number): Parsed<BackupPolicy> {
+  const mode = parseMode(tags);
+  const retention = parseRetention(tags, OperatorTag, defaultRetain);
+  if (mode.ok && retention.ok) return { ok: true, value: { ...retention.value, mode: mode.value } };
+  return { ok: false, problems: [...(mode.ok ? [] : mode.problems), ...(retention.ok ? [] : retention.problems)] };
+}
+
+/** The retention recorded on an image when it was made (used once its instance is gone or opted out). */
+export function parseRecordedRetention(tags: Tags): Parsed<Retention> {
+  return parseRetention(tags, ImageTag, undefined);
+}
+
+/** The tags that record a retention on an image and its snapshots. */
+export function retentionTags(retention: Retention): Record<string, string> {
+  return retention.retainDays === undefined
+    ? { [ImageTag.retain]: String(retention.retain) }
+    : { [ImageTag.retain]: String(retention.retain), [ImageTag.retainDays]: String(retention.retainDays) };
+}

@@ -1,0 +1,56 @@
+/** What every use case is given: configuration, the EC2 adapter, the event publisher, the logger and a deadline. */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { BackupEvents } from '../backup-events';
+import type { Config } from '../config';
+import type { Ec2Gateway } from '../ec2-gateway';
+
+export interface UseCaseContext {
+  readonly config: Config;
+  readonly ec2: Ec2Gateway;
+  readonly events: BackupEvents;
+  readonly logger: Logger;
+  /** Milliseconds left in this invocation: work stops in time and the next invocation carries on from the tags. */
+  readonly remainingMs: () => number;
+}
+
+/** Time kept in hand at the end of an invocation for the calls already under way. */
+export const SAFETY_MARGIN_MS = 20_000;
+
+export interface InstanceOutcome {
+  readonly instanceId: string;
+  /** What was decided (a decision kind), or `deferred` when the invocation ran out of time first. */
+  readonly action: string;
+  readonly reason?: string;
+  readonly imageId?: string;
+  readonly error?: string;
+}
+
+export interface Summary {
+  readonly function: string;
+  readonly now: string;
+  readonly dryRun: boolean;
+  readonly instances: readonly InstanceOutcome[];
+}
+
+/** Runs `work` over `items`, at most `limit` at a time, and stops starting new ones once `more()` says no. */
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  more: () => boolean,
+  work: (item: T) => Promise<void>,
+): Promise<T[]> {
+  const skipped: T[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T; // next < length was just checked
+      if (!more()) {
+        skipped.push(item);
+        continue;
+      }
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return skipped;
+}

@@ -1,0 +1,123 @@
+/**
+ * Rotation: deregister expired images with their snapshots, and delete the service's snapshots whose image is gone.
+ * Everything it touches carries the ownership tag (checked in the plan); a crash at any point leaves nothing the next
+ * rotation does not finish.
+ */
+import { EventType } from '../backup-events';
+import { type Expiry, planRotation, type RotationPolicy } from '../decisions/rotation';
+import { errorMessage } from '../errors';
+import type { Invocation } from '../input';
+import { isOptedIn, parseRetention } from '../policy';
+import { ImageTag, OperatorTag } from '../tags';
+import { forEachLimit, type InstanceOutcome, SAFETY_MARGIN_MS, type Summary, type UseCaseContext } from './context';
+
+/** Deregistrations under way at once: DeregisterImage refills at about 5 a second. */
+const DELETE_CONCURRENCY = 4;
+
+export interface RotateSummary extends Summary {
+  readonly imagesExpired: number;
+  readonly snapshotsDeleted: number;
+  readonly orphanSnapshots: readonly string[];
+  readonly errors: readonly string[];
+}
+
+export async function rotate(invocation: Invocation, context: UseCaseContext): Promise<RotateSummary> {
+  const { config, ec2, events, logger, remainingMs } = context;
+  const wanted = invocation.instanceIds === undefined ? undefined : new Set(invocation.instanceIds);
+  const inScope = (tags: Readonly<Record<string, string>>): boolean =>
+    wanted === undefined || wanted.has(tags[ImageTag.instanceId] ?? '');
+
+  const images = await ec2.findOwnedImages(config.owner);
+  const snapshots = await ec2.findOwnedSnapshots(config.owner);
+  const instanceIds = [...new Set(images.flatMap((image) => image.tags[ImageTag.instanceId] ?? []))].filter(
+    (id) => wanted === undefined || wanted.has(id),
+  );
+  const policies = new Map<string, RotationPolicy>();
+  for (const instance of await ec2.findInstances({ instanceIds })) {
+    if (isOptedIn(instance.tags, config.optIn)) {
+      policies.set(instance.id, {
+        source: 'instance',
+        retention: parseRetention(instance.tags, OperatorTag, config.defaultRetain),
+      });
+    }
+  }
+  const plan = planRotation(
+    images.filter((image) => inScope(image.tags)),
+    snapshots.filter((snapshot) => inScope(snapshot.tags)),
+    policies,
+    config.owner,
+    invocation.now,
+  );
+  // Images outside the scope still hold their snapshots: an orphan is judged against every image.
+  const orphanSnapshotIds = plan.orphanSnapshotIds.filter((id) =>
+    images.every((image) => !image.snapshotIds.includes(id)),
+  );
+
+  const errors: string[] = [];
+  let snapshotsDeleted = 0;
+  let imagesExpired = 0;
+  const expiredIds = new Set<string>();
+  if (!invocation.dryRun) {
+    const more = (): boolean => remainingMs() > SAFETY_MARGIN_MS;
+    const ownedSnapshots = new Set(snapshots.map((snapshot) => snapshot.id));
+    const deleteSnapshot = async (snapshotId: string): Promise<void> => {
+      try {
+        if (await ec2.deleteSnapshot(snapshotId)) snapshotsDeleted++;
+      } catch (error: unknown) {
+        errors.push(`${snapshotId}: ${errorMessage(error)}`);
+        logger.error('snapshot not deleted', { snapshotId, error: errorMessage(error) });
+      }
+    };
+    await forEachLimit(orphanSnapshotIds, DELETE_CONCURRENCY, more, deleteSnapshot);
+    await forEachLimit(plan.expired, DELETE_CONCURRENCY, more, async (expiry: Expiry) => {
+      try {
+        const result = await ec2.deregister(expiry.imageId, expiry.snapshotIds);
+        imagesExpired++;
+        expiredIds.add(expiry.imageId);
+        snapshotsDeleted += result.snapshotsDeleted;
+        // Snapshots EC2 did not delete with the image go now, if they are ours; else the next rotation finds them.
+        for (const snapshotId of result.snapshotsLeft.filter((id) => ownedSnapshots.has(id)))
+          await deleteSnapshot(snapshotId);
+        logger.info('image expired', { instanceId: expiry.instanceId, imageId: expiry.imageId, reason: expiry.reason });
+      } catch (error: unknown) {
+        errors.push(`${expiry.imageId}: ${errorMessage(error)}`);
+        logger.error('image not deregistered', { imageId: expiry.imageId, error: errorMessage(error) });
+      }
+    });
+    const expiredEvents = plan.expired
+      .filter((expiry) => expiredIds.has(expiry.imageId))
+      .map((expiry) => ({
+        type: EventType.imageExpired,
+        time: invocation.now,
+        detail: { instanceId: expiry.instanceId, imageId: expiry.imageId, reason: expiry.reason },
+      }));
+    try {
+      await events.publish(expiredEvents);
+    } catch (error: unknown) {
+      errors.push(`events: ${errorMessage(error)}`);
+      logger.error('publishing expiries failed', { error: errorMessage(error) });
+    }
+  }
+
+  const instances: InstanceOutcome[] = plan.instances.map((rotation) => ({
+    instanceId: rotation.instanceId,
+    action: rotation.hold === undefined ? 'rotate' : 'hold',
+    ...(rotation.hold === undefined ? {} : { reason: rotation.hold }),
+    kept: rotation.kept.length,
+    expired: rotation.expired.map((expiry) => expiry.imageId),
+  }));
+  for (const rotation of plan.instances) {
+    if (rotation.hold !== undefined)
+      logger.warn('rotation held', { instanceId: rotation.instanceId, reason: rotation.hold });
+  }
+  return {
+    function: 'rotate',
+    now: invocation.now.toISOString(),
+    dryRun: invocation.dryRun,
+    instances,
+    imagesExpired,
+    snapshotsDeleted,
+    orphanSnapshots: orphanSnapshotIds,
+    errors,
+  };
+}
