@@ -1,0 +1,388 @@
+/**
+ * Packages the service with the real `serverless` CLI (offline, without AWS credentials) and checks the generated
+ * CloudFormation template against the deployment contract: functions, environment, triggers, retries and IAM.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { ImageTag, TAG_PREFIX } from '../../lib/tags';
+
+const run = promisify(execFile);
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const SERVERLESS_BIN = path.join(REPO_ROOT, 'node_modules', '.bin', 'serverless');
+/** Bundling four functions takes a few seconds; the margin is for a loaded machine. */
+const PACKAGE_TIMEOUT_MS = 120_000;
+
+interface Statement {
+  readonly Sid?: string;
+  readonly Effect: string;
+  readonly Action: string | readonly string[];
+  readonly Resource: unknown;
+  readonly Condition?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+}
+
+interface Resource {
+  readonly Type: string;
+  readonly Properties: Readonly<Record<string, unknown>>;
+}
+
+interface Template {
+  readonly Resources: Readonly<Record<string, Resource>>;
+}
+
+interface PackagedService {
+  readonly dir: string;
+  readonly template: Template;
+}
+
+/** The functions of the contract: logical name, handler file, timeout in seconds, async retries. */
+const FUNCTIONS = [
+  { name: 'reboot', file: 'reboot', timeout: 900, retries: 2 },
+  { name: 'createImages', file: 'create-images', timeout: 900, retries: 0 },
+  { name: 'recordImageState', file: 'record-image-state', timeout: 60, retries: 2 },
+  { name: 'rotate', file: 'rotate', timeout: 900, retries: 2 },
+] as const;
+
+// The `${AWS::...}` placeholders below are CloudFormation's Fn::Sub syntax, not template strings.
+const sub = (arn: string) => ({ 'Fn::Sub': arn });
+// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+const INSTANCES = sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*');
+// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+const IMAGES = sub('arn:${AWS::Partition}:ec2:${AWS::Region}::image/*');
+// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+const SNAPSHOTS = sub('arn:${AWS::Partition}:ec2:${AWS::Region}::snapshot/*');
+const SERVICE_KEYS = { 'ForAllValues:StringLike': { 'aws:TagKeys': [`${TAG_PREFIX}*`] } };
+const FAILURE_QUEUE_ARN = { 'Fn::GetAtt': ['FailedInvocationsQueue', 'Arn'] };
+
+/**
+ * Runs `serverless package` into a fresh directory outside the repository. The child gets no AWS credentials or
+ * profile, and a proxy on a closed local port, so any attempt to reach the network or AWS fails the packaging.
+ */
+async function packageService(args: readonly string[]): Promise<PackagedService> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ami-backup-package-'));
+  const env: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')),
+  );
+  const nowhere = path.join(dir, 'no-such-file');
+  Object.assign(env, {
+    AWS_CONFIG_FILE: nowhere,
+    AWS_SHARED_CREDENTIALS_FILE: nowhere,
+    HTTP_PROXY: 'http://127.0.0.1:9',
+    HTTPS_PROXY: 'http://127.0.0.1:9',
+    NO_PROXY: '',
+  });
+  await run(SERVERLESS_BIN, ['package', '--package', dir, ...args], { cwd: REPO_ROOT, env });
+  const template = JSON.parse(
+    await readFile(path.join(dir, 'cloudformation-template-update-stack.json'), 'utf8'),
+  ) as Template;
+  return { dir, template };
+}
+
+function resourcesOfType(template: Template, type: string): Resource[] {
+  return Object.values(template.Resources).filter((resource) => resource.Type === type);
+}
+
+function lambdaFunction(template: Template, name: string): Resource {
+  const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction`;
+  const resource = template.Resources[logicalId];
+  if (resource === undefined) throw new Error(`no ${logicalId} in the template`);
+  return resource;
+}
+
+/** The Lambda function that an EventBridge rule targets (the logical id in its Fn::GetAtt). */
+function ruleTarget(rule: Resource): string {
+  const [target] = rule.Properties.Targets as readonly { Arn: { 'Fn::GetAtt': readonly [string, string] } }[];
+  return target?.Arn['Fn::GetAtt'][0] ?? '';
+}
+
+function statements(template: Template): readonly Statement[] {
+  const role = template.Resources.IamRoleLambdaExecution;
+  const policies = role?.Properties.Policies as readonly { PolicyDocument: { Statement: readonly Statement[] } }[];
+  return policies.flatMap((policy) => policy.PolicyDocument.Statement);
+}
+
+function statement(template: Template, sid: string): Statement {
+  const found = statements(template).filter((candidate) => candidate.Sid === sid);
+  expect(found).toHaveLength(1);
+  return found[0] as Statement;
+}
+
+function actionsOf(candidate: Statement): readonly string[] {
+  return typeof candidate.Action === 'string' ? [candidate.Action] : candidate.Action;
+}
+
+describe('serverless package with the default parameters', () => {
+  let service: PackagedService;
+
+  beforeAll(async () => {
+    service = await packageService([]);
+  }, PACKAGE_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await rm(service.dir, { recursive: true, force: true });
+  });
+
+  it('declares exactly the four functions, on nodejs22.x arm64, with their handlers and timeouts', () => {
+    const functions = resourcesOfType(service.template, 'AWS::Lambda::Function');
+    expect(functions).toHaveLength(FUNCTIONS.length);
+    for (const { name, file, timeout } of FUNCTIONS) {
+      const { Properties } = lambdaFunction(service.template, name);
+      expect(Properties).toMatchObject({
+        FunctionName: `ami-backup-dev-${name}`,
+        Handler: `functions/${file}.handler`,
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Timeout: timeout,
+      });
+    }
+  });
+
+  it('gives every function the environment the code reads, with the default values', () => {
+    for (const { name } of FUNCTIONS) {
+      expect(lambdaFunction(service.template, name).Properties.Environment).toEqual({
+        Variables: {
+          OPT_IN_TAG_KEY: 'Backup',
+          OPT_IN_TAG_VALUE: 'true',
+          OWNER: 'ami-backup-dev',
+          DEFAULT_RETAIN: '7',
+          REBOOT_GRACE_SECONDS: '300',
+          READY_TIMEOUT_SECONDS: '3600',
+          IMAGE_TIMEOUT_SECONDS: '86400',
+          EVENT_BUS_NAME: 'default',
+          POWERTOOLS_SERVICE_NAME: 'ami-backup',
+          POWERTOOLS_LOG_LEVEL: 'INFO',
+          NODE_OPTIONS: '--enable-source-maps',
+        },
+      });
+    }
+  });
+
+  it('schedules reboot, createImages and rotate with the default expressions', () => {
+    const schedules = Object.fromEntries(
+      resourcesOfType(service.template, 'AWS::Events::Rule')
+        .filter((rule) => rule.Properties.ScheduleExpression !== undefined)
+        .map((rule) => [ruleTarget(rule), rule.Properties.ScheduleExpression]),
+    );
+    expect(schedules).toEqual({
+      RebootLambdaFunction: 'cron(0 3 * * ? *)',
+      CreateImagesLambdaFunction: 'rate(5 minutes)',
+      RotateLambdaFunction: 'cron(0 6 * * ? *)',
+    });
+  });
+
+  it('sends available and failed AMI state changes from the default bus to recordImageState', () => {
+    const patternRules = resourcesOfType(service.template, 'AWS::Events::Rule').filter(
+      (rule) => rule.Properties.EventPattern !== undefined,
+    );
+    expect(patternRules).toHaveLength(1);
+    const [rule] = patternRules as [Resource];
+    expect(ruleTarget(rule)).toBe('RecordImageStateLambdaFunction');
+    expect(rule.Properties.EventBusName).toBeUndefined();
+    expect(rule.Properties.EventPattern).toEqual({
+      source: ['aws.ec2'],
+      'detail-type': ['EC2 AMI State Change'],
+      detail: { State: ['available', 'failed'] },
+    });
+  });
+
+  it('retries each asynchronous function as configured and sends what still fails to the failure queue', () => {
+    const configs = resourcesOfType(service.template, 'AWS::Lambda::EventInvokeConfig');
+    expect(configs).toHaveLength(FUNCTIONS.length);
+    for (const { name, retries } of FUNCTIONS) {
+      const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction`;
+      const config = configs.find((candidate) => JSON.stringify(candidate.Properties.FunctionName).includes(logicalId));
+      expect(config?.Properties).toEqual({
+        FunctionName: { Ref: logicalId },
+        Qualifier: '$LATEST',
+        MaximumRetryAttempts: retries,
+        DestinationConfig: { OnFailure: { Destination: FAILURE_QUEUE_ARN } },
+      });
+    }
+    expect(service.template.Resources.FailedInvocationsQueue?.Type).toBe('AWS::SQS::Queue');
+  });
+
+  it('grants no wildcard action, and "*" resources only to Describe calls', () => {
+    const all = statements(service.template);
+    expect(all.every((candidate) => candidate.Effect === 'Allow')).toBe(true);
+    for (const candidate of all) {
+      for (const action of actionsOf(candidate)) expect(action).not.toContain('*');
+      if (candidate.Resource === '*') {
+        for (const action of actionsOf(candidate)) expect(action).toMatch(/^ec2:Describe[A-Za-z]+$/);
+      }
+    }
+  });
+
+  it('has exactly the service statements of the contract', () => {
+    const optedIn = { 'aws:ResourceTag/Backup': 'true' };
+    const owned = { [`aws:ResourceTag/${ImageTag.managedBy}`]: 'ami-backup-dev' };
+    const expected: readonly Statement[] = [
+      {
+        Sid: 'DescribeBackupState',
+        Effect: 'Allow',
+        Action: ['ec2:DescribeInstances', 'ec2:DescribeInstanceStatus', 'ec2:DescribeImages', 'ec2:DescribeSnapshots'],
+        Resource: '*',
+      },
+      {
+        Sid: 'RebootOptedInInstances',
+        Effect: 'Allow',
+        Action: ['ec2:RebootInstances'],
+        Resource: INSTANCES,
+        Condition: { StringEquals: optedIn },
+      },
+      {
+        Sid: 'ImageOptedInInstances',
+        Effect: 'Allow',
+        Action: ['ec2:CreateImage'],
+        Resource: INSTANCES,
+        Condition: { StringEquals: optedIn },
+      },
+      {
+        Sid: 'CreateOwnedImagesAndSnapshots',
+        Effect: 'Allow',
+        Action: ['ec2:CreateImage'],
+        Resource: [IMAGES, SNAPSHOTS],
+        Condition: { StringEquals: { [`aws:RequestTag/${ImageTag.managedBy}`]: 'ami-backup-dev' } },
+      },
+      {
+        Sid: 'TagImagesAndSnapshotsOnCreation',
+        Effect: 'Allow',
+        Action: ['ec2:CreateTags'],
+        Resource: [IMAGES, SNAPSHOTS],
+        Condition: { StringEquals: { 'ec2:CreateAction': 'CreateImage' }, ...SERVICE_KEYS },
+      },
+      {
+        Sid: 'TagOwnedImagesAndSnapshots',
+        Effect: 'Allow',
+        Action: ['ec2:CreateTags'],
+        Resource: [IMAGES, SNAPSHOTS],
+        Condition: { StringEquals: owned, ...SERVICE_KEYS },
+      },
+      {
+        Sid: 'TrackStateOnOptedInInstances',
+        Effect: 'Allow',
+        Action: ['ec2:CreateTags', 'ec2:DeleteTags'],
+        Resource: INSTANCES,
+        Condition: { StringEquals: optedIn, ...SERVICE_KEYS },
+      },
+      {
+        Sid: 'DeregisterOwnedImages',
+        Effect: 'Allow',
+        Action: ['ec2:DeregisterImage'],
+        Resource: IMAGES,
+        Condition: { StringEquals: owned },
+      },
+      {
+        Sid: 'DeleteOwnedSnapshots',
+        Effect: 'Allow',
+        Action: ['ec2:DeleteSnapshot'],
+        Resource: SNAPSHOTS,
+        Condition: { StringEquals: owned },
+      },
+      {
+        Sid: 'PublishOutcomes',
+        Effect: 'Allow',
+        Action: ['events:PutEvents'],
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+        Resource: sub('arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default'),
+      },
+    ];
+    expect(statements(service.template).filter((candidate) => candidate.Sid !== undefined)).toEqual(expected);
+  });
+
+  it('adds nothing beyond its own log groups and the failure queue in the statements the framework generates', () => {
+    const generated = statements(service.template).filter((candidate) => candidate.Sid === undefined);
+    expect(generated.length).toBeGreaterThan(0);
+    for (const candidate of generated) {
+      const actions = actionsOf(candidate);
+      if (actions.every((action) => action.startsWith('logs:'))) {
+        expect(JSON.stringify(candidate.Resource)).toMatch(/log-group:\/aws\/lambda\/ami-backup-dev\*/);
+      } else {
+        expect(candidate).toEqual({ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: FAILURE_QUEUE_ARN });
+      }
+    }
+  });
+
+  it('deletes images and snapshots only when they carry the ownership tag of this stage', () => {
+    const ownershipCondition = { StringEquals: { [`aws:ResourceTag/${ImageTag.managedBy}`]: 'ami-backup-dev' } };
+    for (const sid of ['DeregisterOwnedImages', 'DeleteOwnedSnapshots']) {
+      expect(statement(service.template, sid).Condition).toEqual(ownershipCondition);
+    }
+    const deleting = statements(service.template).filter((candidate) =>
+      actionsOf(candidate).some((action) => action === 'ec2:DeregisterImage' || action === 'ec2:DeleteSnapshot'),
+    );
+    expect(deleting.map((candidate) => candidate.Sid)).toEqual(['DeregisterOwnedImages', 'DeleteOwnedSnapshots']);
+  });
+
+  it('lets every tagging statement write only keys under the service prefix', () => {
+    const tagging = statements(service.template).filter((candidate) =>
+      actionsOf(candidate).some((action) => action === 'ec2:CreateTags' || action === 'ec2:DeleteTags'),
+    );
+    expect(tagging).toHaveLength(3);
+    for (const candidate of tagging) {
+      expect(candidate.Condition?.['ForAllValues:StringLike']).toEqual({ 'aws:TagKeys': [`${TAG_PREFIX}*`] });
+    }
+  });
+
+  it('writes one bundled zip per function, holding its handler', async () => {
+    for (const { name, file } of FUNCTIONS) {
+      const zip = await readFile(path.join(service.dir, `${name}.zip`));
+      // Entry names are stored uncompressed in the zip's headers.
+      expect(zip.includes(`functions/${file}.js`)).toBe(true);
+      expect(zip.includes(`functions/${file}.js.map`)).toBe(true);
+    }
+  });
+});
+
+describe('serverless package with overridden stage and parameters', () => {
+  let service: PackagedService;
+
+  beforeAll(async () => {
+    service = await packageService([
+      '--stage',
+      'prod',
+      '--region',
+      'eu-west-1',
+      '--param=optInTagKey=backup-plan',
+      '--param=optInTagValue=nightly',
+      '--param=rebootSchedule=cron(0 2 * * ? *)',
+    ]);
+  }, PACKAGE_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await rm(service.dir, { recursive: true, force: true });
+  });
+
+  it('targets the requested region', async () => {
+    const state = JSON.parse(await readFile(path.join(service.dir, 'serverless-state.json'), 'utf8')) as {
+      service: { provider: { region: string; stage: string } };
+    };
+    expect(state.service.provider).toMatchObject({ region: 'eu-west-1', stage: 'prod' });
+  });
+
+  it('names the stage as owner in the environment and in the ownership conditions', () => {
+    expect(lambdaFunction(service.template, 'rotate').Properties.Environment).toMatchObject({
+      Variables: { OWNER: 'ami-backup-prod', OPT_IN_TAG_KEY: 'backup-plan', OPT_IN_TAG_VALUE: 'nightly' },
+    });
+    expect(statement(service.template, 'DeregisterOwnedImages').Condition).toEqual({
+      StringEquals: { [`aws:ResourceTag/${ImageTag.managedBy}`]: 'ami-backup-prod' },
+    });
+  });
+
+  it('conditions reboot, imaging and instance tagging on the configured opt-in tag', () => {
+    for (const sid of ['RebootOptedInInstances', 'ImageOptedInInstances', 'TrackStateOnOptedInInstances']) {
+      expect(statement(service.template, sid).Condition?.StringEquals).toEqual({
+        'aws:ResourceTag/backup-plan': 'nightly',
+      });
+    }
+  });
+
+  it('uses the overridden reboot schedule', () => {
+    const rebootRule = resourcesOfType(service.template, 'AWS::Events::Rule').find(
+      (rule) => ruleTarget(rule) === 'RebootLambdaFunction',
+    );
+    expect(rebootRule?.Properties.ScheduleExpression).toBe('cron(0 2 * * ? *)');
+  });
+});
