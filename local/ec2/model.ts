@@ -1,0 +1,97 @@
+import type { InstanceStateName } from './events';
+
+/** The records the endpoint holds in memory (and in its state file): plain data, times in epoch milliseconds. */
+
+export const INSTANCE_STATE_CODES: Readonly<Record<InstanceStateName, number>> = {
+  pending: 0,
+  running: 16,
+  'shutting-down': 32,
+  terminated: 48,
+  stopping: 64,
+  stopped: 80,
+};
+
+export type ImageState = 'pending' | 'available' | 'failed' | 'deregistered';
+export type SnapshotState = 'pending' | 'completed' | 'error';
+
+export interface StateReason {
+  code: string;
+  message: string;
+}
+
+export interface InstanceRecord {
+  id: string;
+  seq: number;
+  reservationId: string;
+  imageId: string;
+  instanceType: string;
+  state: InstanceStateName;
+  stateTransitionReason: string;
+  launchTime: number;
+  availabilityZone: string;
+  rootDeviceName: string;
+  volumeIds: string[];
+  tags: Map<string, string>;
+  /** Status checks are `initializing` until then (after launch and start). */
+  statusReadyAt: number;
+  /** A reboot window, during which the instance status check is not ok. */
+  rebootFrom?: number;
+  rebootUntil?: number;
+  /** When the current state's scheduled change happens (the next state, or vanishing once terminated). */
+  transitionAt?: number;
+}
+
+export interface VolumeRecord {
+  id: string;
+  seq: number;
+  size: number;
+  volumeType: string;
+  instanceId: string;
+  deviceName: string;
+  deleteOnTermination: boolean;
+  createTime: number;
+  tags: Map<string, string>;
+}
+
+export interface ImageDevice {
+  deviceName: string;
+  snapshotId: string;
+  volumeSize: number;
+  volumeType: string;
+  deleteOnTermination: boolean;
+}
+
+export interface ImageRecord {
+  id: string;
+  seq: number;
+  name: string;
+  description: string | undefined;
+  state: ImageState;
+  creationDate: number;
+  sourceInstanceId: string | undefined;
+  sourceImageId: string | undefined;
+  rootDeviceName: string;
+  devices: ImageDevice[];
+  tags: Map<string, string>;
+  stateReason?: StateReason;
+  deprecationTime?: string;
+  /** The request that created the image (the `RequestId` of its state-change events). */
+  requestId: string;
+  /** A pending image becomes available — or failed, when this is set — at `transitionAt`. */
+  failure?: StateReason;
+  transitionAt?: number;
+}
+
+export interface SnapshotRecord {
+  id: string;
+  seq: number;
+  volumeId: string;
+  state: SnapshotState;
+  startTime: number;
+  /** When a pending snapshot is expected to complete (drives `progress`). */
+  completeAt: number;
+  volumeSize: number;
+  description: string;
+  stateMessage?: string;
+  tags: Map<string, string>;
+}

@@ -1,0 +1,948 @@
+import type { SimClock } from './clock';
+import type { Durations } from './durations';
+import { Ec2ApiError, incorrectInstanceState, invalidParameterValue } from './errors';
+import { amiStateChangeEvent, type EventHub, type InstanceStateName, instanceStateChangeEvent } from './events';
+import { compileFilters, type FilterField } from './filters';
+import {
+  assertImageId,
+  assertInstanceId,
+  assertSnapshotId,
+  imagesNotFound,
+  instancesNotFound,
+  newId,
+  snapshotsNotFound,
+  volumeNotFound,
+} from './ids';
+import type { ImageRecord, InstanceRecord, SnapshotRecord, StateReason, VolumeRecord } from './model';
+import { INSTANCE_STATE_CODES } from './model';
+import { type Page, type PageRequest, paginate } from './pagination';
+import type { BlockDeviceMappingInput, Filter, TagInput, TagSpecification } from './query';
+
+export const MAX_USER_TAGS = 50;
+export const MAX_TAG_KEY_LENGTH = 128;
+export const MAX_TAG_VALUE_LENGTH = 256;
+const ROOT_DEVICE_NAME = '/dev/xvda';
+const DEFAULT_VOLUME = { size: 8, type: 'gp3' } as const;
+/** AMI names: 3–128 characters from letters, digits, ( ) [ ] space . / - ' @ _ (CreateImage reference). */
+const AMI_NAME = /^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/;
+const MAX_DESCRIPTION_LENGTH = 255;
+const DEPRECATION_HORIZON_YEARS = 10;
+
+export type StatusSummary = 'ok' | 'impaired' | 'insufficient-data' | 'not-applicable' | 'initializing';
+export type Reachability = 'passed' | 'failed' | 'insufficient-data' | 'initializing';
+
+export interface StatusCheck {
+  status: StatusSummary;
+  /** Absent when the check does not apply (instance not running). */
+  reachability: Reachability | undefined;
+}
+
+export interface InstanceStatus {
+  instance: InstanceRecord;
+  instanceStatus: StatusCheck;
+  systemStatus: StatusCheck;
+}
+
+export interface StateChange {
+  instanceId: string;
+  previous: InstanceStateName;
+  current: InstanceStateName;
+}
+
+export interface DeleteSnapshotResult {
+  snapshotId: string;
+  returnCode: 'success' | 'skipped';
+}
+
+export interface BackendOptions {
+  clock: SimClock;
+  durations: Durations;
+  events: EventHub;
+  account: string;
+  region: string;
+  /** An instance rebooted, stopped or terminated while one of its images is pending fails that image. */
+  failImagesOnInterruption: boolean;
+}
+
+/** What a pending image records when its instance is interrupted (AWS's state reason for it). */
+const INTERRUPTED: StateReason = {
+  code: 'Client.InstanceTerminated',
+  message: 'The instance was rebooted, stopped or terminated while the image was being created',
+};
+const INJECTED_FAILURE: StateReason = { code: 'Server.InternalError', message: 'Internal error' };
+
+/** The serialisable state of the backend. */
+export interface BackendState {
+  instances: InstanceRecord[];
+  volumes: VolumeRecord[];
+  images: ImageRecord[];
+  snapshots: SnapshotRecord[];
+  copyTokens: [string, string][];
+  nextSeq: number;
+}
+
+/**
+ * EC2's resources and their rules: the in-memory model every API action works on. Methods validate all their input
+ * before changing anything (EC2 calls are all-or-nothing), throw `Ec2ApiError`s, and schedule asynchronous changes on
+ * the clock.
+ */
+export class Ec2Backend {
+  readonly instances = new Map<string, InstanceRecord>();
+  readonly volumes = new Map<string, VolumeRecord>();
+  readonly images = new Map<string, ImageRecord>();
+  readonly snapshots = new Map<string, SnapshotRecord>();
+  /** Registered (not deregistered) image per AMI name: names are unique per account and Region. */
+  private readonly imageNames = new Map<string, string>();
+  /** Registered images per snapshot: a snapshot backing one cannot be deleted. */
+  private readonly snapshotUsers = new Map<string, Set<string>>();
+  private readonly copyTokens = new Map<string, string>();
+  private readonly failImages = new Map<string, { once: boolean }>();
+  private nextSeq = 1;
+
+  constructor(private readonly options: BackendOptions) {}
+
+  private get now(): number {
+    return this.options.clock.nowMs();
+  }
+
+  private get durations(): Durations {
+    return this.options.durations;
+  }
+
+  // ---- fault injection ------------------------------------------------------------------------------------------
+
+  failImagesOf(instanceId: string, options: { once?: boolean } = {}): void {
+    this.failImages.set(instanceId, { once: options.once ?? false });
+  }
+
+  // ---- instances ------------------------------------------------------------------------------------------------
+
+  runInstances(input: {
+    imageId: string;
+    instanceType: string;
+    minCount: number;
+    maxCount: number;
+    tagSpecifications: TagSpecification[];
+    blockDeviceMappings: BlockDeviceMappingInput[];
+  }): { reservationId: string; instances: InstanceRecord[] } {
+    assertImageId(input.imageId);
+    if (input.minCount < 1 || input.maxCount < input.minCount) {
+      throw invalidParameterValue(`MinCount (${input.minCount}) must be ≥ 1 and ≤ MaxCount (${input.maxCount})`);
+    }
+    const tagsByType = tagsBySpecification(input.tagSpecifications, ['instance', 'volume']);
+    const instanceTags = tagsByType.get('instance') ?? [];
+    const volumeTags = tagsByType.get('volume') ?? [];
+    validateNewTags(instanceTags);
+    validateNewTags(volumeTags);
+    const devices = deviceLayout(input.blockDeviceMappings);
+    const reservationId = newId('r');
+    const now = this.now;
+    const instances: InstanceRecord[] = [];
+    for (let index = 0; index < input.maxCount; index++) {
+      const instanceId = newId('i');
+      const volumeIds = devices.map((device) => {
+        const volume: VolumeRecord = {
+          id: newId('vol'),
+          seq: this.nextSeq++,
+          size: device.size,
+          volumeType: device.type,
+          instanceId,
+          deviceName: device.deviceName,
+          deleteOnTermination: device.deleteOnTermination,
+          createTime: now,
+          tags: tagMap(volumeTags),
+        };
+        this.volumes.set(volume.id, volume);
+        return volume.id;
+      });
+      const instance: InstanceRecord = {
+        id: instanceId,
+        seq: this.nextSeq++,
+        reservationId,
+        imageId: input.imageId,
+        instanceType: input.instanceType,
+        state: 'pending',
+        stateTransitionReason: '',
+        launchTime: now,
+        availabilityZone: `${this.options.region}a`,
+        rootDeviceName: ROOT_DEVICE_NAME,
+        volumeIds,
+        tags: tagMap(instanceTags),
+        statusReadyAt: now + this.durations.instancePending + this.durations.statusInitializing,
+      };
+      this.instances.set(instanceId, instance);
+      instances.push(instance);
+      this.changeInstanceState(instance, 'pending', this.durations.instancePending);
+    }
+    return { reservationId, instances };
+  }
+
+  describeInstances(ids: string[], filters: Filter[], page: PageRequest): Page<InstanceRecord> {
+    const wanted = this.lookupInstances(ids);
+    const matches = compileFilters(filters, INSTANCE_FILTERS);
+    return paginate(wanted ?? this.instances.values(), matches, page);
+  }
+
+  describeInstanceStatus(
+    ids: string[],
+    includeAllInstances: boolean,
+    filters: Filter[],
+    page: PageRequest,
+  ): Page<InstanceStatus> {
+    if (ids.length > 100) throw invalidParameterValue('The maximum number of instance IDs in one request is 100');
+    const wanted = this.lookupInstances(ids);
+    const now = this.now;
+    const matches = compileFilters(filters, INSTANCE_STATUS_FILTERS);
+    const statuses = function* (instances: Iterable<InstanceRecord>): Iterable<ListedInstanceStatus> {
+      for (const instance of instances) {
+        if (!includeAllInstances && instance.state !== 'running') continue;
+        yield { seq: instance.seq, tags: instance.tags, ...instanceStatusAt(instance, now) };
+      }
+    };
+    return paginate(statuses(wanted ?? this.instances.values()), (status) => matches(status), page);
+  }
+
+  rebootInstances(ids: string[]): void {
+    const instances = this.requireInstances(ids);
+    for (const instance of instances) {
+      if (instance.state === 'pending' || instance.state === 'stopping' || instance.state === 'stopped') {
+        throw incorrectInstanceState(`The instance '${instance.id}' is not in a state from which it can be rebooted.`);
+      }
+    }
+    for (const instance of instances) {
+      if (instance.state !== 'running') continue; // requests for terminated instances are ignored
+      this.interruptImagesOf(instance.id);
+      this.openRebootWindow(instance, this.now + this.durations.rebootDelay);
+    }
+  }
+
+  stopInstances(ids: string[]): StateChange[] {
+    const instances = this.requireInstances(ids);
+    for (const instance of instances) {
+      if (instance.state === 'pending') {
+        throw incorrectInstanceState(
+          `The instance '${instance.id}' cannot be stopped as it has never reached the 'running' state.`,
+        );
+      }
+      if (instance.state === 'shutting-down' || instance.state === 'terminated') {
+        throw incorrectInstanceState(`The instance '${instance.id}' is not in a state from which it can be stopped.`);
+      }
+    }
+    return instances.map((instance) => {
+      const previous = instance.state;
+      if (previous === 'running') {
+        this.interruptImagesOf(instance.id);
+        instance.stateTransitionReason = `User initiated (${eventTime(this.now)})`;
+        this.changeInstanceState(instance, 'stopping', this.durations.instanceStopping);
+      }
+      return { instanceId: instance.id, previous, current: instance.state };
+    });
+  }
+
+  startInstances(ids: string[]): StateChange[] {
+    const instances = this.requireInstances(ids);
+    for (const instance of instances) {
+      if (instance.state !== 'stopped' && instance.state !== 'running' && instance.state !== 'pending') {
+        throw incorrectInstanceState(`The instance '${instance.id}' is not in a state from which it can be started.`);
+      }
+    }
+    return instances.map((instance) => {
+      const previous = instance.state;
+      if (previous === 'stopped') {
+        instance.stateTransitionReason = '';
+        instance.statusReadyAt = this.now + this.durations.instancePending + this.durations.statusInitializing;
+        delete instance.rebootFrom;
+        delete instance.rebootUntil;
+        this.changeInstanceState(instance, 'pending', this.durations.instancePending);
+      }
+      return { instanceId: instance.id, previous, current: instance.state };
+    });
+  }
+
+  terminateInstances(ids: string[]): StateChange[] {
+    const instances = this.requireInstances(ids);
+    return instances.map((instance) => {
+      const previous = instance.state;
+      if (previous !== 'terminated' && previous !== 'shutting-down') {
+        this.interruptImagesOf(instance.id);
+        instance.stateTransitionReason = `User initiated (${eventTime(this.now)})`;
+        this.changeInstanceState(instance, 'shutting-down', this.durations.instanceShuttingDown);
+      }
+      return { instanceId: instance.id, previous, current: instance.state };
+    });
+  }
+
+  // ---- images ---------------------------------------------------------------------------------------------------
+
+  createImage(input: {
+    instanceId: string;
+    name: string;
+    description: string | undefined;
+    noReboot: boolean;
+    tagSpecifications: TagSpecification[];
+    requestId: string;
+  }): ImageRecord {
+    assertInstanceId(input.instanceId);
+    const [instance] = this.requireInstances([input.instanceId]);
+    if (instance === undefined) throw instancesNotFound([input.instanceId]);
+    validateImageName(input.name);
+    validateDescription(input.description);
+    const tagsByType = tagsBySpecification(input.tagSpecifications, ['image', 'snapshot']);
+    const imageTags = tagsByType.get('image') ?? [];
+    const snapshotTags = tagsByType.get('snapshot') ?? [];
+    validateNewTags(imageTags);
+    validateNewTags(snapshotTags);
+    if (instance.state !== 'running' && instance.state !== 'stopped') {
+      throw incorrectInstanceState(`The instance '${instance.id}' is not in a state from which it can be imaged.`);
+    }
+    this.assertNameFree(input.name);
+    const volumes = instance.volumeIds.map((volumeId) => this.volumes.get(volumeId)).filter(isDefined);
+    const totalGiB = volumes.reduce((sum, volume) => sum + volume.size, 0);
+    const now = this.now;
+    const completeAt = now + this.durations.imageBase + this.durations.imagePerGiB * totalGiB;
+    const imageId = newId('ami');
+    const devices = volumes.map((volume) => {
+      const snapshot = this.addSnapshot({
+        volumeId: volume.id,
+        volumeSize: volume.size,
+        description: `Created by CreateImage(${instance.id}) for ${imageId}`,
+        completeAt,
+        tags: tagMap(snapshotTags),
+      });
+      return {
+        deviceName: volume.deviceName,
+        snapshotId: snapshot.id,
+        volumeSize: volume.size,
+        volumeType: volume.volumeType,
+        deleteOnTermination: volume.deleteOnTermination,
+      };
+    });
+    const injected = this.failImages.get(instance.id);
+    if (injected?.once) this.failImages.delete(instance.id);
+    const image = this.registerImage({
+      id: imageId,
+      name: input.name,
+      description: input.description,
+      sourceInstanceId: instance.id,
+      sourceImageId: undefined,
+      devices,
+      tags: tagMap(imageTags),
+      requestId: input.requestId,
+      completeAt,
+      failure: injected === undefined ? undefined : INJECTED_FAILURE,
+    });
+    // Without NoReboot, EC2 shuts the instance down to snapshot it: a reboot window of its own, which does not
+    // interrupt the image it is for.
+    if (!input.noReboot && instance.state === 'running') this.openRebootWindow(instance, now);
+    return image;
+  }
+
+  copyImage(input: {
+    sourceImageId: string;
+    name: string;
+    description: string | undefined;
+    clientToken: string | undefined;
+    copyImageTags: boolean;
+    tagSpecifications: TagSpecification[];
+    requestId: string;
+  }): ImageRecord {
+    if (input.clientToken !== undefined) {
+      const copied = this.copyTokens.get(input.clientToken);
+      const image = copied === undefined ? undefined : this.images.get(copied);
+      if (image !== undefined) return image;
+    }
+    assertImageId(input.sourceImageId);
+    const source = this.images.get(input.sourceImageId);
+    if (source === undefined || source.state === 'deregistered') throw imagesNotFound([input.sourceImageId]);
+    validateImageName(input.name);
+    validateDescription(input.description);
+    const tags = tagsBySpecification(input.tagSpecifications, ['image']).get('image') ?? [];
+    validateNewTags(tags);
+    if (source.state !== 'available') {
+      throw new Ec2ApiError(
+        'IncorrectState',
+        `Image ${source.id} is not in a state that can be copied: ${source.state}`,
+      );
+    }
+    this.assertNameFree(input.name);
+    const copiedTags = input.copyImageTags ? userTags(source.tags) : new Map<string, string>();
+    for (const [key, value] of tagMap(tags)) copiedTags.set(key, value);
+    if (copiedTags.size > MAX_USER_TAGS) throw tagLimitExceeded();
+    const totalGiB = source.devices.reduce((sum, device) => sum + device.volumeSize, 0);
+    const completeAt = this.now + this.durations.imageBase + this.durations.imagePerGiB * totalGiB;
+    const imageId = newId('ami');
+    const devices = source.devices.map((device) => {
+      const snapshot = this.addSnapshot({
+        volumeId: 'vol-ffffffff',
+        volumeSize: device.volumeSize,
+        description: `Copied for DestinationAmi ${imageId} from SourceAmi ${source.id} for SourceSnapshot ${device.snapshotId}`,
+        completeAt,
+        tags: new Map(),
+      });
+      return { ...device, snapshotId: snapshot.id };
+    });
+    const image = this.registerImage({
+      id: imageId,
+      name: input.name,
+      description: input.description ?? source.description,
+      sourceInstanceId: undefined,
+      sourceImageId: source.id,
+      devices,
+      tags: copiedTags,
+      requestId: input.requestId,
+      completeAt,
+      failure: undefined,
+    });
+    if (input.clientToken !== undefined) this.copyTokens.set(input.clientToken, image.id);
+    return image;
+  }
+
+  describeImages(ids: string[], owners: string[], filters: Filter[], page: PageRequest): Page<ImageRecord> {
+    for (const id of ids) assertImageId(id);
+    const matches = compileFilters(filters, IMAGE_FILTERS);
+    // Every image here belongs to this account: other owners have none.
+    const ownedHere = owners.length === 0 || owners.some((owner) => owner === 'self' || owner === this.options.account);
+    if (!ownedHere) return { items: [], nextToken: undefined };
+    if (ids.length > 0) {
+      const missing = ids.filter((id) => !this.images.has(id));
+      if (missing.length > 0) throw imagesNotFound(missing);
+    }
+    const wanted =
+      ids.length > 0
+        ? sortBySeq(
+            unique(ids)
+              .map((id) => this.images.get(id))
+              .filter(isDefined),
+          )
+        : undefined;
+    return paginate(wanted ?? this.images.values(), matches, page);
+  }
+
+  deregisterImage(imageId: string, deleteAssociatedSnapshots: boolean): DeleteSnapshotResult[] {
+    assertImageId(imageId);
+    const image = this.images.get(imageId);
+    if (image === undefined) throw imagesNotFound([imageId]);
+    if (image.state === 'deregistered') {
+      throw new Ec2ApiError('InvalidAMIID.Unavailable', `The image ID '${imageId}' is no longer available`);
+    }
+    image.state = 'deregistered';
+    delete image.failure;
+    this.imageNames.delete(image.name);
+    for (const device of image.devices) this.snapshotUsers.get(device.snapshotId)?.delete(image.id);
+    this.scheduleImageTransition(image, this.now + this.durations.deregisteredVisible);
+    this.emitAmiState(image, '');
+    if (!deleteAssociatedSnapshots) return [];
+    return image.devices.map(({ snapshotId }) => {
+      if ((this.snapshotUsers.get(snapshotId)?.size ?? 0) > 0 || !this.snapshots.has(snapshotId)) {
+        return { snapshotId, returnCode: 'skipped' };
+      }
+      this.removeSnapshot(snapshotId);
+      return { snapshotId, returnCode: 'success' };
+    });
+  }
+
+  enableImageDeprecation(imageId: string, deprecateAt: Date): void {
+    assertImageId(imageId);
+    const image = this.images.get(imageId);
+    if (image === undefined || image.state === 'deregistered') throw imagesNotFound([imageId]);
+    if (Number.isNaN(deprecateAt.getTime())) throw invalidParameterValue('DeprecateAt is not a valid date');
+    // EC2 rounds to the nearest minute.
+    const rounded = Math.round(deprecateAt.getTime() / 60_000) * 60_000;
+    const now = this.now;
+    if (rounded < now) throw invalidParameterValue('The deprecation time cannot be in the past.');
+    const horizon = new Date(now);
+    horizon.setUTCFullYear(horizon.getUTCFullYear() + DEPRECATION_HORIZON_YEARS);
+    if (rounded > horizon.getTime()) {
+      throw invalidParameterValue(`The deprecation time cannot be more than ${DEPRECATION_HORIZON_YEARS} years ahead.`);
+    }
+    image.deprecationTime = new Date(rounded).toISOString();
+  }
+
+  // ---- snapshots ------------------------------------------------------------------------------------------------
+
+  describeSnapshots(ids: string[], owners: string[], filters: Filter[], page: PageRequest): Page<SnapshotRecord> {
+    for (const id of ids) assertSnapshotId(id);
+    const matches = compileFilters(filters, snapshotFilters(this.options.account));
+    const ownedHere = owners.length === 0 || owners.some((owner) => owner === 'self' || owner === this.options.account);
+    if (!ownedHere) return { items: [], nextToken: undefined };
+    if (ids.length > 0) {
+      const missing = ids.filter((id) => !this.snapshots.has(id));
+      if (missing.length > 0) throw snapshotsNotFound(missing);
+    }
+    const wanted =
+      ids.length > 0
+        ? sortBySeq(
+            unique(ids)
+              .map((id) => this.snapshots.get(id))
+              .filter(isDefined),
+          )
+        : undefined;
+    return paginate(wanted ?? this.snapshots.values(), matches, page);
+  }
+
+  deleteSnapshot(snapshotId: string): void {
+    assertSnapshotId(snapshotId);
+    if (!this.snapshots.has(snapshotId)) throw snapshotsNotFound([snapshotId]);
+    const [user] = this.snapshotUsers.get(snapshotId) ?? [];
+    if (user !== undefined) {
+      throw new Ec2ApiError('InvalidSnapshot.InUse', `The snapshot ${snapshotId} is currently in use by ${user}`);
+    }
+    this.removeSnapshot(snapshotId);
+  }
+
+  snapshotProgress(snapshot: SnapshotRecord): string {
+    if (snapshot.state === 'completed') return '100%';
+    const span = snapshot.completeAt - snapshot.startTime;
+    const done = span <= 0 ? 0.99 : Math.min(0.99, Math.max(0, (this.now - snapshot.startTime) / span));
+    return `${Math.floor(done * 100)}%`;
+  }
+
+  // ---- tags -----------------------------------------------------------------------------------------------------
+
+  createTags(resourceIds: string[], tags: TagInput[]): void {
+    const resources = resourceIds.map((id) => this.taggable(id));
+    validateNewTags(tags);
+    const updates = tagMap(tags);
+    for (const resource of resources) {
+      const keys = new Set([...userTags(resource.tags).keys(), ...updates.keys()]);
+      if (keys.size > MAX_USER_TAGS) throw tagLimitExceeded();
+    }
+    for (const resource of resources) for (const [key, value] of updates) resource.tags.set(key, value);
+  }
+
+  /** DeleteTags: a key alone deletes it whatever its value; a key with a value only if it matches; no tags, all. */
+  deleteTags(resourceIds: string[], tags: TagInput[]): void {
+    const resources = resourceIds.map((id) => this.taggable(id));
+    for (const tag of tags) {
+      if (tag.key.startsWith('aws:')) throw reservedTagKey();
+    }
+    for (const resource of resources) {
+      if (tags.length === 0) {
+        for (const key of userTags(resource.tags).keys()) resource.tags.delete(key);
+        continue;
+      }
+      for (const { key, value } of tags) {
+        if (value === undefined || resource.tags.get(key) === value) resource.tags.delete(key);
+      }
+    }
+  }
+
+  // ---- state file -----------------------------------------------------------------------------------------------
+
+  exportState(): BackendState {
+    return {
+      instances: [...this.instances.values()],
+      volumes: [...this.volumes.values()],
+      images: [...this.images.values()],
+      snapshots: [...this.snapshots.values()],
+      copyTokens: [...this.copyTokens],
+      nextSeq: this.nextSeq,
+    };
+  }
+
+  /** Loads a state exported earlier, rebuilding the indexes and rescheduling every pending change. */
+  importState(state: BackendState): void {
+    this.nextSeq = state.nextSeq;
+    for (const volume of state.volumes) this.volumes.set(volume.id, volume);
+    for (const snapshot of state.snapshots) this.snapshots.set(snapshot.id, snapshot);
+    for (const [token, imageId] of state.copyTokens) this.copyTokens.set(token, imageId);
+    for (const instance of state.instances) {
+      this.instances.set(instance.id, instance);
+      if (instance.transitionAt !== undefined) this.scheduleInstanceTransition(instance, instance.transitionAt);
+    }
+    for (const image of state.images) {
+      this.images.set(image.id, image);
+      if (image.state !== 'deregistered') this.indexImage(image);
+      if (image.transitionAt !== undefined) this.scheduleImageTransition(image, image.transitionAt);
+    }
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------------------
+
+  /** Explicit ids, all well-formed and all known (else EC2's errors), in creation order; undefined when none given. */
+  private lookupInstances(ids: string[]): InstanceRecord[] | undefined {
+    if (ids.length === 0) return undefined;
+    return sortBySeq(this.requireInstances(unique(ids)));
+  }
+
+  private requireInstances(ids: string[]): InstanceRecord[] {
+    for (const id of ids) assertInstanceId(id);
+    const missing = ids.filter((id) => !this.instances.has(id));
+    if (missing.length > 0) throw instancesNotFound(missing);
+    return ids.map((id) => this.instances.get(id) as InstanceRecord);
+  }
+
+  private taggable(id: string): { tags: Map<string, string> } {
+    const prefix = id.slice(0, id.indexOf('-'));
+    switch (prefix) {
+      case 'i': {
+        assertInstanceId(id);
+        const instance = this.instances.get(id);
+        if (instance === undefined) throw instancesNotFound([id]);
+        return instance;
+      }
+      case 'ami': {
+        assertImageId(id);
+        const image = this.images.get(id);
+        if (image === undefined || image.state === 'deregistered') throw imagesNotFound([id]);
+        return image;
+      }
+      case 'snap': {
+        assertSnapshotId(id);
+        const snapshot = this.snapshots.get(id);
+        if (snapshot === undefined) throw snapshotsNotFound([id]);
+        return snapshot;
+      }
+      case 'vol': {
+        const volume = this.volumes.get(id);
+        if (volume === undefined) throw volumeNotFound(id);
+        return volume;
+      }
+      default:
+        throw new Ec2ApiError('InvalidID', `The ID '${id}' is not valid`);
+    }
+  }
+
+  private assertNameFree(name: string): void {
+    const holder = this.imageNames.get(name);
+    if (holder !== undefined) {
+      throw new Ec2ApiError('InvalidAMIName.Duplicate', `AMI name ${name} is already in use by AMI ${holder}`);
+    }
+  }
+
+  private addSnapshot(fields: {
+    volumeId: string;
+    volumeSize: number;
+    description: string;
+    completeAt: number;
+    tags: Map<string, string>;
+  }): SnapshotRecord {
+    const snapshot: SnapshotRecord = {
+      id: newId('snap'),
+      seq: this.nextSeq++,
+      state: 'pending',
+      startTime: this.now,
+      ...fields,
+    };
+    this.snapshots.set(snapshot.id, snapshot);
+    return snapshot;
+  }
+
+  private removeSnapshot(snapshotId: string): void {
+    this.snapshots.delete(snapshotId);
+    this.snapshotUsers.delete(snapshotId);
+  }
+
+  private registerImage(fields: {
+    id: string;
+    name: string;
+    description: string | undefined;
+    sourceInstanceId: string | undefined;
+    sourceImageId: string | undefined;
+    devices: ImageRecord['devices'];
+    tags: Map<string, string>;
+    requestId: string;
+    completeAt: number;
+    failure: StateReason | undefined;
+  }): ImageRecord {
+    const { completeAt, failure, ...rest } = fields;
+    const image: ImageRecord = {
+      ...rest,
+      seq: this.nextSeq++,
+      state: 'pending',
+      creationDate: this.now,
+      rootDeviceName: ROOT_DEVICE_NAME,
+      ...(failure === undefined ? {} : { failure }),
+    };
+    this.images.set(image.id, image);
+    this.indexImage(image);
+    this.scheduleImageTransition(image, completeAt);
+    return image;
+  }
+
+  private indexImage(image: ImageRecord): void {
+    this.imageNames.set(image.name, image.id);
+    for (const device of image.devices) {
+      let users = this.snapshotUsers.get(device.snapshotId);
+      if (users === undefined) {
+        users = new Set();
+        this.snapshotUsers.set(device.snapshotId, users);
+      }
+      users.add(image.id);
+    }
+  }
+
+  private scheduleImageTransition(image: ImageRecord, at: number): void {
+    image.transitionAt = at;
+    this.options.clock.schedule(at, () => {
+      if (this.images.get(image.id) !== image || image.transitionAt !== at) return; // superseded
+      delete image.transitionAt;
+      if (image.state === 'deregistered') this.images.delete(image.id);
+      else if (image.state === 'pending') this.finishImage(image, image.failure);
+    });
+  }
+
+  /** A pending image becomes available (snapshots completed) or failed (snapshots in error). */
+  private finishImage(image: ImageRecord, failure: StateReason | undefined): void {
+    delete image.transitionAt;
+    delete image.failure;
+    for (const device of image.devices) {
+      const snapshot = this.snapshots.get(device.snapshotId);
+      if (snapshot === undefined || snapshot.state !== 'pending') continue;
+      snapshot.state = failure === undefined ? 'completed' : 'error';
+      if (failure !== undefined) snapshot.stateMessage = failure.message;
+    }
+    if (failure === undefined) {
+      image.state = 'available';
+      this.emitAmiState(image, '');
+    } else {
+      image.state = 'failed';
+      image.stateReason = failure;
+      this.emitAmiState(image, failure.message);
+    }
+  }
+
+  private interruptImagesOf(instanceId: string): void {
+    if (!this.options.failImagesOnInterruption) return;
+    for (const image of this.images.values()) {
+      if (image.state === 'pending' && image.sourceInstanceId === instanceId) this.finishImage(image, INTERRUPTED);
+    }
+  }
+
+  private emitAmiState(image: ImageRecord, errorMessage: string): void {
+    const state = image.state;
+    if (state === 'pending') return;
+    this.options.events.emit(
+      amiStateChangeEvent({
+        account: this.options.account,
+        region: this.options.region,
+        time: this.options.clock.now(),
+        imageId: image.id,
+        requestId: image.requestId,
+        state,
+        errorMessage,
+      }),
+    );
+  }
+
+  private openRebootWindow(instance: InstanceRecord, from: number): void {
+    const until = from + this.durations.rebootWindow;
+    const open =
+      instance.rebootFrom !== undefined && instance.rebootUntil !== undefined && instance.rebootUntil >= from;
+    instance.rebootFrom = open ? Math.min(instance.rebootFrom as number, from) : from;
+    instance.rebootUntil = Math.max(until, open ? (instance.rebootUntil as number) : until);
+  }
+
+  /** Enters a state (emitting its event) and schedules the next change `after` ms later, if any. */
+  private changeInstanceState(instance: InstanceRecord, state: InstanceStateName, after: number | undefined): void {
+    instance.state = state;
+    this.options.events.emit(
+      instanceStateChangeEvent({
+        account: this.options.account,
+        region: this.options.region,
+        time: this.options.clock.now(),
+        instanceId: instance.id,
+        state,
+      }),
+    );
+    if (after !== undefined) this.scheduleInstanceTransition(instance, this.now + after);
+  }
+
+  private scheduleInstanceTransition(instance: InstanceRecord, at: number): void {
+    instance.transitionAt = at;
+    this.options.clock.schedule(at, () => {
+      if (this.instances.get(instance.id) !== instance || instance.transitionAt !== at) return; // superseded
+      delete instance.transitionAt;
+      switch (instance.state) {
+        case 'pending':
+          this.changeInstanceState(instance, 'running', undefined);
+          break;
+        case 'stopping':
+          this.changeInstanceState(instance, 'stopped', undefined);
+          break;
+        case 'shutting-down':
+          // The instance's volumes go with it (delete-on-termination; others are not kept apart here).
+          this.changeInstanceState(instance, 'terminated', this.durations.terminatedVisible);
+          break;
+        case 'terminated':
+          this.instances.delete(instance.id);
+          for (const volumeId of instance.volumeIds) this.volumes.delete(volumeId);
+          break;
+        default:
+          break;
+      }
+    });
+  }
+}
+
+// ---- pure helpers ---------------------------------------------------------------------------------------------------
+
+function eventTime(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19)} GMT`;
+}
+
+function isDefined<T>(value: T | undefined): value is T {
+  return value !== undefined;
+}
+
+function unique(ids: string[]): string[] {
+  return [...new Set(ids)];
+}
+
+function sortBySeq<T extends { seq: number }>(items: T[]): T[] {
+  return items.sort((a, b) => a.seq - b.seq);
+}
+
+function tagMap(tags: readonly TagInput[]): Map<string, string> {
+  return new Map(tags.map((tag) => [tag.key, tag.value ?? '']));
+}
+
+/** Tags the user may copy and that count against the limit: all but `aws:` ones. */
+function userTags(tags: ReadonlyMap<string, string>): Map<string, string> {
+  return new Map([...tags].filter(([key]) => !key.startsWith('aws:')));
+}
+
+function tagLimitExceeded(): Ec2ApiError {
+  return new Ec2ApiError('TagLimitExceeded', 'The maximum number of Tags for a resource has been reached.');
+}
+
+function reservedTagKey(): Ec2ApiError {
+  return invalidParameterValue("Tag keys starting with 'aws:' are reserved for internal use");
+}
+
+/** EC2's tag rules: no `aws:` keys, key 1–128 characters, value ≤ 256, at most 50 tags at once. */
+export function validateNewTags(tags: readonly TagInput[]): void {
+  if (tags.length > MAX_USER_TAGS) throw tagLimitExceeded();
+  for (const { key, value } of tags) {
+    if (key.startsWith('aws:')) throw reservedTagKey();
+    if (key.length === 0 || key.length > MAX_TAG_KEY_LENGTH) {
+      throw invalidParameterValue(`Tag key exceeds the maximum length of ${MAX_TAG_KEY_LENGTH} characters`);
+    }
+    if ((value ?? '').length > MAX_TAG_VALUE_LENGTH) {
+      throw invalidParameterValue(`Tag value exceeds the maximum length of ${MAX_TAG_VALUE_LENGTH} characters`);
+    }
+  }
+}
+
+export function validateImageName(name: string): void {
+  if (!AMI_NAME.test(name)) {
+    throw new Ec2ApiError(
+      'InvalidAMIName.Malformed',
+      `AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'`,
+    );
+  }
+}
+
+function validateDescription(description: string | undefined): void {
+  if (description !== undefined && description.length > MAX_DESCRIPTION_LENGTH) {
+    throw invalidParameterValue(`Description must be at most ${MAX_DESCRIPTION_LENGTH} characters`);
+  }
+}
+
+function tagsBySpecification(specifications: TagSpecification[], allowed: string[]): Map<string, TagInput[]> {
+  const byType = new Map<string, TagInput[]>();
+  for (const specification of specifications) {
+    if (!allowed.includes(specification.resourceType)) {
+      throw invalidParameterValue(
+        `'${specification.resourceType}' is not a valid taggable resource type for this operation.`,
+      );
+    }
+    byType.set(specification.resourceType, [...(byType.get(specification.resourceType) ?? []), ...specification.tags]);
+  }
+  return byType;
+}
+
+interface DeviceLayout {
+  deviceName: string;
+  size: number;
+  type: string;
+  deleteOnTermination: boolean;
+}
+
+function deviceLayout(mappings: readonly BlockDeviceMappingInput[]): DeviceLayout[] {
+  const root: DeviceLayout = {
+    deviceName: ROOT_DEVICE_NAME,
+    size: DEFAULT_VOLUME.size,
+    type: DEFAULT_VOLUME.type,
+    deleteOnTermination: true,
+  };
+  const extra: DeviceLayout[] = [];
+  for (const mapping of mappings) {
+    if (mapping.volumeSize !== undefined && (mapping.volumeSize < 1 || mapping.volumeSize > 65_536)) {
+      throw invalidParameterValue(`Volume size ${mapping.volumeSize} for ${mapping.deviceName} is out of range`);
+    }
+    const device = {
+      deviceName: mapping.deviceName,
+      size: mapping.volumeSize ?? DEFAULT_VOLUME.size,
+      type: mapping.volumeType ?? DEFAULT_VOLUME.type,
+      deleteOnTermination: mapping.deleteOnTermination ?? mapping.deviceName === ROOT_DEVICE_NAME,
+    };
+    if (mapping.deviceName === ROOT_DEVICE_NAME) Object.assign(root, device);
+    else extra.push(device);
+  }
+  return [root, ...extra];
+}
+
+/** The status checks of an instance at a time: initializing after launch/start, not ok in a reboot window. */
+export function instanceStatusAt(instance: InstanceRecord, now: number): InstanceStatus {
+  if (instance.state !== 'running') {
+    const notApplicable: StatusCheck = { status: 'not-applicable', reachability: undefined };
+    return { instance, instanceStatus: notApplicable, systemStatus: notApplicable };
+  }
+  const initializing: StatusCheck = { status: 'initializing', reachability: 'initializing' };
+  const ok: StatusCheck = { status: 'ok', reachability: 'passed' };
+  if (now < instance.statusReadyAt) return { instance, instanceStatus: initializing, systemStatus: initializing };
+  const rebooting =
+    instance.rebootFrom !== undefined &&
+    instance.rebootUntil !== undefined &&
+    now >= instance.rebootFrom &&
+    now < instance.rebootUntil;
+  return { instance, instanceStatus: rebooting ? initializing : ok, systemStatus: ok };
+}
+
+const INSTANCE_FILTERS: Readonly<Record<string, FilterField<InstanceRecord>>> = {
+  'instance-id': (instance) => instance.id,
+  'instance-state-name': (instance) => instance.state,
+  'instance-state-code': (instance) => String(INSTANCE_STATE_CODES[instance.state]),
+  'instance-type': (instance) => instance.instanceType,
+  'image-id': (instance) => instance.imageId,
+  'reservation-id': (instance) => instance.reservationId,
+  'availability-zone': (instance) => instance.availabilityZone,
+  'root-device-type': () => 'ebs',
+};
+
+type ListedInstanceStatus = InstanceStatus & { seq: number; tags: Map<string, string> };
+
+const INSTANCE_STATUS_FILTERS: Readonly<Record<string, FilterField<ListedInstanceStatus>>> = {
+  'instance-state-name': (status) => status.instance.state,
+  'instance-state-code': (status) => String(INSTANCE_STATE_CODES[status.instance.state]),
+  'availability-zone': (status) => status.instance.availabilityZone,
+  'instance-status.status': (status) => status.instanceStatus.status,
+  'instance-status.reachability': (status) => status.instanceStatus.reachability,
+  'system-status.status': (status) => status.systemStatus.status,
+  'system-status.reachability': (status) => status.systemStatus.reachability,
+};
+
+const IMAGE_FILTERS: Readonly<Record<string, FilterField<ImageRecord>>> = {
+  name: (image) => image.name,
+  state: (image) => image.state,
+  'image-id': (image) => image.id,
+  'source-instance-id': (image) => image.sourceInstanceId,
+  description: (image) => image.description,
+  'creation-date': (image) => new Date(image.creationDate).toISOString(),
+  'block-device-mapping.snapshot-id': (image) => image.devices.map((device) => device.snapshotId),
+  'is-public': () => 'false',
+  'root-device-type': () => 'ebs',
+};
+
+function snapshotFilters(account: string): Readonly<Record<string, FilterField<SnapshotRecord>>> {
+  return {
+    status: (snapshot) => snapshot.state,
+    'snapshot-id': (snapshot) => snapshot.id,
+    description: (snapshot) => snapshot.description,
+    'volume-id': (snapshot) => snapshot.volumeId,
+    'volume-size': (snapshot) => String(snapshot.volumeSize),
+    'owner-id': () => account,
+    'start-time': (snapshot) => new Date(snapshot.startTime).toISOString(),
+  };
+}
