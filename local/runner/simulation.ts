@@ -1,0 +1,162 @@
+/**
+ * Drives Lambda handlers in-process on a simulated clock, the way EventBridge would: schedules fire at their times
+ * with AWS's scheduled-event payload (or their constant input), and events that match a function's pattern are
+ * delivered to it. Nothing here knows what the functions do.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'aws-lambda';
+import { type EventPattern, matchesPattern } from './event-pattern';
+import { fireTimes, type Schedule } from './schedule';
+
+export type Handler = (event: unknown, context: Context) => Promise<unknown>;
+
+export interface ScheduleTrigger {
+  readonly schedule: Schedule;
+  /** Constant input: EventBridge then sends it instead of the scheduled event. */
+  readonly input?: unknown;
+}
+
+export interface LocalFunction {
+  readonly name: string;
+  readonly handler: Handler;
+  readonly timeoutSeconds: number;
+  readonly schedules: readonly ScheduleTrigger[];
+  readonly patterns: readonly EventPattern[];
+}
+
+/** The clock the simulation moves: jumped ahead (an embedded endpoint) or waited for (an endpoint it cannot move). */
+export interface SimulationClock {
+  now(): Date;
+  /** Resolves once the clock reads `time`, with every change due by then applied. */
+  reach(time: Date): Promise<void>;
+}
+
+export interface InvocationRecord {
+  readonly functionName: string;
+  readonly trigger: 'schedule' | 'event';
+  readonly time: Date;
+  readonly result?: unknown;
+  readonly error?: string;
+  readonly realMs: number;
+}
+
+export interface SimulationOptions {
+  readonly functions: readonly LocalFunction[];
+  readonly clock: SimulationClock;
+  /** Subscribes to the events the endpoint emits; absent when the endpoint emits none. */
+  readonly subscribe?: (listener: (event: unknown) => void) => () => void;
+  readonly region: string;
+  readonly account: string;
+  /** Step of the event loop: events are delivered at most this late (EventBridge delivers within seconds). */
+  readonly stepMs?: number;
+  readonly onInvocation?: (record: InvocationRecord) => void;
+  /** Rate schedules count from when their rule was created: the start of the simulation, unless given. */
+  readonly rateAnchor?: Date;
+}
+
+const DEFAULT_STEP_MS = 60_000;
+
+/** A Lambda-like context whose remaining time counts down from the function's timeout in real time. */
+export function lambdaContext(functionName: string, timeoutSeconds: number, region: string, account: string): Context {
+  const startedAt = Date.now();
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${region}:${account}:function:${functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, timeoutSeconds * 1000 - (Date.now() - startedAt)),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+export function scheduledEvent(ruleName: string, time: Date, region: string, account: string): unknown {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account,
+    // EventBridge sends whole seconds.
+    time: `${time.toISOString().slice(0, 19)}Z`,
+    region,
+    resources: [`arn:aws:events:${region}:${account}:rule/${ruleName}`],
+    detail: {},
+  };
+}
+
+interface Due {
+  /** The next fire time (epoch ms), moved on after each firing. */
+  at: number;
+  readonly fn: LocalFunction;
+  readonly trigger: ScheduleTrigger;
+  readonly times: Iterator<Date>;
+}
+
+/**
+ * Runs the functions from the clock's current time until `until`. Within a step, events come first (they happened
+ * earlier), then the schedules due at its end, in time order. Invocations run one at a time, as a quiet account's
+ * EventBridge would mostly deliver them; an invocation that throws is recorded, as Lambda would log it.
+ */
+export async function simulate(options: SimulationOptions, until: Date): Promise<InvocationRecord[]> {
+  const { clock, region, account } = options;
+  const stepMs = options.stepMs ?? DEFAULT_STEP_MS;
+  const start = clock.now();
+  const records: InvocationRecord[] = [];
+  const events: unknown[] = [];
+  const unsubscribe = options.subscribe?.((event) => events.push(event));
+
+  const invoke = async (fn: LocalFunction, trigger: 'schedule' | 'event', payload: unknown): Promise<void> => {
+    const time = clock.now();
+    const startedAt = Date.now();
+    const context = lambdaContext(fn.name, fn.timeoutSeconds, region, account);
+    let record: InvocationRecord;
+    try {
+      const result = await fn.handler(payload, context);
+      record = { functionName: fn.name, trigger, time, result, realMs: Date.now() - startedAt };
+    } catch (error: unknown) {
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      record = { functionName: fn.name, trigger, time, error: message, realMs: Date.now() - startedAt };
+    }
+    records.push(record);
+    options.onInvocation?.(record);
+  };
+
+  const dues: Due[] = options.functions.flatMap((fn) =>
+    fn.schedules.map((trigger) => {
+      const times = fireTimes(trigger.schedule, new Date(start.getTime() - 1), options.rateAnchor ?? start);
+      const first = times.next();
+      return { at: first.done ? Number.POSITIVE_INFINITY : first.value.getTime(), fn, trigger, times };
+    }),
+  );
+
+  try {
+    for (let now = start.getTime(); now <= until.getTime(); ) {
+      const nextDue = Math.min(...dues.map((due) => due.at));
+      const target = Math.min(now + stepMs, nextDue, until.getTime());
+      await clock.reach(new Date(target));
+      for (const event of events.splice(0)) {
+        for (const fn of options.functions) {
+          if (fn.patterns.some((pattern) => matchesPattern(pattern, event))) await invoke(fn, 'event', event);
+        }
+      }
+      for (const due of [...dues].filter((entry) => entry.at <= target).sort((a, b) => a.at - b.at)) {
+        const payload =
+          due.trigger.input ?? scheduledEvent(`${due.fn.name}-schedule`, new Date(due.at), region, account);
+        await invoke(due.fn, 'schedule', payload);
+        const next = due.times.next();
+        due.at = next.done ? Number.POSITIVE_INFINITY : next.value.getTime();
+      }
+      if (target >= until.getTime()) break;
+      now = target;
+    }
+  } finally {
+    unsubscribe?.();
+  }
+  return records;
+}
