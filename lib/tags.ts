@@ -90,9 +90,15 @@ export function imageName(instanceId: string, runId: string): string {
   return `ami-backup-${instanceId}-${runId}`;
 }
 
-/** Tag values are cut to EC2's limit, so that a long message can never make the tagging call fail. */
+/**
+ * Tag values are cut to EC2's limit, so that a long message can never make the tagging call fail. EC2 counts Unicode
+ * characters, not UTF-16 units, and a character cut in half could not be encoded into the request at all.
+ */
 export function tagValue(text: string): string {
-  return text.length <= MAX_TAG_VALUE_LENGTH ? text : `${text.slice(0, MAX_TAG_VALUE_LENGTH - 1)}…`;
+  const characters = Array.from(text);
+  return characters.length <= MAX_TAG_VALUE_LENGTH
+    ? text
+    : `${characters.slice(0, MAX_TAG_VALUE_LENGTH - 1).join('')}…`;
 }
 
 /** The owner value of the ownership tag: service and stage. */
