@@ -43,12 +43,20 @@ function wholeNumber(env: Env, name: string, fallback: number, min: number, max:
 }
 
 export function readConfig(env: Env = process.env): Config {
+  const rebootGraceSeconds = wholeNumber(env, 'REBOOT_GRACE_SECONDS', 300, 0, 86_400);
+  const readyTimeoutSeconds = wholeNumber(env, 'READY_TIMEOUT_SECONDS', 3600, 60, 7 * 86_400);
+  // Status checks are trusted only after the grace period: a timeout no longer than it fails every reboot.
+  if (readyTimeoutSeconds <= rebootGraceSeconds) {
+    throw new ConfigError(
+      `environment variable READY_TIMEOUT_SECONDS (${readyTimeoutSeconds}) must be longer than REBOOT_GRACE_SECONDS (${rebootGraceSeconds})`,
+    );
+  }
   return Object.freeze({
     optIn: Object.freeze({ key: text(env, 'OPT_IN_TAG_KEY', 'Backup'), value: text(env, 'OPT_IN_TAG_VALUE', 'true') }),
     owner: text(env, 'OWNER'),
     defaultRetain: wholeNumber(env, 'DEFAULT_RETAIN', 7, 1, 1000),
-    rebootGraceSeconds: wholeNumber(env, 'REBOOT_GRACE_SECONDS', 300, 0, 86_400),
-    readyTimeoutSeconds: wholeNumber(env, 'READY_TIMEOUT_SECONDS', 3600, 60, 7 * 86_400),
+    rebootGraceSeconds,
+    readyTimeoutSeconds,
     imageTimeoutSeconds: wholeNumber(env, 'IMAGE_TIMEOUT_SECONDS', 86_400, 600, 7 * 86_400),
     eventBusName: text(env, 'EVENT_BUS_NAME', 'default'),
   });
