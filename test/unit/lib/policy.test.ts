@@ -1,0 +1,202 @@
+import fc from 'fast-check';
+import {
+  isOptedIn,
+  MAX_RETAIN,
+  MAX_RETAIN_DAYS,
+  parseInstancePolicy,
+  parseMode,
+  parseRecordedRetention,
+  parseRetention,
+  retentionTags,
+} from '../../../lib/policy';
+import { ImageTag, OperatorTag } from '../../../lib/tags';
+
+const DEFAULT_RETAIN = 7;
+
+/** Values an operator might type that are not whole numbers in range. */
+const INVALID_COUNTS = [
+  'abc',
+  '0',
+  '-1',
+  '1.5',
+  ' 7',
+  '7 ',
+  '',
+  '+7',
+  '1e3',
+  '0x10',
+  '7d',
+  '٣', // ARABIC-INDIC DIGIT THREE
+  '７', // FULLWIDTH DIGIT SEVEN
+  '99999999999999999999999',
+  'Infinity',
+  'NaN',
+];
+
+describe('isOptedIn', () => {
+  const optIn = { key: 'Backup', value: 'true' };
+
+  it('is true only for the configured key with exactly the configured value', () => {
+    expect(isOptedIn({ Backup: 'true' }, optIn)).toBe(true);
+    expect(isOptedIn({ Backup: 'True' }, optIn)).toBe(false);
+    expect(isOptedIn({ Backup: 'true ' }, optIn)).toBe(false);
+    expect(isOptedIn({ backup: 'true' }, optIn)).toBe(false);
+    expect(isOptedIn({}, optIn)).toBe(false);
+  });
+
+  it('follows a configured key and value', () => {
+    expect(isOptedIn({ 'ops:snapshot': 'nightly' }, { key: 'ops:snapshot', value: 'nightly' })).toBe(true);
+    expect(isOptedIn({ Backup: 'true' }, { key: 'ops:snapshot', value: 'nightly' })).toBe(false);
+  });
+});
+
+describe('parseInstancePolicy', () => {
+  it('defaults to reboot mode and the configured retention when the operator set nothing', () => {
+    expect(parseInstancePolicy({}, DEFAULT_RETAIN)).toEqual({ ok: true, value: { mode: 'reboot', retain: 7 } });
+  });
+
+  it('reads the operator tags', () => {
+    // Prepare
+    const tags = { [OperatorTag.retain]: '14', [OperatorTag.retainDays]: '30', [OperatorTag.mode]: 'no-reboot' };
+
+    // Act
+    const policy = parseInstancePolicy(tags, DEFAULT_RETAIN);
+
+    // Assess
+    expect(policy).toEqual({ ok: true, value: { mode: 'no-reboot', retain: 14, retainDays: 30 } });
+  });
+
+  it.each([
+    ['1', 1],
+    ['1000', 1000],
+    ['007', 7],
+  ])('accepts retain=%p as %p', (raw, retain) => {
+    expect(parseInstancePolicy({ [OperatorTag.retain]: raw }, DEFAULT_RETAIN)).toEqual({
+      ok: true,
+      value: { mode: 'reboot', retain },
+    });
+  });
+
+  it.each([...INVALID_COUNTS, '1001'])('rejects retain=%p with a problem naming the tag', (raw) => {
+    // Act
+    const policy = parseInstancePolicy({ [OperatorTag.retain]: raw }, DEFAULT_RETAIN);
+
+    // Assess
+    expect(policy.ok).toBe(false);
+    if (policy.ok) return;
+    expect(policy.problems).toEqual([
+      `${OperatorTag.retain}=${JSON.stringify(raw)} must be a whole number from 1 to ${MAX_RETAIN}`,
+    ]);
+  });
+
+  it.each([...INVALID_COUNTS, '3651'])('rejects retain-days=%p with a problem naming the tag', (raw) => {
+    // Act
+    const policy = parseInstancePolicy({ [OperatorTag.retainDays]: raw }, DEFAULT_RETAIN);
+
+    // Assess
+    expect(policy.ok).toBe(false);
+    if (policy.ok) return;
+    expect(policy.problems).toEqual([
+      `${OperatorTag.retainDays}=${JSON.stringify(raw)} must be a whole number from 1 to ${MAX_RETAIN_DAYS}`,
+    ]);
+  });
+
+  it.each(['Reboot', 'noreboot', 'no_reboot', '', 'true', ' reboot'])('rejects mode=%p naming the tag', (raw) => {
+    // Act
+    const policy = parseInstancePolicy({ [OperatorTag.mode]: raw }, DEFAULT_RETAIN);
+
+    // Assess
+    expect(policy).toEqual({
+      ok: false,
+      problems: [`${OperatorTag.mode}=${JSON.stringify(raw)} must be 'reboot' or 'no-reboot'`],
+    });
+  });
+
+  it('reports every invalid tag at once, mode first', () => {
+    // Prepare
+    const tags = { [OperatorTag.mode]: 'fast', [OperatorTag.retain]: 'abc', [OperatorTag.retainDays]: '0' };
+
+    // Act
+    const policy = parseInstancePolicy(tags, DEFAULT_RETAIN);
+
+    // Assess
+    expect(policy.ok).toBe(false);
+    if (policy.ok) return;
+    expect(policy.problems).toHaveLength(3);
+    expect(policy.problems[0]).toContain(OperatorTag.mode);
+    expect(policy.problems[1]).toContain(OperatorTag.retain);
+    expect(policy.problems[2]).toContain(OperatorTag.retainDays);
+  });
+
+  it('accepts exactly the whole numbers from 1 to the maximum, for any text', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.integer({ min: -5, max: 5000 }).map(String)), (raw) => {
+        const policy = parseInstancePolicy({ [OperatorTag.retain]: raw }, DEFAULT_RETAIN);
+        const valid = /^[0-9]+$/.test(raw) && Number(raw) >= 1 && Number(raw) <= MAX_RETAIN;
+        expect(policy.ok).toBe(valid);
+        if (policy.ok) expect(policy.value.retain).toBe(Number(raw));
+      }),
+    );
+  });
+});
+
+describe('parseMode', () => {
+  it('reads only the mode, whatever the retention tags say', () => {
+    expect(parseMode({ [OperatorTag.retain]: 'abc', [OperatorTag.mode]: 'no-reboot' })).toEqual({
+      ok: true,
+      value: 'no-reboot',
+    });
+    expect(parseMode({})).toEqual({ ok: true, value: 'reboot' });
+    expect(parseMode({ [OperatorTag.mode]: 'reboot' })).toEqual({ ok: true, value: 'reboot' });
+  });
+});
+
+describe('parseRetention', () => {
+  it('reports a missing count when there is no default', () => {
+    expect(parseRetention({}, OperatorTag, undefined)).toEqual({
+      ok: false,
+      problems: [`${OperatorTag.retain} is missing`],
+    });
+  });
+});
+
+describe('parseRecordedRetention', () => {
+  it('reads the retention an image recorded', () => {
+    expect(parseRecordedRetention({ [ImageTag.retain]: '3', [ImageTag.retainDays]: '10' })).toEqual({
+      ok: true,
+      value: { retain: 3, retainDays: 10 },
+    });
+  });
+
+  it('has no default: an image that recorded no retention has an unreadable one', () => {
+    const recorded = parseRecordedRetention({ [ImageTag.managedBy]: 'ami-backup-test' });
+    expect(recorded.ok).toBe(false);
+  });
+
+  it('rejects a tampered recorded retention', () => {
+    expect(parseRecordedRetention({ [ImageTag.retain]: '0' }).ok).toBe(false);
+  });
+});
+
+describe('retentionTags', () => {
+  it('records the count, and the days only when set', () => {
+    expect(retentionTags({ retain: 5 })).toEqual({ [ImageTag.retain]: '5' });
+    expect(retentionTags({ retain: 5, retainDays: 30 })).toEqual({
+      [ImageTag.retain]: '5',
+      [ImageTag.retainDays]: '30',
+    });
+  });
+
+  it('is read back as the same retention, for every valid retention', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: MAX_RETAIN }),
+        fc.option(fc.integer({ min: 1, max: MAX_RETAIN_DAYS }), { nil: undefined }),
+        (retain, retainDays) => {
+          const retention = retainDays === undefined ? { retain } : { retain, retainDays };
+          expect(parseRecordedRetention(retentionTags(retention))).toEqual({ ok: true, value: retention });
+        },
+      ),
+    );
+  });
+});
