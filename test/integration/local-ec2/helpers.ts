@@ -45,3 +45,13 @@ export async function rawQuery(
   });
   return { status: response.status, body: await response.text(), requestId: response.headers.get('x-amzn-requestid') };
 }
+
+/** `ok`, or the name of the error a call fails with. */
+export async function outcomeOf(call: Promise<unknown>): Promise<string> {
+  try {
+    await call;
+    return 'ok';
+  } catch (err: unknown) {
+    return err instanceof Error ? err.name : String(err);
+  }
+}
