@@ -31,8 +31,14 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * An ISO-8601 date and time with its offset. Without one, `Date` would read the time in the machine's own zone, and
+ * it also reads free-form dates; an event time must mean one instant wherever it is read.
+ */
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$/;
+
 function eventTime(value: unknown, field: string): Date {
-  const time = typeof value === 'string' ? new Date(value) : undefined;
+  const time = typeof value === 'string' && ISO_DATE_TIME.test(value) ? new Date(value) : undefined;
   if (time === undefined || Number.isNaN(time.getTime())) {
     throw new InvalidInputError(`${field} must be an ISO-8601 time, got ${JSON.stringify(value)}`);
   }
