@@ -101,9 +101,11 @@ export async function applyRuns(
   const more = (): boolean => remainingMs() > SAFETY_MARGIN_MS;
 
   const creations = options.createImages ? decisions.filter((decision) => decision.kind === 'create-image') : [];
+  const createdIds = new Map<string, string>();
   const deferred = await forEachLimit(creations, CREATE_CONCURRENCY, more, async (decision) => {
     try {
       const created = await ec2.createImage(decision.request);
+      createdIds.set(decision.instanceId, created.imageId);
       tagWrites.push({ resourceId: decision.instanceId, tags: imagingTags(created.imageId, now) });
       logger.info('image created', {
         instanceId: decision.instanceId,
@@ -154,7 +156,8 @@ export async function applyRuns(
     if (deferredIds.has(decision.instanceId)) return { instanceId: decision.instanceId, action: 'deferred' };
     if (decision.kind === 'create-image' && !options.createImages)
       return { instanceId: decision.instanceId, action: 'wait', reason: 'ready for its image' };
-    const result = describe(decision, errors.get(decision.instanceId));
+    const created = createdIds.get(decision.instanceId);
+    const result = { ...describe(decision, errors.get(decision.instanceId)), ...(created ? { imageId: created } : {}) };
     const log = result.error === undefined ? logger.info.bind(logger) : logger.error.bind(logger);
     log('run progress', { runId: decision.runId, ...result });
     return result;

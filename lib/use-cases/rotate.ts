@@ -14,7 +14,17 @@ import { forEachLimit, type InstanceOutcome, SAFETY_MARGIN_MS, type Summary, typ
 /** Deregistrations under way at once: DeregisterImage refills at about 5 a second. */
 const DELETE_CONCURRENCY = 4;
 
+export interface RotationOutcome extends InstanceOutcome {
+  /** Good images kept. */
+  readonly kept: number;
+  /** Images deregistered (planned, on a dry run). */
+  readonly expired: readonly string[];
+  /** Snapshots deleted, with their images or as orphans. */
+  readonly snapshotsDeleted: number;
+}
+
 export interface RotateSummary extends Summary {
+  readonly instances: readonly RotationOutcome[];
   readonly imagesExpired: number;
   readonly snapshotsDeleted: number;
   readonly orphanSnapshots: readonly string[];
@@ -54,15 +64,19 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
   );
 
   const errors: string[] = [];
-  let snapshotsDeleted = 0;
-  let imagesExpired = 0;
-  const expiredIds = new Set<string>();
+  const instanceOfSnapshot = new Map(
+    snapshots.map((snapshot) => [snapshot.id, snapshot.tags[ImageTag.instanceId] ?? '']),
+  );
+  const snapshotsDeletedBy = new Map<string, number>();
+  const expiredIds = new Set<string>(invocation.dryRun ? plan.expired.map((expiry) => expiry.imageId) : []);
   if (!invocation.dryRun) {
     const more = (): boolean => remainingMs() > SAFETY_MARGIN_MS;
-    const ownedSnapshots = new Set(snapshots.map((snapshot) => snapshot.id));
+    const countDeleted = (instanceId: string, count: number): void => {
+      snapshotsDeletedBy.set(instanceId, (snapshotsDeletedBy.get(instanceId) ?? 0) + count);
+    };
     const deleteSnapshot = async (snapshotId: string): Promise<void> => {
       try {
-        if (await ec2.deleteSnapshot(snapshotId)) snapshotsDeleted++;
+        if (await ec2.deleteSnapshot(snapshotId)) countDeleted(instanceOfSnapshot.get(snapshotId) ?? '', 1);
       } catch (error: unknown) {
         errors.push(`${snapshotId}: ${errorMessage(error)}`);
         logger.error('snapshot not deleted', { snapshotId, error: errorMessage(error) });
@@ -72,12 +86,11 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
     await forEachLimit(plan.expired, DELETE_CONCURRENCY, more, async (expiry: Expiry) => {
       try {
         const result = await ec2.deregister(expiry.imageId, expiry.snapshotIds);
-        imagesExpired++;
         expiredIds.add(expiry.imageId);
-        snapshotsDeleted += result.snapshotsDeleted;
+        countDeleted(expiry.instanceId, result.snapshotsDeleted);
         // Snapshots EC2 did not delete with the image go now, if they are ours; else the next rotation finds them.
-        for (const snapshotId of result.snapshotsLeft.filter((id) => ownedSnapshots.has(id)))
-          await deleteSnapshot(snapshotId);
+        const owned = result.snapshotsLeft.filter((id) => instanceOfSnapshot.has(id));
+        for (const snapshotId of owned) await deleteSnapshot(snapshotId);
         logger.info('image expired', { instanceId: expiry.instanceId, imageId: expiry.imageId, reason: expiry.reason });
       } catch (error: unknown) {
         errors.push(`${expiry.imageId}: ${errorMessage(error)}`);
@@ -99,12 +112,13 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
     }
   }
 
-  const instances: InstanceOutcome[] = plan.instances.map((rotation) => ({
+  const instances: RotationOutcome[] = plan.instances.map((rotation) => ({
     instanceId: rotation.instanceId,
     action: rotation.hold === undefined ? 'rotate' : 'hold',
     ...(rotation.hold === undefined ? {} : { reason: rotation.hold }),
     kept: rotation.kept.length,
-    expired: rotation.expired.map((expiry) => expiry.imageId),
+    expired: rotation.expired.map((expiry) => expiry.imageId).filter((id) => expiredIds.has(id)),
+    snapshotsDeleted: snapshotsDeletedBy.get(rotation.instanceId) ?? 0,
   }));
   for (const rotation of plan.instances) {
     if (rotation.hold !== undefined)
@@ -115,8 +129,8 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
     now: invocation.now.toISOString(),
     dryRun: invocation.dryRun,
     instances,
-    imagesExpired,
-    snapshotsDeleted,
+    imagesExpired: invocation.dryRun ? 0 : expiredIds.size,
+    snapshotsDeleted: [...snapshotsDeletedBy.values()].reduce((sum, count) => sum + count, 0),
     orphanSnapshots: orphanSnapshotIds,
     errors,
   };

@@ -1,0 +1,168 @@
+/**
+ * `npm start`: backup nights on this machine, against the embedded local EC2 endpoint (or `--endpoint URL`).
+ * Progress on the terminal while it runs, a table per instance at the end (or `--json`), exit status 0 only if every
+ * instance that could be backed up was, and every retention holds.
+ */
+
+import { Console } from 'node:console';
+import { createWriteStream } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { SingleBar } from 'cli-progress';
+import Table from 'cli-table3';
+import { seededRandom } from '../ec2/events';
+import { DEMO_FLEET, generatedFleet } from './fleet';
+import { type NightReport, runNights } from './night';
+
+const USAGE = `Usage: npm start -- [options]
+  --nights N       nights to run (default 1)
+  --instances N    a generated fleet of N instances instead of the demo fleet
+  --seed S         seed of the generated fleet (default 1)
+  --json           print a JSON summary on stdout, and nothing else there
+  --endpoint URL   use this running EC2-compatible endpoint instead of the embedded one
+  --speed N        with --endpoint: the runner's clock runs N times faster than real time (default 1)
+  --throttling     let the embedded endpoint throttle as EC2 does
+  --logs TARGET    the functions' logs: a file path, or "stderr" (default: none)
+  --help`;
+
+function positive(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number, got '${raw}'`);
+  return value;
+}
+
+/** Sends the functions' logs (Powertools' console) to a file or stderr, before any handler module is loaded. */
+function routeLogs(target: string | undefined): void {
+  if (target === undefined) return;
+  const stream = target === 'stderr' ? process.stderr : createWriteStream(target, { flags: 'a' });
+  // Powertools' Logger writes through the global console in dev mode.
+  process.env.POWERTOOLS_DEV = 'true';
+  globalThis.console = new Console({ stdout: stream, stderr: stream });
+}
+
+function duration(seconds: number): string {
+  if (seconds === 0) return '-';
+  return seconds >= 60 ? `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s` : `${seconds} s`;
+}
+
+function printTable(report: NightReport): void {
+  const table = new Table({
+    head: ['name', 'instance', 'mode', 'state', 'kept', 'expired', 'snapshots deleted', 'downtime', 'error'],
+    colWidths: [null, null, null, null, null, null, null, null, 48],
+    wordWrap: true,
+  });
+  for (const instance of report.instances) {
+    table.push([
+      instance.name,
+      instance.instanceId,
+      instance.optedIn ? instance.mode : 'not opted in',
+      instance.state,
+      instance.imagesKept,
+      instance.imagesExpired,
+      instance.snapshotsDeleted,
+      duration(instance.downtimeSeconds),
+      instance.error ?? '',
+    ]);
+  }
+  const { totals } = report;
+  process.stdout.write(`${table.toString()}\n`);
+  process.stdout.write(
+    `${report.nights} night(s), ${report.simulatedSeconds / 3600} simulated hours in ${report.wallSeconds} s: ` +
+      `${totals.imagesCreated} images created, ${totals.imagesExpired} expired, ${totals.snapshotsDeleted} snapshots ` +
+      `deleted, ${totals.failures} failures recorded, ${totals.ec2Calls} EC2 calls by ${report.invocations} invocations\n`,
+  );
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      nights: { type: 'string' },
+      instances: { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      endpoint: { type: 'string' },
+      speed: { type: 'string' },
+      throttling: { type: 'boolean', default: false },
+      logs: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const nights = positive('nights', values.nights, 1);
+  const fleet =
+    values.instances === undefined
+      ? DEMO_FLEET
+      : generatedFleet(positive('instances', values.instances, 1), seededRandom(positive('seed', values.seed, 1)));
+  routeLogs(values.logs);
+  // This machine may run Node.js 20 while Lambda runs 22: the SDK's notice about it is not news here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+  const showProgress = !values.json && process.stderr.isTTY === true;
+  const bar = new SingleBar({
+    format: 'night {night}/{nights} {bar} {time} | {steps}',
+    hideCursor: true,
+    stream: process.stderr,
+  });
+  if (showProgress) bar.start(nights * 24 * 60, 0, { night: 1, nights, time: '', steps: '' });
+  let firstTime: number | undefined;
+  const report = await runNights({
+    fleet,
+    nights,
+    serverlessFile: resolve(__dirname, '../../serverless.yml'),
+    ...(values.endpoint === undefined ? {} : { endpoint: values.endpoint }),
+    ...(values.speed === undefined ? {} : { speed: positive('speed', values.speed, 1) }),
+    throttling: values.throttling,
+    ...(values.logs === undefined ? { logLevel: 'SILENT' } : {}),
+    onProgress: (progress) => {
+      if (!showProgress) return;
+      firstTime ??= progress.time.getTime();
+      const steps = Object.entries(progress.steps)
+        .map(([step, count]) => `${step} ${count}`)
+        .join(' · ');
+      bar.update(Math.round((progress.time.getTime() - firstTime) / 60_000), {
+        night: progress.night,
+        time: `${progress.time.toISOString().slice(0, 16).replace('T', ' ')}Z`,
+        steps,
+      });
+    },
+  }).finally(() => {
+    if (showProgress) bar.stop();
+  });
+
+  if (values.json) {
+    const { instances, totals, simulatedSeconds, wallSeconds } = report;
+    const summary = {
+      nights: report.nights,
+      instances: instances.map(({ downtimeSeconds, expectedBackup, ...instance }) => ({
+        ...instance,
+        downtimeSeconds,
+      })),
+      totals,
+      simulatedSeconds,
+      wallSeconds,
+      problems: report.problems,
+    };
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  } else {
+    printTable(report);
+  }
+  if (report.problems.length > 0) {
+    process.stderr.write(`The nights did not do their job:\n${report.problems.map((p) => `- ${p}`).join('\n')}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 2;
+  },
+);

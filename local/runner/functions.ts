@@ -1,0 +1,71 @@
+/**
+ * The service's functions as `serverless.yml` declares them: their handler modules loaded in this process, their
+ * environment set, their schedules and event patterns ready for the simulation. Nothing here names a function: the
+ * wiring is read from the file, so a wrong pattern there makes the local night fail as it would in AWS.
+ */
+import { dirname, resolve } from 'node:path';
+import { loadServerlessConfig } from './serverless-config';
+import type { Handler, LocalFunction } from './simulation';
+
+export interface LoadFunctionsOptions {
+  readonly stage: string;
+  /** The EC2 (and EventBridge) endpoint the handlers' SDK clients talk to. */
+  readonly endpoint: string;
+  readonly region: string;
+  readonly account: string;
+  /** Overrides the functions' POWERTOOLS_LOG_LEVEL (the runner keeps logs quiet unless asked). */
+  readonly logLevel?: string;
+}
+
+export class WiringError extends Error {
+  override readonly name = 'WiringError';
+}
+
+/**
+ * Loads the functions. The handlers read their configuration at cold start, so the environment is set before their
+ * modules are imported; one process holds one environment, so functions whose variables disagree are refused.
+ */
+export async function loadFunctions(file: string, options: LoadFunctionsOptions): Promise<LocalFunction[]> {
+  const config = loadServerlessConfig(file, { stage: options.stage, region: options.region });
+  const environment: Record<string, string> = {};
+  for (const fn of config.functions) {
+    for (const [name, value] of Object.entries(fn.environment)) {
+      if (environment[name] !== undefined && environment[name] !== value) {
+        throw new WiringError(`functions disagree on ${name}; the local runner runs them in one process`);
+      }
+      environment[name] = value;
+    }
+  }
+  Object.assign(process.env, environment, {
+    AWS_ENDPOINT_URL_EC2: options.endpoint,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: options.endpoint,
+    AWS_REGION: options.region,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    ...(options.logLevel === undefined ? {} : { POWERTOOLS_LOG_LEVEL: options.logLevel }),
+  });
+
+  const functions: LocalFunction[] = [];
+  for (const fn of config.functions) {
+    const module: Record<string, unknown> = await import(resolve(dirname(file), fn.modulePath));
+    const handler = module[fn.exportName];
+    if (typeof handler !== 'function') {
+      throw new WiringError(`${fn.modulePath} has no function export ${fn.exportName} (handler of ${fn.name})`);
+    }
+    functions.push({
+      name: fn.name,
+      handler: handler as Handler,
+      timeoutSeconds: fn.timeout,
+      schedules: fn.events.flatMap((event) =>
+        event.kind === 'schedule' && event.enabled
+          ? [{ schedule: event.schedule, ...(event.input === undefined ? {} : { input: event.input }) }]
+          : [],
+      ),
+      // Only the default bus carries EC2's events.
+      patterns: fn.events.flatMap((event) =>
+        event.kind === 'eventBridge' && event.enabled && event.eventBus === 'default' ? [event.pattern] : [],
+      ),
+    });
+  }
+  return functions;
+}

@@ -1,0 +1,441 @@
+/**
+ * Backup nights on one machine: a fleet launched through the EC2 API, the real handlers wired exactly as
+ * `serverless.yml` wires them, driven on a simulated clock against the local EC2 endpoint (or any EC2-compatible
+ * endpoint), and a report of what the nights left behind.
+ */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import {
+  DescribeInstanceStatusCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  type Image,
+  type Instance,
+  paginateDescribeImages,
+  paginateDescribeInstances,
+  type Tag,
+} from '@aws-sdk/client-ec2';
+import { chunk } from '../../lib/errors';
+import { parseInstancePolicy, parseMode } from '../../lib/policy';
+import { ImageTag, InstanceTag } from '../../lib/tags';
+import type { InstanceOutcome, Summary } from '../../lib/use-cases/context';
+import type { RotateSummary } from '../../lib/use-cases/rotate';
+import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../ec2';
+import { type FleetMember, type LaunchedMember, launchFleet, stopMembers, terminateMembers } from './fleet';
+import { loadFunctions } from './functions';
+import { type InvocationRecord, type SimulationClock, simulate } from './simulation';
+
+export interface NightOptions {
+  readonly fleet: readonly FleetMember[];
+  readonly nights: number;
+  /** serverless.yml to wire the functions from. */
+  readonly serverlessFile: string;
+  readonly stage?: string;
+  /** Use this running endpoint instead of the embedded one: plain EC2 API only, no events, no fault injection. */
+  readonly endpoint?: string;
+  /** With `endpoint`: how many times faster than real time the runner's clock runs (to keep pace with it). */
+  readonly speed?: number;
+  /** Simulated start (embedded endpoint only): the evening before the first night. */
+  readonly start?: Date;
+  /** Let the embedded endpoint throttle as EC2 does. */
+  readonly throttling?: boolean;
+  readonly region?: string;
+  /** Overrides the functions' log level (for example SILENT). */
+  readonly logLevel?: string;
+  /** Called at each step of the simulation with the current time and how many instances are in each step. */
+  readonly onProgress?: (progress: Progress) => void;
+  readonly onInvocation?: (record: InvocationRecord) => void;
+}
+
+export interface Progress {
+  readonly night: number;
+  readonly nights: number;
+  readonly time: Date;
+  readonly steps: Readonly<Record<string, number>>;
+}
+
+export interface InstanceReport {
+  readonly instanceId: string;
+  readonly name: string;
+  readonly optedIn: boolean;
+  readonly mode: string;
+  /** The instance's step after the last night (`ami-backup:state`), or `-`. */
+  readonly state: string;
+  readonly imagesKept: number;
+  readonly imagesExpired: number;
+  readonly snapshotsDeleted: number;
+  readonly lastImageId: string | null;
+  readonly error: string | null;
+  /** Simulated seconds its status checks were not ok (sampled each minute); stopped instances count none. */
+  readonly downtimeSeconds: number;
+  /** Whether it was expected to get a new image each night (opted in, valid mode, running or stopped, no fault). */
+  readonly expectedBackup: boolean;
+}
+
+export interface NightReport {
+  readonly nights: number;
+  readonly instances: readonly InstanceReport[];
+  readonly totals: {
+    readonly imagesCreated: number;
+    readonly imagesExpired: number;
+    readonly snapshotsDeleted: number;
+    readonly failures: number;
+    readonly ec2Calls: number;
+  };
+  readonly simulatedSeconds: number;
+  readonly wallSeconds: number;
+  readonly invocations: number;
+  readonly invocationErrors: readonly string[];
+  /** Why the nights did not do their job; empty when they did. */
+  readonly problems: readonly string[];
+}
+
+const DAY_MS = 86_400_000;
+/** Long enough for a launch to reach `running` and pass its first status checks (EC2: a few minutes). */
+const LAUNCH_WAIT_MS = 300_000;
+/** Values per EC2 filter in one call. */
+const FILTER_VALUES = 200;
+const DUMMY_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+function tagsOf(tags: readonly Tag[] | undefined): Record<string, string> {
+  return Object.fromEntries((tags ?? []).flatMap((tag) => (tag.Key === undefined ? [] : [[tag.Key, tag.Value ?? '']])));
+}
+
+/** Counts the HTTP requests made to one host while counting is on (the handlers' EC2 calls, retries included). */
+function requestCounter(url: string): { count: () => number; on: () => void; off: () => void; close: () => void } {
+  const { host } = new URL(url);
+  let counting = false;
+  let count = 0;
+  const listener = (message: unknown): void => {
+    const request = (message as { request?: { host?: string; getHeader?: (name: string) => unknown } }).request;
+    const target = request?.getHeader?.('host') ?? request?.host;
+    if (counting && (target === host || target === host.split(':')[0])) count += 1;
+  };
+  subscribe('http.client.request.start', listener);
+  return {
+    count: () => count,
+    on: () => {
+      counting = true;
+    },
+    off: () => {
+      counting = false;
+    },
+    close: () => unsubscribe('http.client.request.start', listener),
+  };
+}
+
+export async function runNights(options: NightOptions): Promise<NightReport> {
+  const wallStart = Date.now();
+  const region = options.region ?? 'us-east-1';
+  let embedded: LocalEc2 | undefined;
+  let url: string;
+  let clock: SimulationClock;
+  if (options.endpoint === undefined) {
+    const simClock = SimClock.manual(options.start ?? new Date(Date.UTC(2026, 10, 25, 20)));
+    embedded = await startLocalEc2({ clock: simClock, throttling: options.throttling ?? false, region });
+    url = embedded.url;
+    clock = { now: () => simClock.now(), reach: async (time) => simClock.advanceTo(time) };
+  } else {
+    url = options.endpoint;
+    // Set once the fleet is launched, from the endpoint's own time (the instances' launch time).
+    clock = { now: () => new Date(), reach: async () => undefined };
+  }
+  const counter = requestCounter(url);
+  try {
+    const client = new EC2Client({ endpoint: url, region, credentials: DUMMY_CREDENTIALS, maxAttempts: 8 });
+    const launched = await launchFleet(client, options.fleet);
+    if (embedded !== undefined) {
+      for (const member of launched) if (member.imagesFail) embedded.faults.failImagesOf(member.instanceId);
+    }
+    if (options.endpoint !== undefined) clock = await pacedClock(client, launched, options.speed ?? 1);
+    // Instances must be running before they can be stopped: let the launch finish.
+    await clock.reach(new Date(clock.now().getTime() + LAUNCH_WAIT_MS));
+    await stopMembers(client, launched);
+
+    const functions = await loadFunctions(options.serverlessFile, {
+      stage: options.stage ?? 'dev',
+      endpoint: url,
+      region,
+      account: LOCAL_ACCOUNT_ID,
+      ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+    });
+    const records: InvocationRecord[] = [];
+    const downtime = new Map<string, number>();
+    const simStart = clock.now();
+    for (let night = 1; night <= options.nights; night += 1) {
+      const until = new Date(simStart.getTime() + night * DAY_MS);
+      const tracked: SimulationClock = {
+        now: () => clock.now(),
+        reach: async (time) => {
+          const gapSeconds = (time.getTime() - clock.now().getTime()) / 1000;
+          await clock.reach(time);
+          const steps = await sampleFleet(client, launched, downtime, gapSeconds);
+          options.onProgress?.({ night, nights: options.nights, time, steps });
+        },
+      };
+      const nightRecords = await simulate(
+        {
+          functions: functions.map((fn) => ({
+            ...fn,
+            handler: async (event, context) => {
+              counter.on();
+              try {
+                return await fn.handler(event, context);
+              } finally {
+                counter.off();
+              }
+            },
+          })),
+          clock: tracked,
+          ...(embedded === undefined ? {} : { subscribe: embedded.events.subscribe.bind(embedded.events) }),
+          region,
+          account: LOCAL_ACCOUNT_ID,
+          rateAnchor: simStart,
+          ...(options.onInvocation ? { onInvocation: options.onInvocation } : {}),
+        },
+        until,
+      );
+      records.push(...nightRecords);
+      if (night === 1) await terminateMembers(client, launched);
+    }
+    const report = await reportOn(client, launched, records, downtime, new Date(clock.now().getTime() - DAY_MS));
+    return {
+      ...report,
+      nights: options.nights,
+      totals: { ...report.totals, ec2Calls: counter.count() },
+      simulatedSeconds: Math.round((clock.now().getTime() - simStart.getTime()) / 1000),
+      wallSeconds: Math.round((Date.now() - wallStart) / 100) / 10,
+    };
+  } finally {
+    counter.close();
+    await embedded?.stop();
+  }
+}
+
+/** A clock for an endpoint the runner cannot move: it starts at the endpoint's time and waits in real time. */
+async function pacedClock(
+  client: EC2Client,
+  launched: readonly LaunchedMember[],
+  speed: number,
+): Promise<SimulationClock> {
+  const output = await client.send(
+    new DescribeInstancesCommand({ InstanceIds: launched.map((member) => member.instanceId) }),
+  );
+  const launchTimes = (output.Reservations ?? []).flatMap((reservation) =>
+    (reservation.Instances ?? []).map((instance) => instance.LaunchTime?.getTime() ?? 0),
+  );
+  const paced = SimClock.realTime({ speed, start: new Date(Math.max(Date.now(), ...launchTimes)) });
+  return {
+    now: () => paced.now(),
+    reach: (time) =>
+      new Promise((resolve) => setTimeout(resolve, Math.max(0, (time.getTime() - paced.now().getTime()) / speed))),
+  };
+}
+
+/** Counts instances per step, and adds a sample's worth of downtime to each running instance whose checks fail. */
+async function sampleFleet(
+  client: EC2Client,
+  launched: readonly LaunchedMember[],
+  downtime: Map<string, number>,
+  gapSeconds: number,
+): Promise<Record<string, number>> {
+  const steps: Record<string, number> = {};
+  const running: string[] = [];
+  for (const instance of await describeFleet(client, launched)) {
+    const step = tagsOf(instance.Tags)[InstanceTag.state];
+    if (step !== undefined) steps[step] = (steps[step] ?? 0) + 1;
+    if (instance.State?.Name === 'running' && instance.InstanceId !== undefined) running.push(instance.InstanceId);
+  }
+  // Only running instances can be down; terminated ones vanish, and naming a vanished id fails the call.
+  for (const ids of chunk(running, 100)) {
+    const statuses = await client.send(new DescribeInstanceStatusCommand({ InstanceIds: ids }));
+    for (const status of statuses.InstanceStatuses ?? []) {
+      if (status.InstanceId === undefined) continue;
+      if (status.InstanceStatus?.Status !== 'ok' || status.SystemStatus?.Status !== 'ok') {
+        downtime.set(status.InstanceId, (downtime.get(status.InstanceId) ?? 0) + gapSeconds);
+      }
+    }
+  }
+  return steps;
+}
+
+/** The fleet's instances as EC2 shows them now (terminated ones vanish after a while). */
+async function describeFleet(client: EC2Client, launched: readonly LaunchedMember[]): Promise<Instance[]> {
+  const instances: Instance[] = [];
+  for (const ids of chunk(
+    launched.map((member) => member.instanceId),
+    FILTER_VALUES,
+  )) {
+    for await (const page of paginateDescribeInstances(
+      { client, pageSize: 1000 },
+      { Filters: [{ Name: 'instance-id', Values: ids }] },
+    )) {
+      for (const reservation of page.Reservations ?? []) instances.push(...(reservation.Instances ?? []));
+    }
+  }
+  return instances;
+}
+
+/** The images of the fleet's instances that the service made, as EC2 shows them now. */
+async function describeFleetImages(client: EC2Client, launched: readonly LaunchedMember[]): Promise<Image[]> {
+  const images: Image[] = [];
+  for (const ids of chunk(
+    launched.map((member) => member.instanceId),
+    FILTER_VALUES,
+  )) {
+    for await (const page of paginateDescribeImages(
+      { client, pageSize: 1000 },
+      { Owners: ['self'], Filters: [{ Name: `tag:${ImageTag.instanceId}`, Values: ids }] },
+    )) {
+      images.push(...(page.Images ?? []));
+    }
+  }
+  return images;
+}
+
+interface RotationCounts {
+  expired: number;
+  snapshotsDeleted: number;
+  lastRotation?: Date;
+}
+
+/** What the rotations did per instance, from their summaries. */
+function rotationCounts(records: readonly InvocationRecord[]): Map<string, RotationCounts> {
+  const counts = new Map<string, RotationCounts>();
+  for (const record of records) {
+    const summary = record.result as Partial<RotateSummary> | undefined;
+    if (summary?.function !== 'rotate') continue;
+    for (const outcome of summary.instances ?? []) {
+      const entry = counts.get(outcome.instanceId) ?? { expired: 0, snapshotsDeleted: 0 };
+      entry.expired += outcome.expired.length;
+      entry.snapshotsDeleted += outcome.snapshotsDeleted;
+      entry.lastRotation = record.time;
+      counts.set(outcome.instanceId, entry);
+    }
+  }
+  return counts;
+}
+
+function outcomes(records: readonly InvocationRecord[]): InstanceOutcome[] {
+  return records.flatMap((record) => {
+    const summary = record.result as Partial<Summary> | undefined;
+    return summary?.function === 'rotate' ? [] : [...(summary?.instances ?? [])];
+  });
+}
+
+/** Whether an instance's kept images are what its retention asks for; a problem sentence if not. */
+function retentionProblem(
+  member: LaunchedMember,
+  tags: Record<string, string>,
+  available: readonly Image[],
+  /** Backups that succeeded over the nights. */
+  succeeded: number,
+  counts: RotationCounts | undefined,
+  defaultRetain: number,
+): string | undefined {
+  const newest = [...available].sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''))[0];
+  const policy = parseInstancePolicy(Object.keys(tags).length > 0 ? tags : member.tags, defaultRetain);
+  if (!policy.ok) {
+    return counts !== undefined && counts.expired > 0
+      ? `${member.name}: images expired despite invalid tags`
+      : undefined;
+  }
+  const { retain, retainDays } = policy.value;
+  if (available.length < Math.min(retain, succeeded)) {
+    return `${member.name}: ${available.length} good images kept, retention asks for ${Math.min(retain, succeeded)}`;
+  }
+  const reference = counts?.lastRotation;
+  if (reference === undefined || newest === undefined) return undefined;
+  const young = available.filter(
+    (image) =>
+      retainDays !== undefined &&
+      new Date(image.CreationDate ?? 0).getTime() > reference.getTime() - retainDays * DAY_MS,
+  ).length;
+  const made = available.filter((image) => new Date(image.CreationDate ?? 0).getTime() <= reference.getTime()).length;
+  if (made > Math.max(retain, young)) {
+    return `${member.name}: ${made} good images older than the last rotation kept, retention allows ${Math.max(retain, young)}`;
+  }
+  return undefined;
+}
+
+async function reportOn(
+  client: EC2Client,
+  launched: readonly LaunchedMember[],
+  records: readonly InvocationRecord[],
+  downtime: ReadonlyMap<string, number>,
+  lastNightStart: Date,
+): Promise<Omit<NightReport, 'simulatedSeconds' | 'wallSeconds'>> {
+  const instances = new Map((await describeFleet(client, launched)).map((instance) => [instance.InstanceId, instance]));
+  const images = await describeFleetImages(client, launched);
+  const counts = rotationCounts(records);
+  const allOutcomes = outcomes(records);
+  const defaultRetain = Number(process.env.DEFAULT_RETAIN ?? 7);
+  const problems: string[] = [];
+
+  const reports = launched.map((member): InstanceReport => {
+    const instance = instances.get(member.instanceId);
+    const tags = tagsOf(instance?.Tags);
+    const own = images.filter((image) => tagsOf(image.Tags)[ImageTag.instanceId] === member.instanceId);
+    const available = own.filter((image) => image.State === 'available');
+    const succeeded = allOutcomes.filter(
+      (outcome) => outcome.instanceId === member.instanceId && outcome.action === 'succeeded' && !outcome.error,
+    ).length;
+    const mode = parseMode(member.tags);
+    const expectedBackup = member.optedIn && mode.ok && !member.imagesFail && !member.terminateAfterFirstNight;
+    const state = tags[InstanceTag.state] ?? '-';
+    const error = tags[InstanceTag.policyError] ?? (state === 'failed' ? (tags[InstanceTag.lastError] ?? null) : null);
+    const newest = [...available].sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''))[0];
+    if (expectedBackup) {
+      if (newest === undefined || new Date(newest.CreationDate ?? 0).getTime() < lastNightStart.getTime()) {
+        problems.push(
+          `${member.name}: no new good image in the last night (state ${state}${error ? `: ${error}` : ''})`,
+        );
+      }
+    }
+    if (member.optedIn) {
+      const problem = retentionProblem(
+        member,
+        tags,
+        available,
+        succeeded,
+        counts.get(member.instanceId),
+        defaultRetain,
+      );
+      if (problem !== undefined) problems.push(problem);
+    }
+    return {
+      instanceId: member.instanceId,
+      name: member.name,
+      optedIn: member.optedIn,
+      mode: mode.ok ? mode.value : 'invalid',
+      state,
+      imagesKept: available.length,
+      imagesExpired: counts.get(member.instanceId)?.expired ?? 0,
+      snapshotsDeleted: counts.get(member.instanceId)?.snapshotsDeleted ?? 0,
+      lastImageId: newest?.ImageId ?? null,
+      error,
+      downtimeSeconds: member.stopped ? 0 : Math.round(downtime.get(member.instanceId) ?? 0),
+      expectedBackup,
+    };
+  });
+  const invocationErrors = records.flatMap((record) =>
+    record.error ? [`${record.functionName}: ${record.error}`] : [],
+  );
+  problems.push(...invocationErrors);
+  const imagesCreated = new Set(
+    allOutcomes.flatMap((outcome) => (outcome.action === 'create-image' && outcome.imageId ? [outcome.imageId] : [])),
+  ).size;
+  return {
+    nights: 0,
+    instances: reports,
+    totals: {
+      imagesCreated,
+      imagesExpired: reports.reduce((sum, report) => sum + report.imagesExpired, 0),
+      snapshotsDeleted: reports.reduce((sum, report) => sum + report.snapshotsDeleted, 0),
+      failures: allOutcomes.filter((outcome) => outcome.action === 'failed' || outcome.action === 'fail').length,
+      ec2Calls: 0,
+    },
+    invocations: records.length,
+    invocationErrors,
+    problems,
+  };
+}
