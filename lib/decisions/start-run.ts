@@ -51,6 +51,10 @@ function decide(instance: Instance, now: Date, runId: string, settings: StartRun
     }
     // Older than the ready timeout: that run is over (createImages records it failed); this one starts afresh.
   }
+  // Before the mode: nothing is recorded on an instance that is going away, whatever its tags say.
+  if (instance.state === 'terminated' || instance.state === 'shutting-down') {
+    return { kind: 'skip', instanceId, reason: `instance is ${instance.state}` };
+  }
   // An invalid mode leaves no safe choice (reboot or not); an invalid retention only stops rotation, not backups.
   const mode = parseMode(instance.tags);
   if (!mode.ok) return { kind: 'fail', instanceId, reason: mode.problems.join('; ') };
@@ -61,9 +65,6 @@ function decide(instance: Instance, now: Date, runId: string, settings: StartRun
         : { kind: 'reboot', instanceId };
     case 'stopped':
       return { kind: 'queue', instanceId, reason: 'stopped: imaged as it is' };
-    case 'terminated':
-    case 'shutting-down':
-      return { kind: 'skip', instanceId, reason: `instance is ${instance.state}` };
     case 'pending':
     case 'stopping':
       return { kind: 'fail', instanceId, reason: `instance was ${instance.state} when the run started` };
