@@ -28,8 +28,10 @@ export interface LocalEc2Options {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
-  /** Default: real time at speed 1, starting now. */
+  /** Default: a real-time clock at `speed`, starting now, or at the saved time when a state file is loaded. */
   clock?: SimClock;
+  /** The default clock's speed factor (simulated time runs this many times faster); default 1. */
+  speed?: number;
   /** EC2's request-rate token buckets on the endpoint's clock; default true. */
   throttling?: boolean;
   durations?: Partial<Durations>;
