@@ -1,3 +1,6 @@
+// This machine may run Node.js 20 while Lambda runs 22: the SDK's notice about it is noise in test output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
 // @middy/core ships ES modules only: swc transpiles it (and our TypeScript) to CommonJS for jest.
 const transform = {
   '^.+\\.(t|j)s$': [

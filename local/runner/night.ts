@@ -36,6 +36,8 @@ export interface NightOptions {
   readonly speed?: number;
   /** Simulated start (embedded endpoint only): the evening before the first night. */
   readonly start?: Date;
+  /** An endpoint already started in this process (on a manual clock), left running at the end for inspection. */
+  readonly ec2?: LocalEc2;
   /** Let the embedded endpoint throttle as EC2 does. */
   readonly throttling?: boolean;
   readonly region?: string;
@@ -130,8 +132,14 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
   let url: string;
   let clock: SimulationClock;
   if (options.endpoint === undefined) {
-    const simClock = SimClock.manual(options.start ?? new Date(Date.UTC(2026, 10, 25, 20)));
-    embedded = await startLocalEc2({ clock: simClock, throttling: options.throttling ?? false, region });
+    embedded =
+      options.ec2 ??
+      (await startLocalEc2({
+        clock: SimClock.manual(options.start ?? new Date(Date.UTC(2026, 10, 25, 20))),
+        throttling: options.throttling ?? false,
+        region,
+      }));
+    const simClock = embedded.clock;
     url = embedded.url;
     clock = { now: () => simClock.now(), reach: async (time) => simClock.advanceTo(time) };
   } else {
@@ -207,7 +215,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
     };
   } finally {
     counter.close();
-    await embedded?.stop();
+    if (options.ec2 === undefined) await embedded?.stop();
   }
 }
 
