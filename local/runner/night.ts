@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { chunk } from '../../lib/errors';
 import { parseInstancePolicy, parseMode } from '../../lib/policy';
-import { ImageTag, InstanceTag } from '../../lib/tags';
+import { ImageTag, IN_PROGRESS_STEPS, InstanceTag } from '../../lib/tags';
 import type { InstanceOutcome, Summary } from '../../lib/use-cases/context';
 import type { RotateSummary } from '../../lib/use-cases/rotate';
 import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../ec2';
@@ -253,6 +253,8 @@ async function sampleFleet(
     if (step !== undefined) steps[step] = (steps[step] ?? 0) + 1;
     if (instance.State?.Name === 'running' && instance.InstanceId !== undefined) running.push(instance.InstanceId);
   }
+  // Downtime only happens during a run (a reboot); outside one, the status calls are saved.
+  if (!IN_PROGRESS_STEPS.some((step) => (steps[step] ?? 0) > 0)) return steps;
   // Only running instances can be down; terminated ones vanish, and naming a vanished id fails the call.
   for (const ids of chunk(running, 100)) {
     const statuses = await client.send(new DescribeInstanceStatusCommand({ InstanceIds: ids }));

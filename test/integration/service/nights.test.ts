@@ -1,0 +1,76 @@
+/**
+ * Four nights in a row for the demo fleet: rotation keeps what each retention asks for, deregisters the rest with
+ * their snapshots, keeps a terminated instance's last images, and never leaves a snapshot of its own without an image.
+ */
+import { ImageTag } from '../../../lib/tags';
+import { type NightFixture, runFleet } from './fixtures';
+import { type Inventory, inventory, OWNER, tagsOf } from './support';
+
+let fixture: NightFixture;
+let after: Inventory;
+
+beforeAll(async () => {
+  fixture = await runFleet(4);
+  after = await inventory(fixture.client);
+}, 120_000);
+
+afterAll(async () => {
+  await fixture.ec2.stop();
+});
+
+function runsKept(name: string): string[] {
+  const instanceId = after.instance(name).InstanceId ?? '';
+  return after
+    .imagesOf(instanceId, 'available')
+    .map((image) => tagsOf(image)[ImageTag.run] ?? '')
+    .sort();
+}
+
+describe('four backup nights', () => {
+  it('reports that every instance was backed up and every retention holds', () => {
+    expect(fixture.report.problems).toEqual([]);
+  });
+
+  it('keeps the newest N images of each instance', () => {
+    expect(runsKept('web-1')).toEqual(['20261126T0300Z', '20261127T0300Z', '20261128T0300Z', '20261129T0300Z']);
+    expect(runsKept('web-2')).toEqual(['20261128T0300Z', '20261129T0300Z']);
+    expect(runsKept('db-1')).toEqual(['20261127T0300Z', '20261128T0300Z', '20261129T0300Z']);
+    expect(runsKept('batch-1')).toEqual(['20261128T0300Z', '20261129T0300Z']);
+  });
+
+  it('also keeps images younger than retain-days', () => {
+    // cache-1 keeps 1 image, and those younger than 2 days at the last rotation (06:00 on the 29th).
+    expect(runsKept('cache-1')).toEqual(['20261128T0300Z', '20261129T0300Z']);
+  });
+
+  it('keeps the last images of a terminated instance, by the retention recorded on them', () => {
+    expect(after.instances.find((instance) => instance.InstanceId === fixture.report.instances[5]?.instanceId)).toBe(
+      undefined,
+    );
+    const legacy = fixture.report.instances.find((entry) => entry.name === 'legacy-1');
+    expect(after.imagesOf(legacy?.instanceId ?? '', 'available').length).toBe(1);
+  });
+
+  it('expires nothing while an instance’s retention tag is invalid', () => {
+    expect(runsKept('typo-1').length).toBe(4);
+  });
+
+  it('deletes the snapshots of every image it deregisters, and leaves no snapshot of its own without an image', () => {
+    const imageIds = new Set(after.images.map((image) => image.ImageId));
+    const owned = after.snapshots.filter((snapshot) => tagsOf(snapshot)[ImageTag.managedBy] === OWNER);
+    const orphans = owned.filter(
+      (snapshot) => !imageIds.has(/for (ami-[0-9a-f]+)/.exec(snapshot.Description ?? '')?.[1] ?? ''),
+    );
+    expect(orphans).toEqual([]);
+    const ownedImages = after.images.filter((image) => tagsOf(image)[ImageTag.managedBy] === OWNER);
+    const volumes = ownedImages.reduce((sum, image) => sum + (image.BlockDeviceMappings?.length ?? 0), 0);
+    expect(owned.length).toBe(volumes);
+    expect(fixture.report.totals.snapshotsDeleted).toBe(fixture.report.totals.imagesExpired);
+    expect(fixture.report.totals.imagesExpired).toBeGreaterThan(0);
+  });
+
+  it('never touches images that look like its own but lack its ownership tag', () => {
+    const lookAlikes = after.images.filter((image) => fixture.lookAlikeImageIds.includes(image.ImageId ?? ''));
+    expect(lookAlikes.length).toBe(3);
+  });
+});
