@@ -96,6 +96,8 @@ export class Ec2Backend {
   /** Registered images per snapshot: a snapshot backing one cannot be deleted. */
   private readonly snapshotUsers = new Map<string, Set<string>>();
   private readonly copyTokens = new Map<string, string>();
+  /** Pending images per source instance: what a reboot or stop interrupts, found without scanning every image. */
+  private readonly pendingImagesOf = new Map<string, Set<ImageRecord>>();
   private readonly failImages = new Map<string, { once: boolean }>();
   private nextSeq = 1;
 
@@ -373,7 +375,7 @@ export class Ec2Backend {
     const imageId = newId('ami');
     const devices = source.devices.map((device) => {
       const snapshot = this.addSnapshot({
-        volumeId: 'vol-ffffffff',
+        volumeId: 'vol-ffffffff', // EC2 gives copied snapshots this placeholder volume id
         volumeSize: device.volumeSize,
         description: `Copied for DestinationAmi ${imageId} from SourceAmi ${source.id} for SourceSnapshot ${device.snapshotId}`,
         completeAt,
@@ -424,6 +426,14 @@ export class Ec2Backend {
     if (image === undefined) throw imagesNotFound([imageId]);
     if (image.state === 'deregistered') {
       throw new Ec2ApiError('InvalidAMIID.Unavailable', `The image ID '${imageId}' is no longer available`);
+    }
+    if (image.state === 'pending') {
+      this.pendingImagesOf.get(image.sourceInstanceId ?? '')?.delete(image);
+      // The snapshots of a pending image carry on without it.
+      for (const device of image.devices) {
+        const snapshot = this.snapshots.get(device.snapshotId);
+        if (snapshot?.state === 'pending') this.scheduleSnapshotCompletion(snapshot);
+      }
     }
     image.state = 'deregistered';
     delete image.failure;
@@ -555,6 +565,10 @@ export class Ec2Backend {
       if (image.state !== 'deregistered') this.indexImage(image);
       if (image.transitionAt !== undefined) this.scheduleImageTransition(image, image.transitionAt);
     }
+    for (const snapshot of state.snapshots) {
+      const orphan = (this.snapshotUsers.get(snapshot.id)?.size ?? 0) === 0;
+      if (snapshot.state === 'pending' && orphan) this.scheduleSnapshotCompletion(snapshot);
+    }
   }
 
   // ---- internals ------------------------------------------------------------------------------------------------
@@ -662,6 +676,14 @@ export class Ec2Backend {
 
   private indexImage(image: ImageRecord): void {
     this.imageNames.set(image.name, image.id);
+    if (image.state === 'pending' && image.sourceInstanceId !== undefined) {
+      let pending = this.pendingImagesOf.get(image.sourceInstanceId);
+      if (pending === undefined) {
+        pending = new Set();
+        this.pendingImagesOf.set(image.sourceInstanceId, pending);
+      }
+      pending.add(image);
+    }
     for (const device of image.devices) {
       let users = this.snapshotUsers.get(device.snapshotId);
       if (users === undefined) {
@@ -686,6 +708,7 @@ export class Ec2Backend {
   private finishImage(image: ImageRecord, failure: StateReason | undefined): void {
     delete image.transitionAt;
     delete image.failure;
+    this.pendingImagesOf.get(image.sourceInstanceId ?? '')?.delete(image);
     for (const device of image.devices) {
       const snapshot = this.snapshots.get(device.snapshotId);
       if (snapshot === undefined || snapshot.state !== 'pending') continue;
@@ -704,9 +727,15 @@ export class Ec2Backend {
 
   private interruptImagesOf(instanceId: string): void {
     if (!this.options.failImagesOnInterruption) return;
-    for (const image of this.images.values()) {
-      if (image.state === 'pending' && image.sourceInstanceId === instanceId) this.finishImage(image, INTERRUPTED);
-    }
+    for (const image of [...(this.pendingImagesOf.get(instanceId) ?? [])]) this.finishImage(image, INTERRUPTED);
+    this.pendingImagesOf.delete(instanceId);
+  }
+
+  /** A snapshot left pending by a deregistered image completes on its own time. */
+  private scheduleSnapshotCompletion(snapshot: SnapshotRecord): void {
+    this.options.clock.schedule(snapshot.completeAt, () => {
+      if (this.snapshots.get(snapshot.id) === snapshot && snapshot.state === 'pending') snapshot.state = 'completed';
+    });
   }
 
   private emitAmiState(image: ImageRecord, errorMessage: string): void {

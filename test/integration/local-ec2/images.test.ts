@@ -301,6 +301,17 @@ describe('DeregisterImage and DeleteSnapshot', () => {
     expect(await failureOf(image(imageId))).toMatchObject({ name: 'InvalidAMIID.NotFound' });
   });
 
+  it('lets the snapshots of a deregistered pending image complete on their own', async () => {
+    const instanceId = await runningInstance();
+    const imageId = await createImage(instanceId, 'abandoned');
+    const snapshotIds = ((await image(imageId))?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId as string);
+    await client.send(new DeregisterImageCommand({ ImageId: imageId }));
+    clock.advance(IMAGE_TIME);
+    const snapshots = await client.send(new DescribeSnapshotsCommand({ SnapshotIds: snapshotIds }));
+    expect(snapshots.Snapshots?.map((snapshot) => snapshot.State)).toEqual(['completed', 'completed']);
+    expect(amiEvents().map((event) => event.detail.State)).toEqual(['deregistered']);
+  });
+
   it('skips a snapshot that another registered image still uses', async () => {
     const instanceId = await runningInstance();
     const imageId = await createImage(instanceId, 'shared');
