@@ -7,7 +7,7 @@ import {
   waitUntilInstanceStatusOk,
   waitUntilSnapshotCompleted,
 } from '@aws-sdk/client-ec2';
-import { type LocalEc2, SimClock } from '../../../local/ec2';
+import { type Ec2Event, type LocalEc2, SimClock } from '../../../local/ec2';
 import { startTestEc2 } from './helpers';
 
 // SDK waiters poll in real time (at least 1 s apart): the endpoint's clock runs 600× faster, so EC2's minutes pass
@@ -68,3 +68,14 @@ it('waitUntilImageAvailable fails when the image fails', async () => {
     /"state":"FAILURE"/,
   );
 }, 15_000);
+
+it('on a real-time clock, changes happen and their events are delivered without any request', async () => {
+  const states: string[] = [];
+  ec2.events.subscribe((event: Ec2Event) => {
+    if ('state' in event.detail) states.push(event.detail.state);
+  });
+  await launch();
+  // pending → running takes 30 simulated seconds: 50 ms at 600x.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(states).toEqual(['pending', 'running']);
+});
