@@ -1,0 +1,215 @@
+/**
+ * The handlers invoked one by one, as from the console or by a retried or overlapping schedule, against the local
+ * EC2 endpoint: bad input changes nothing, a dry run changes nothing, reruns converge, a crash after CreateImage is
+ * recovered, images of others are ignored, and lost state-change events are made up for.
+ */
+import { CreateImageCommand, type EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { BackupStep, ImageTag, InstanceTag, imageName } from '../../../lib/tags';
+import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
+import { loadFunctions } from '../../../local/runner/functions';
+import { type Handler, lambdaContext, scheduledEvent } from '../../../local/runner/simulation';
+import { clientFor } from '../local-ec2/helpers';
+import { EVENING, SERVERLESS_FILE } from './fixtures';
+import { type Inventory, inventory, OWNER, tagsOf } from './support';
+
+const MINUTE = 60_000;
+
+let ec2: LocalEc2;
+let client: EC2Client;
+let handlers: Map<string, Handler>;
+
+async function invoke(name: string, event: unknown): Promise<Record<string, unknown>> {
+  const handler = handlers.get(name);
+  if (handler === undefined) throw new Error(`no function ${name}`);
+  return (await handler(event, lambdaContext(name, 900, 'us-east-1', LOCAL_ACCOUNT_ID))) as Record<string, unknown>;
+}
+
+function at(time: Date): unknown {
+  return scheduledEvent('test', time, 'us-east-1', LOCAL_ACCOUNT_ID);
+}
+
+async function launch(tags: Record<string, string>): Promise<string> {
+  const output = await client.send(
+    new RunInstancesCommand({
+      ImageId: 'ami-0123456789abcdef0',
+      InstanceType: 't3.micro',
+      MinCount: 1,
+      MaxCount: 1,
+      TagSpecifications: [
+        { ResourceType: 'instance', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+      ],
+    }),
+  );
+  return output.Instances?.[0]?.InstanceId ?? '';
+}
+
+/** What a comparison of two inventories must find equal: every tag, image and snapshot. */
+function state(inv: Inventory): unknown {
+  return {
+    instances: inv.instances.map((instance) => [instance.InstanceId, instance.State?.Name, tagsOf(instance)]),
+    images: inv.images.map((image) => [image.ImageId, image.State, tagsOf(image)]),
+    snapshots: inv.snapshots.map((snapshot) => [snapshot.SnapshotId, tagsOf(snapshot)]),
+  };
+}
+
+/** A scheduled time an hour after the endpoint's clock, on the minute (each test starts its own run). */
+function nextRunTime(): Date {
+  const time = ec2.clock.now().getTime() + 60 * MINUTE;
+  return new Date(time - (time % MINUTE));
+}
+
+// One endpoint for the file: the handlers bind their SDK clients to it at cold start. Each test launches its own
+// instances and starts its own run later on the clock.
+beforeAll(async () => {
+  ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: false });
+  client = clientFor(ec2.url, 3);
+  const functions = await loadFunctions(SERVERLESS_FILE, {
+    stage: 'dev',
+    endpoint: ec2.url,
+    region: 'us-east-1',
+    account: LOCAL_ACCOUNT_ID,
+    logLevel: 'SILENT',
+  });
+  handlers = new Map(functions.map((fn) => [fn.name, fn.handler]));
+});
+
+afterAll(async () => {
+  await ec2.stop();
+});
+
+describe('console payloads', () => {
+  it.each([
+    [{ instanceIds: 'i-0123456789abcdef0' }, 'instanceIds must be an array'],
+    [{ instanceIds: [] }, 'instanceIds must not be empty'],
+    [{ instanceIds: ['i-0123456789abcdef0', 'vol-1'] }, 'instanceIds[1]'],
+    [{ dryRun: 'yes' }, 'dryRun must be true or false'],
+    [{ instanceId: ['i-0123456789abcdef0'] }, 'unknown field "instanceId"'],
+    [[1, 2], 'the payload must be a JSON object'],
+  ])('rejects %j naming the field, and changes nothing', async (payload, message) => {
+    await launch({ Backup: 'true' });
+    ec2.clock.advance(MINUTE);
+    const before = state(await inventory(client));
+    for (const name of ['reboot', 'createImages', 'recordImageState', 'rotate']) {
+      await expect(invoke(name, payload)).rejects.toThrow(message);
+    }
+    expect(state(await inventory(client))).toEqual(before);
+  });
+
+  it('plans without changing anything on a dry run', async () => {
+    const instanceId = await launch({ Backup: 'true' });
+    ec2.clock.advance(MINUTE);
+    const before = state(await inventory(client));
+    const summary = await invoke('reboot', { instanceIds: [instanceId], dryRun: true });
+    expect(summary.instances).toEqual([{ instanceId, action: 'reboot' }]);
+    await invoke('createImages', { dryRun: true });
+    await invoke('rotate', { dryRun: true });
+    expect(state(await inventory(client))).toEqual(before);
+    expect(ec2.callCount('RebootInstances')).toBe(0);
+  });
+
+  it('acts only on the instances named', async () => {
+    const named = await launch({ Backup: 'true' });
+    const other = await launch({ Backup: 'true' });
+    ec2.clock.advance(MINUTE);
+    await invoke('reboot', { instanceIds: [named] });
+    const after = await inventory(client);
+    const tagsOfId = (id: string) => tagsOf(after.instances.find((instance) => instance.InstanceId === id) ?? {});
+    expect(tagsOfId(named)[InstanceTag.state]).toBe(BackupStep.rebooting);
+    expect(tagsOfId(other)[InstanceTag.state]).toBeUndefined();
+  });
+});
+
+describe('reruns and crashes', () => {
+  it('a retried reboot schedule reboots nobody twice, and overlapping sweeps make one image per instance', async () => {
+    const instanceId = await launch({ Backup: 'true' });
+    const start = nextRunTime();
+    ec2.clock.advanceTo(start);
+    const reboots = ec2.callCount('RebootInstances');
+    await invoke('reboot', at(start));
+    const rerun = await invoke('reboot', at(start));
+    expect(rerun.instances).toContainEqual(expect.objectContaining({ instanceId, action: 'skip' }));
+    expect(ec2.callCount('RebootInstances') - reboots).toBe(1);
+
+    const ready = new Date(start.getTime() + 10 * MINUTE);
+    ec2.clock.advanceTo(ready);
+    await Promise.all([invoke('createImages', at(ready)), invoke('createImages', at(ready))]);
+    const images = (await inventory(client)).imagesOf(instanceId);
+    expect(images.length).toBe(1);
+    expect(images[0]?.Name).toBe(imageName(instanceId, (rerun as { runId: string }).runId));
+  });
+
+  it('finds the image a crashed sweep made before recording it, instead of making a second', async () => {
+    const instanceId = await launch({ Backup: 'true' });
+    const start = nextRunTime();
+    ec2.clock.advanceTo(start);
+    const { runId } = (await invoke('reboot', at(start))) as { runId: string };
+    const ready = new Date(start.getTime() + 10 * MINUTE);
+    ec2.clock.advanceTo(ready);
+    // The sweep's CreateImage went through, then the invocation died before tagging the instance.
+    const tags = [
+      { Key: ImageTag.managedBy, Value: OWNER },
+      { Key: ImageTag.instanceId, Value: instanceId },
+      { Key: ImageTag.run, Value: runId },
+    ];
+    const made = await client.send(
+      new CreateImageCommand({
+        InstanceId: instanceId,
+        Name: imageName(instanceId, runId),
+        NoReboot: true,
+        TagSpecifications: [
+          { ResourceType: 'image', Tags: tags },
+          { ResourceType: 'snapshot', Tags: tags },
+        ],
+      }),
+    );
+    await invoke('createImages', at(ready));
+    const after = await inventory(client);
+    expect(after.imagesOf(instanceId).map((image) => image.ImageId)).toEqual([made.ImageId]);
+    const instance = after.instances.find((candidate) => candidate.InstanceId === instanceId) ?? {};
+    expect(tagsOf(instance)).toMatchObject({
+      [InstanceTag.state]: BackupStep.imaging,
+      [InstanceTag.imageId]: made.ImageId,
+    });
+  });
+
+  it('records outcomes whose state-change event never came', async () => {
+    const instanceId = await launch({ Backup: 'true' });
+    const start = nextRunTime();
+    ec2.clock.advanceTo(start);
+    await invoke('reboot', at(start));
+    const ready = new Date(start.getTime() + 10 * MINUTE);
+    ec2.clock.advanceTo(ready);
+    await invoke('createImages', at(ready));
+    // No event is delivered (nothing subscribes here): the next sweeps find the image available.
+    const later = new Date(ready.getTime() + 30 * MINUTE);
+    ec2.clock.advanceTo(later);
+    await invoke('createImages', at(later));
+    const instance = (await inventory(client)).instances.find((candidate) => candidate.InstanceId === instanceId) ?? {};
+    expect(tagsOf(instance)[InstanceTag.state]).toBe(BackupStep.succeeded);
+  });
+});
+
+describe('image state-change events', () => {
+  it('ignores images the service does not own', async () => {
+    const instanceId = await launch({ Backup: 'true' });
+    ec2.clock.advance(MINUTE);
+    const foreign = await client.send(
+      new CreateImageCommand({ InstanceId: instanceId, Name: `someone-else-${instanceId}`, NoReboot: true }),
+    );
+    ec2.clock.advance(30 * MINUTE);
+    const before = state(await inventory(client));
+    const summary = await invoke('recordImageState', {
+      version: '0',
+      id: 'e1',
+      'detail-type': 'EC2 AMI State Change',
+      source: 'aws.ec2',
+      account: LOCAL_ACCOUNT_ID,
+      time: ec2.clock.now().toISOString(),
+      region: 'us-east-1',
+      resources: [`arn:aws:ec2:us-east-1::image/${foreign.ImageId}`],
+      detail: { RequestId: 'r1', ImageId: foreign.ImageId, State: 'available', ErrorMessage: '' },
+    });
+    expect(summary.ignored).toBe('image not managed by this service');
+    expect(state(await inventory(client))).toEqual(before);
+  });
+});
