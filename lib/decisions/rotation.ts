@@ -58,7 +58,8 @@ function rotateInstance(
 ): InstanceRotation {
   const sorted = [...images].sort(newestFirst);
   const good = sorted.filter((image) => image.state === 'available');
-  // Failed images are not backups: they go whatever the retention, so their snapshots do not linger.
+  // Failed images are not backups: they go whatever the retention, so their snapshots do not linger (unless rotation
+  // is held, which expires nothing).
   const failed: Expiry[] = sorted
     .filter((image) => image.state === 'failed' || image.state === 'error' || image.state === 'invalid')
     .map((image) => ({
@@ -70,7 +71,7 @@ function rotateInstance(
   const hold = (reason: string): InstanceRotation => ({
     instanceId,
     kept: good.map((image) => image.id),
-    expired: failed,
+    expired: [],
     hold: reason,
   });
 
@@ -85,10 +86,9 @@ function rotateInstance(
     retention = policy.retention;
   } else {
     const recorded = good[0];
-    retention =
-      recorded === undefined
-        ? { ok: false, problems: ['no image records a retention'] }
-        : parseRecordedRetention(recorded.tags);
+    // No good image left: nothing to keep, so failed images go without needing a retention.
+    if (recorded === undefined) return { instanceId, kept: [], expired: failed };
+    retention = parseRecordedRetention(recorded.tags);
   }
   if (!retention.ok) return hold(`retention unreadable: ${retention.problems.join('; ')}`);
 
