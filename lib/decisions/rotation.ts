@@ -28,11 +28,6 @@ export interface Expiry {
   readonly snapshotIds: readonly string[];
 }
 
-export interface Hold {
-  readonly instanceId: string;
-  readonly reason: string;
-}
-
 export interface InstanceRotation {
   readonly instanceId: string;
   readonly kept: readonly string[];
