@@ -1,0 +1,529 @@
+import fc from 'fast-check';
+import {
+  imageIdOfSnapshot,
+  ORPHAN_MIN_AGE_SECONDS,
+  planRotation,
+  type RotationPlan,
+  type RotationPolicy,
+} from '../../../../lib/decisions/rotation';
+import type { Image, ImageState } from '../../../../lib/model';
+import { parseRetention, type Retention } from '../../../../lib/policy';
+import { ImageTag, OperatorTag, type Tags } from '../../../../lib/tags';
+import { daysBefore, NIGHT, OWNER, ownedImage, secondsAfter, snapshot } from '../builders';
+
+const ID = 'i-0123456789abcdef0';
+const OTHER_ID = 'i-0fedcba9876543210';
+const FAILED_STATES: readonly ImageState[] = ['failed', 'error', 'invalid'];
+
+function current(retention: Retention): RotationPolicy {
+  return { source: 'instance', retention: { ok: true, value: retention } };
+}
+
+function policies(entries: Record<string, RotationPolicy> = {}): ReadonlyMap<string, RotationPolicy> {
+  return new Map(Object.entries(entries));
+}
+
+/** Available images of `ID`, one a night, newest first: `nightly(3)` → made 1, 2 and 3 days ago. */
+function nightly(count: number, tags: Tags = {}): Image[] {
+  return Array.from({ length: count }, (_, index) =>
+    ownedImage(`ami-${String(index + 1).padStart(8, '0')}`, ID, { createdAt: daysBefore(NIGHT, index + 1), tags }),
+  );
+}
+
+function plan(images: readonly Image[], rules = policies(), now = NIGHT): RotationPlan {
+  return planRotation(images, [], rules, OWNER, now);
+}
+
+function expiredIds(rotation: RotationPlan): string[] {
+  return rotation.expired.map((expiry) => expiry.imageId);
+}
+
+describe('planRotation: images', () => {
+  it('keeps the newest N available images and expires the others with their snapshots', () => {
+    // Prepare
+    const images = nightly(5);
+
+    // Act
+    const rotation = plan(images, policies({ [ID]: current({ retain: 2 }) }));
+
+    // Assess
+    expect(rotation.instances).toEqual([
+      {
+        instanceId: ID,
+        kept: ['ami-00000001', 'ami-00000002'],
+        expired: [
+          { imageId: 'ami-00000003', instanceId: ID, reason: 'beyond the newest 2', snapshotIds: ['snap-00000003'] },
+          { imageId: 'ami-00000004', instanceId: ID, reason: 'beyond the newest 2', snapshotIds: ['snap-00000004'] },
+          { imageId: 'ami-00000005', instanceId: ID, reason: 'beyond the newest 2', snapshotIds: ['snap-00000005'] },
+        ],
+      },
+    ]);
+    expect(rotation.expired).toEqual(rotation.instances[0]?.expired);
+  });
+
+  it('orders images by creation time, whatever order EC2 lists them in', () => {
+    // Prepare
+    const images = [...nightly(4)].reverse();
+
+    // Act
+    const rotation = plan(images, policies({ [ID]: current({ retain: 1 }) }));
+
+    // Assess
+    expect(rotation.instances[0]?.kept).toEqual(['ami-00000001']);
+  });
+
+  it('also keeps images younger than the retained days, expiring them only once older', () => {
+    // Prepare: made 1 … 6 days ago; a day is counted to the millisecond
+    const images = nightly(6);
+
+    // Act
+    const rotation = plan(images, policies({ [ID]: current({ retain: 1, retainDays: 3 }) }), secondsAfter(NIGHT, -1));
+
+    // Assess
+    expect(rotation.instances[0]?.kept).toEqual(['ami-00000001', 'ami-00000002', 'ami-00000003']);
+    expect(rotation.expired[0]).toEqual({
+      imageId: 'ami-00000004',
+      instanceId: ID,
+      reason: 'beyond the newest 1 and older than 3 days',
+      snapshotIds: ['snap-00000004'],
+    });
+  });
+
+  it('expires an image exactly the retained days old', () => {
+    expect(expiredIds(plan(nightly(3), policies({ [ID]: current({ retain: 1, retainDays: 2 }) })))).toEqual([
+      'ami-00000002',
+      'ami-00000003',
+    ]);
+  });
+
+  it('keeps the newest N even when they are all older than the retained days', () => {
+    expect(plan(nightly(4), policies({ [ID]: current({ retain: 3, retainDays: 1 }) })).instances[0]?.kept).toEqual([
+      'ami-00000001',
+      'ami-00000002',
+      'ami-00000003',
+    ]);
+  });
+
+  it.each(FAILED_STATES)('expires a %s image whatever the retention: it is not a backup', (state) => {
+    // Prepare
+    const broken = ownedImage('ami-0000000f', ID, { state, createdAt: secondsAfter(NIGHT, -60) });
+
+    // Act
+    const rotation = plan([broken, ...nightly(2)], policies({ [ID]: current({ retain: 5 }) }));
+
+    // Assess
+    expect(rotation.instances[0]?.kept).toEqual(['ami-00000001', 'ami-00000002']);
+    expect(rotation.expired).toEqual([
+      { imageId: 'ami-0000000f', instanceId: ID, reason: `image ${state}`, snapshotIds: ['snap-0000000f'] },
+    ]);
+  });
+
+  it('does not count failed images among the N kept', () => {
+    // Prepare
+    const broken = ownedImage('ami-0000000f', ID, { state: 'failed', createdAt: secondsAfter(NIGHT, -60) });
+
+    // Act
+    const rotation = plan([broken, ...nightly(3)], policies({ [ID]: current({ retain: 2 }) }));
+
+    // Assess
+    expect(rotation.instances[0]?.kept).toEqual(['ami-00000001', 'ami-00000002']);
+    expect(expiredIds(rotation).sort()).toEqual(['ami-00000003', 'ami-0000000f']);
+  });
+
+  it.each<ImageState>(['pending', 'transient'])(
+    'expires nothing while the newest backup is %s (it may still fail)',
+    (state) => {
+      // Prepare
+      const inProgress = ownedImage('ami-0000000a', ID, { state, createdAt: secondsAfter(NIGHT, -60) });
+      const broken = ownedImage('ami-0000000f', ID, { state: 'failed', createdAt: daysBefore(NIGHT, 10) });
+
+      // Act
+      const rotation = plan([inProgress, broken, ...nightly(4)], policies({ [ID]: current({ retain: 1 }) }));
+
+      // Assess
+      expect(rotation.expired).toEqual([]);
+      expect(rotation.instances[0]).toMatchObject({
+        instanceId: ID,
+        kept: ['ami-00000001', 'ami-00000002', 'ami-00000003', 'ami-00000004'],
+        hold: `newest backup ami-0000000a is ${state}`,
+      });
+    },
+  );
+
+  it('never lists a pending image, even an old one behind a newer good backup', () => {
+    // Prepare
+    const stuck = ownedImage('ami-0000000a', ID, { state: 'pending', createdAt: daysBefore(NIGHT, 30) });
+
+    // Act
+    const rotation = plan([stuck, ...nightly(2)], policies({ [ID]: current({ retain: 1 }) }));
+
+    // Assess
+    expect(rotation.instances[0]?.kept).not.toContain('ami-0000000a');
+    expect(expiredIds(rotation)).toEqual(['ami-00000002']);
+  });
+
+  it.each(['abc', '0', '-1', '1.5', ' 7', '', '٣', '99999999999'])(
+    'expires nothing for an instance with retain=%p, and says why',
+    (raw) => {
+      // Prepare
+      const broken = ownedImage('ami-0000000f', ID, { state: 'failed', createdAt: daysBefore(NIGHT, 10) });
+      const retention = parseRetention({ [OperatorTag.retain]: raw }, OperatorTag, 7);
+
+      // Act
+      const rotation = plan([broken, ...nightly(10)], policies({ [ID]: { source: 'instance', retention } }));
+
+      // Assess
+      expect(rotation.expired).toEqual([]);
+      expect(rotation.instances[0]?.kept).toHaveLength(10);
+      expect(rotation.instances[0]?.hold).toBe(
+        `retention unreadable: ${OperatorTag.retain}=${JSON.stringify(raw)} must be a whole number from 1 to 1000`,
+      );
+    },
+  );
+
+  describe('an instance gone or opted out', () => {
+    it('is rotated by the retention recorded on its newest good image', () => {
+      // Prepare: older images recorded another retention, which no longer applies
+      const images = nightly(5, { [ImageTag.retain]: '4' }).map((image, index) =>
+        index === 0 ? { ...image, tags: { ...image.tags, [ImageTag.retain]: '2' } } : image,
+      );
+
+      // Act
+      const rotation = plan(images);
+
+      // Assess
+      expect(rotation.instances[0]?.kept).toEqual(['ami-00000001', 'ami-00000002']);
+      expect(expiredIds(rotation)).toEqual(['ami-00000003', 'ami-00000004', 'ami-00000005']);
+    });
+
+    it('uses the recorded days as well', () => {
+      // Prepare
+      const images = nightly(5, { [ImageTag.retain]: '1', [ImageTag.retainDays]: '3' });
+
+      // Act
+      const rotation = plan(images, policies(), secondsAfter(NIGHT, -1));
+
+      // Assess
+      expect(expiredIds(rotation)).toEqual(['ami-00000004', 'ami-00000005']);
+    });
+
+    it.each<Tags>([{}, { [ImageTag.retain]: 'abc' }, { [ImageTag.retain]: '2', [ImageTag.retainDays]: '0' }])(
+      'expires nothing when its newest good image recorded no readable retention (%p)',
+      (tags) => {
+        // Prepare: older images recorded a valid one, but the newest rules
+        const images = nightly(4, { [ImageTag.retain]: '1' }).map((image, index) =>
+          index === 0 ? { ...image, tags: { [ImageTag.managedBy]: OWNER, [ImageTag.instanceId]: ID, ...tags } } : image,
+        );
+        const broken = ownedImage('ami-0000000f', ID, { state: 'failed', createdAt: daysBefore(NIGHT, 10) });
+
+        // Act
+        const rotation = plan([...images, broken]);
+
+        // Assess
+        expect(rotation.expired).toEqual([]);
+        expect(rotation.instances[0]?.hold).toMatch(/^retention unreadable: /);
+      },
+    );
+
+    it('loses its failed images even when no good image is left to record a retention', () => {
+      // Prepare
+      const broken = ownedImage('ami-0000000f', ID, { state: 'failed', createdAt: daysBefore(NIGHT, 10) });
+
+      // Act
+      const rotation = plan([broken]);
+
+      // Assess
+      expect(expiredIds(rotation)).toEqual(['ami-0000000f']);
+      expect(rotation.instances[0]?.hold).toBeUndefined();
+    });
+
+    it('is told apart from an opted-in instance only by the policies given', () => {
+      // Prepare
+      const images = nightly(3, { [ImageTag.retain]: '1' });
+
+      // Act
+      const asRecorded = plan(images);
+      const asCurrent = plan(images, policies({ [ID]: current({ retain: 3 }) }));
+
+      // Assess
+      expect(expiredIds(asRecorded)).toEqual(['ami-00000002', 'ami-00000003']);
+      expect(expiredIds(asCurrent)).toEqual([]);
+    });
+  });
+
+  describe('ownership', () => {
+    it.each<[string, Tags]>([
+      ['no ownership tag', { [ImageTag.managedBy]: '' }],
+      ['another owner', { [ImageTag.managedBy]: 'ami-backup-dev' }],
+      ['an owner that only starts like ours', { [ImageTag.managedBy]: `${OWNER}x` }],
+    ])('never lists an image with %s', (_, tags) => {
+      // Prepare
+      const foreign = nightly(5).map((image) => ({ ...image, tags: { ...image.tags, ...tags } }));
+      const brokenForeign = { ...ownedImage('ami-0000000f', ID, { state: 'failed' }), tags: { ...tags } };
+
+      // Act
+      const rotation = plan([...foreign, brokenForeign], policies({ [ID]: current({ retain: 1 }) }));
+
+      // Assess
+      expect(rotation.instances).toEqual([]);
+      expect(rotation.expired).toEqual([]);
+    });
+
+    it('never lists an image that does not say which instance it was made of', () => {
+      // Prepare
+      const anonymous = nightly(3).map((image) => ({ ...image, tags: { [ImageTag.managedBy]: OWNER } }));
+
+      // Act
+      const rotation = plan(anonymous, policies({ [ID]: current({ retain: 1 }) }));
+
+      // Assess
+      expect(rotation.expired).toEqual([]);
+    });
+  });
+
+  it('rotates each instance on its own, in instance id order', () => {
+    // Prepare
+    const other = [1, 2, 3].map((day) =>
+      ownedImage(`ami-1000000${day}`, OTHER_ID, { createdAt: daysBefore(NIGHT, day) }),
+    );
+
+    // Act
+    const rotation = plan(
+      [...other, ...nightly(3)],
+      policies({ [ID]: current({ retain: 2 }), [OTHER_ID]: current({ retain: 1 }) }),
+    );
+
+    // Assess
+    expect(rotation.instances.map((each) => each.instanceId)).toEqual([ID, OTHER_ID]);
+    expect(expiredIds(rotation)).toEqual(['ami-00000003', 'ami-10000002', 'ami-10000003']);
+  });
+});
+
+describe('planRotation: orphan snapshots', () => {
+  const hourAgo = secondsAfter(NIGHT, -ORPHAN_MIN_AGE_SECONDS);
+  const description = (imageId: string) => `Created by CreateImage(${ID}) for ${imageId} from vol-0123456789abcdef0`;
+
+  function orphans(images: readonly Image[], snapshots: Parameters<typeof planRotation>[1]): readonly string[] {
+    return planRotation(images, snapshots, policies(), OWNER, NIGHT).orphanSnapshotIds;
+  }
+
+  it('lists an owned snapshot whose image is gone, once it is an hour old', () => {
+    // Prepare
+    const left = snapshot('snap-0000000a', { startedAt: hourAgo, description: description('ami-0000dead') });
+    const young = snapshot('snap-0000000b', {
+      startedAt: secondsAfter(hourAgo, 1),
+      description: description('ami-0000dead'),
+    });
+
+    // Act / Assess
+    expect(orphans([], [left, young])).toEqual(['snap-0000000a']);
+  });
+
+  it('never lists a snapshot used by a listed image, in any state and whoever owns it', () => {
+    // Prepare
+    const images = (['available', 'pending', 'failed', 'deregistered'] as const).map((state, index) => ({
+      ...ownedImage(`ami-0000000${index}`, ID, { state, snapshotIds: [`snap-0000000${index}`] }),
+      tags: index === 0 ? {} : ownedImage('ami-0', ID).tags,
+    }));
+    const snapshots = [0, 1, 2, 3].map((index) =>
+      snapshot(`snap-0000000${index}`, { startedAt: daysBefore(NIGHT, 30), description: description('ami-0000dead') }),
+    );
+
+    // Act / Assess
+    expect(orphans(images, snapshots)).toEqual([]);
+  });
+
+  it('never lists a snapshot whose image is still listed (a new image may not show its snapshots yet)', () => {
+    // Prepare
+    const image = ownedImage('ami-0000beef', ID, { state: 'pending', snapshotIds: [] });
+    const made = snapshot('snap-0000000a', {
+      startedAt: daysBefore(NIGHT, 2),
+      description: description('ami-0000beef'),
+    });
+
+    // Act / Assess
+    expect(orphans([image], [made])).toEqual([]);
+  });
+
+  it('never lists a pending snapshot', () => {
+    expect(orphans([], [snapshot('snap-0000000a', { state: 'pending', startedAt: daysBefore(NIGHT, 2) })])).toEqual([]);
+  });
+
+  it.each<Tags>([{}, { [ImageTag.managedBy]: 'ami-backup-dev' }, { [ImageTag.managedBy]: '' }])(
+    'never lists a snapshot without our ownership tag (%p)',
+    (tags) => {
+      expect(orphans([], [snapshot('snap-0000000a', { startedAt: daysBefore(NIGHT, 2), tags })])).toEqual([]);
+    },
+  );
+
+  it('lists an owned snapshot in error whose image is gone', () => {
+    expect(orphans([], [snapshot('snap-0000000a', { state: 'error', startedAt: daysBefore(NIGHT, 2) })])).toEqual([
+      'snap-0000000a',
+    ]);
+  });
+});
+
+describe('imageIdOfSnapshot', () => {
+  it.each([
+    [
+      'Created by CreateImage(i-0123456789abcdef0) for ami-0abc1234def567890 from vol-0123456789abcdef0',
+      'ami-0abc1234def567890',
+    ],
+    ['Created by CreateImage(i-12345678) for ami-12345678', 'ami-12345678'],
+    ['Copied for DestinationAmi ami-0abc1234 from SourceAmi ami-0def5678', undefined],
+    ['my own snapshot of ami-0abc1234', undefined],
+    ['', undefined],
+  ])('reads %p as %p', (description, imageId) => {
+    expect(imageIdOfSnapshot(snapshot('snap-0000000a', { description }))).toBe(imageId);
+  });
+});
+
+describe('planRotation: for any images and any valid retention', () => {
+  const imageStates = fc.constantFrom<ImageState>(
+    'pending',
+    'available',
+    'invalid',
+    'deregistered',
+    'transient',
+    'failed',
+    'error',
+    'disabled',
+  );
+  const generatedImage = fc.record({
+    instanceId: fc.constantFrom(ID, OTHER_ID),
+    state: imageStates,
+    ageHours: fc.integer({ min: 0, max: 24 * 400 }),
+    owner: fc.constantFrom(OWNER, OWNER, OWNER, 'ami-backup-dev', undefined),
+    recordedRetain: fc.constantFrom(undefined, '1', '3', 'abc'),
+  });
+  const retentions = fc.record(
+    { retain: fc.integer({ min: 1, max: 6 }), retainDays: fc.integer({ min: 1, max: 60 }) },
+    { requiredKeys: ['retain'] },
+  );
+  const scenario = fc.record({
+    images: fc.array(generatedImage, { maxLength: 25 }),
+    policy: fc.option(retentions, { nil: undefined }),
+  });
+
+  type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
+
+  function build(generated: Scenario): Image[] {
+    return generated.images.map((each, index) => {
+      const tags: Record<string, string> = { [ImageTag.instanceId]: each.instanceId };
+      if (each.owner !== undefined) tags[ImageTag.managedBy] = each.owner;
+      if (each.recordedRetain !== undefined) tags[ImageTag.retain] = each.recordedRetain;
+      return {
+        id: `ami-${index.toString(16).padStart(8, '0')}`,
+        name: `image-${index}`,
+        state: each.state,
+        createdAt: secondsAfter(NIGHT, -each.ageHours * 3600),
+        tags,
+        snapshotIds: [`snap-${index.toString(16).padStart(8, '0')}`],
+      };
+    });
+  }
+
+  const isOurs = (image: Image) => image.tags[ImageTag.managedBy] === OWNER;
+
+  it('lists only our images, never a pending one, and never the newest good image of an instance', () => {
+    fc.assert(
+      fc.property(scenario, (generated) => {
+        const images = build(generated);
+        const rules = policies(generated.policy === undefined ? {} : { [ID]: current(generated.policy) });
+        const rotation = plan(images, rules);
+        const byId = new Map(images.map((image) => [image.id, image]));
+        for (const expiry of rotation.expired) {
+          const image = byId.get(expiry.imageId);
+          expect(image !== undefined && isOurs(image)).toBe(true);
+          expect(['pending', 'transient']).not.toContain(image?.state);
+          expect(image?.tags[ImageTag.instanceId]).toBe(expiry.instanceId);
+          const newestGood = images
+            .filter((each) => isOurs(each) && each.state === 'available')
+            .filter((each) => each.tags[ImageTag.instanceId] === expiry.instanceId)
+            .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.id.localeCompare(a.id))[0];
+          expect(expiry.imageId).not.toBe(newestGood?.id);
+        }
+      }),
+    );
+  });
+
+  it('keeps or expires every good or failed image of a rotated instance, once; expires nothing on hold', () => {
+    fc.assert(
+      fc.property(scenario, (generated) => {
+        const images = build(generated);
+        const rules = policies(generated.policy === undefined ? {} : { [ID]: current(generated.policy) });
+        const rotation = plan(images, rules);
+        for (const each of rotation.instances) {
+          const expired = each.expired.map((expiry) => expiry.imageId);
+          if (each.hold !== undefined) {
+            expect(expired).toEqual([]);
+            continue;
+          }
+          const listed = images
+            .filter((image) => isOurs(image) && image.tags[ImageTag.instanceId] === each.instanceId)
+            .filter((image) => image.state === 'available' || FAILED_STATES.includes(image.state))
+            .map((image) => image.id);
+          expect([...each.kept, ...expired].sort()).toEqual([...listed].sort());
+        }
+      }),
+    );
+  });
+
+  it('expires a good image only when it is beyond the newest N and older than the retained days', () => {
+    fc.assert(
+      fc.property(scenario, (generated) => {
+        const policy = generated.policy ?? { retain: 1 };
+        const images = build(generated);
+        const rotation = plan(images, policies({ [ID]: current(policy) }));
+        const good = images
+          .filter((image) => isOurs(image) && image.tags[ImageTag.instanceId] === ID && image.state === 'available')
+          .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.id.localeCompare(a.id));
+        for (const expiry of rotation.expired.filter((each) => each.instanceId === ID)) {
+          const rank = good.findIndex((image) => image.id === expiry.imageId);
+          if (rank === -1) continue; // a failed image
+          expect(rank).toBeGreaterThanOrEqual(policy.retain);
+          const image = good[rank] as Image; // found just above
+          if (policy.retainDays !== undefined) {
+            expect(NIGHT.getTime() - image.createdAt.getTime()).toBeGreaterThanOrEqual(policy.retainDays * 86_400_000);
+          }
+        }
+      }),
+    );
+  });
+
+  it('lists as orphans only our settled, unused snapshots of images that are gone, an hour old or more', () => {
+    const snapshots = fc.array(
+      fc.record({
+        index: fc.integer({ min: 0, max: 30 }),
+        state: fc.constantFrom('pending', 'completed', 'error') as fc.Arbitrary<'pending' | 'completed' | 'error'>,
+        ageSeconds: fc.integer({ min: 0, max: 7200 }),
+        owned: fc.boolean(),
+      }),
+      { maxLength: 20 },
+    );
+    fc.assert(
+      fc.property(scenario, snapshots, (generated, generatedSnapshots) => {
+        const images = build(generated);
+        const listed = generatedSnapshots.map((each, position) =>
+          snapshot(`snap-${each.index.toString(16).padStart(8, '0')}-${position}`, {
+            state: each.state,
+            startedAt: secondsAfter(NIGHT, -each.ageSeconds),
+            description: `Created by CreateImage(${ID}) for ami-${each.index.toString(16).padStart(8, '0')}`,
+            tags: each.owned ? { [ImageTag.managedBy]: OWNER } : {},
+          }),
+        );
+        const orphanIds = planRotation(images, listed, policies(), OWNER, NIGHT).orphanSnapshotIds;
+        const liveImages = new Set(images.map((image) => image.id));
+        for (const id of orphanIds) {
+          const found = listed.find((each) => each.id === id);
+          expect(found?.tags[ImageTag.managedBy]).toBe(OWNER);
+          expect(found?.state).not.toBe('pending');
+          expect(liveImages.has(imageIdOfSnapshot(found ?? snapshot('snap-x')) ?? '')).toBe(false);
+          expect(NIGHT.getTime() - (found?.startedAt.getTime() ?? NIGHT.getTime())).toBeGreaterThanOrEqual(
+            ORPHAN_MIN_AGE_SECONDS * 1000,
+          );
+        }
+      }),
+    );
+  });
+});
