@@ -3,7 +3,8 @@ import type { InstanceStateName } from './events';
 import { type ImageRecord, INSTANCE_STATE_CODES, type InstanceRecord, type SnapshotRecord } from './model';
 import { validatePageRequest } from './pagination';
 import type { QueryParams } from './query';
-import type { Ec2Backend, InstanceStatus, StateChange, StatusCheck } from './store';
+import type { InstanceStatus, StatusCheck } from './rules';
+import type { Ec2Backend, StateChange } from './store';
 import { itemList, tagSet, type XmlObject, type XmlValue } from './xml';
 
 export interface ActionContext {

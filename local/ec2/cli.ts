@@ -8,6 +8,8 @@ const USAGE = `Usage: npm run local:ec2 -- [--port 4599] [--host 127.0.0.1] [--s
   --no-throttling  turn off EC2's request throttling
   --region         Region used in event ARNs (default us-east-1)`;
 
+const STATE_SAVE_INTERVAL_MS = 30_000;
+
 function fail(message: string): never {
   console.error(`${message}\n\n${USAGE}`);
   process.exit(2);
@@ -57,6 +59,9 @@ async function main(): Promise<void> {
     `Local EC2 endpoint listening on ${ec2.url} (account ${LOCAL_ACCOUNT_ID}, region ${values.region}, ` +
       `speed ${speed}x, throttling ${throttling ? 'on' : 'off'}${values.state === undefined ? '' : `, state ${values.state}`})`,
   );
+
+  // Also saved periodically, so that a killed process loses at most this much.
+  if (values.state !== undefined) setInterval(() => ec2.saveState(), STATE_SAVE_INTERVAL_MS).unref();
 
   let stopping = false;
   const shutdown = (signal: string): void => {

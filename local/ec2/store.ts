@@ -2,7 +2,7 @@ import type { SimClock } from './clock';
 import type { Durations } from './durations';
 import { Ec2ApiError, incorrectInstanceState, invalidParameterValue } from './errors';
 import { amiStateChangeEvent, type EventHub, type InstanceStateName, instanceStateChangeEvent } from './events';
-import { compileFilters, type FilterField } from './filters';
+import { compileFilters } from './filters';
 import {
   assertImageId,
   assertInstanceId,
@@ -14,34 +14,34 @@ import {
   volumeNotFound,
 } from './ids';
 import type { ImageRecord, InstanceRecord, SnapshotRecord, StateReason, VolumeRecord } from './model';
-import { INSTANCE_STATE_CODES } from './model';
 import { type Page, type PageRequest, paginate } from './pagination';
 import type { BlockDeviceMappingInput, Filter, TagInput, TagSpecification } from './query';
+import {
+  deviceLayout,
+  IMAGE_FILTERS,
+  INSTANCE_FILTERS,
+  INSTANCE_STATUS_FILTERS,
+  type InstanceStatus,
+  instanceStatusAt,
+  isDefined,
+  type ListedInstanceStatus,
+  MAX_USER_TAGS,
+  ROOT_DEVICE_NAME,
+  reservedTagKey,
+  snapshotFilters,
+  sortBySeq,
+  tagLimitExceeded,
+  tagMap,
+  tagsBySpecification,
+  unique,
+  userInitiated,
+  userTags,
+  validateDescription,
+  validateImageName,
+  validateNewTags,
+} from './rules';
 
-export const MAX_USER_TAGS = 50;
-export const MAX_TAG_KEY_LENGTH = 128;
-export const MAX_TAG_VALUE_LENGTH = 256;
-const ROOT_DEVICE_NAME = '/dev/xvda';
-const DEFAULT_VOLUME = { size: 8, type: 'gp3' } as const;
-/** AMI names: 3–128 characters from letters, digits, ( ) [ ] space . / - ' @ _ (CreateImage reference). */
-const AMI_NAME = /^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/;
-const MAX_DESCRIPTION_LENGTH = 255;
-const DEPRECATION_HORIZON_YEARS = 10;
-
-export type StatusSummary = 'ok' | 'impaired' | 'insufficient-data' | 'not-applicable' | 'initializing';
-export type Reachability = 'passed' | 'failed' | 'insufficient-data' | 'initializing';
-
-export interface StatusCheck {
-  status: StatusSummary;
-  /** Absent when the check does not apply (instance not running). */
-  reachability: Reachability | undefined;
-}
-
-export interface InstanceStatus {
-  instance: InstanceRecord;
-  instanceStatus: StatusCheck;
-  systemStatus: StatusCheck;
-}
+export const DEPRECATION_HORIZON_YEARS = 10;
 
 export interface StateChange {
   instanceId: string;
@@ -234,7 +234,7 @@ export class Ec2Backend {
       const previous = instance.state;
       if (previous === 'running') {
         this.interruptImagesOf(instance.id);
-        instance.stateTransitionReason = `User initiated (${eventTime(this.now)})`;
+        instance.stateTransitionReason = userInitiated(this.now);
         this.changeInstanceState(instance, 'stopping', this.durations.instanceStopping);
       }
       return { instanceId: instance.id, previous, current: instance.state };
@@ -267,7 +267,7 @@ export class Ec2Backend {
       const previous = instance.state;
       if (previous !== 'terminated' && previous !== 'shutting-down') {
         this.interruptImagesOf(instance.id);
-        instance.stateTransitionReason = `User initiated (${eventTime(this.now)})`;
+        instance.stateTransitionReason = userInitiated(this.now);
         this.changeInstanceState(instance, 'shutting-down', this.durations.instanceShuttingDown);
       }
       return { instanceId: instance.id, previous, current: instance.state };
@@ -802,176 +802,4 @@ export class Ec2Backend {
       }
     });
   }
-}
-
-// ---- pure helpers ---------------------------------------------------------------------------------------------------
-
-function eventTime(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 19)} GMT`;
-}
-
-function isDefined<T>(value: T | undefined): value is T {
-  return value !== undefined;
-}
-
-function unique(ids: string[]): string[] {
-  return [...new Set(ids)];
-}
-
-function sortBySeq<T extends { seq: number }>(items: T[]): T[] {
-  return items.sort((a, b) => a.seq - b.seq);
-}
-
-function tagMap(tags: readonly TagInput[]): Map<string, string> {
-  return new Map(tags.map((tag) => [tag.key, tag.value ?? '']));
-}
-
-/** Tags the user may copy and that count against the limit: all but `aws:` ones. */
-function userTags(tags: ReadonlyMap<string, string>): Map<string, string> {
-  return new Map([...tags].filter(([key]) => !key.startsWith('aws:')));
-}
-
-function tagLimitExceeded(): Ec2ApiError {
-  return new Ec2ApiError('TagLimitExceeded', 'The maximum number of Tags for a resource has been reached.');
-}
-
-function reservedTagKey(): Ec2ApiError {
-  return invalidParameterValue("Tag keys starting with 'aws:' are reserved for internal use");
-}
-
-/** EC2's tag rules: no `aws:` keys, key 1–128 characters, value ≤ 256, at most 50 tags at once. */
-export function validateNewTags(tags: readonly TagInput[]): void {
-  if (tags.length > MAX_USER_TAGS) throw tagLimitExceeded();
-  for (const { key, value } of tags) {
-    if (key.startsWith('aws:')) throw reservedTagKey();
-    if (key.length === 0 || key.length > MAX_TAG_KEY_LENGTH) {
-      throw invalidParameterValue(`Tag key exceeds the maximum length of ${MAX_TAG_KEY_LENGTH} characters`);
-    }
-    if ((value ?? '').length > MAX_TAG_VALUE_LENGTH) {
-      throw invalidParameterValue(`Tag value exceeds the maximum length of ${MAX_TAG_VALUE_LENGTH} characters`);
-    }
-  }
-}
-
-export function validateImageName(name: string): void {
-  if (!AMI_NAME.test(name)) {
-    throw new Ec2ApiError(
-      'InvalidAMIName.Malformed',
-      `AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'`,
-    );
-  }
-}
-
-function validateDescription(description: string | undefined): void {
-  if (description !== undefined && description.length > MAX_DESCRIPTION_LENGTH) {
-    throw invalidParameterValue(`Description must be at most ${MAX_DESCRIPTION_LENGTH} characters`);
-  }
-}
-
-function tagsBySpecification(specifications: TagSpecification[], allowed: string[]): Map<string, TagInput[]> {
-  const byType = new Map<string, TagInput[]>();
-  for (const specification of specifications) {
-    if (!allowed.includes(specification.resourceType)) {
-      throw invalidParameterValue(
-        `'${specification.resourceType}' is not a valid taggable resource type for this operation.`,
-      );
-    }
-    byType.set(specification.resourceType, [...(byType.get(specification.resourceType) ?? []), ...specification.tags]);
-  }
-  return byType;
-}
-
-interface DeviceLayout {
-  deviceName: string;
-  size: number;
-  type: string;
-  deleteOnTermination: boolean;
-}
-
-function deviceLayout(mappings: readonly BlockDeviceMappingInput[]): DeviceLayout[] {
-  const root: DeviceLayout = {
-    deviceName: ROOT_DEVICE_NAME,
-    size: DEFAULT_VOLUME.size,
-    type: DEFAULT_VOLUME.type,
-    deleteOnTermination: true,
-  };
-  const extra: DeviceLayout[] = [];
-  for (const mapping of mappings) {
-    if (mapping.volumeSize !== undefined && (mapping.volumeSize < 1 || mapping.volumeSize > 65_536)) {
-      throw invalidParameterValue(`Volume size ${mapping.volumeSize} for ${mapping.deviceName} is out of range`);
-    }
-    const device = {
-      deviceName: mapping.deviceName,
-      size: mapping.volumeSize ?? DEFAULT_VOLUME.size,
-      type: mapping.volumeType ?? DEFAULT_VOLUME.type,
-      deleteOnTermination: mapping.deleteOnTermination ?? mapping.deviceName === ROOT_DEVICE_NAME,
-    };
-    if (mapping.deviceName === ROOT_DEVICE_NAME) Object.assign(root, device);
-    else extra.push(device);
-  }
-  return [root, ...extra];
-}
-
-/** The status checks of an instance at a time: initializing after launch/start, not ok in a reboot window. */
-export function instanceStatusAt(instance: InstanceRecord, now: number): InstanceStatus {
-  if (instance.state !== 'running') {
-    const notApplicable: StatusCheck = { status: 'not-applicable', reachability: undefined };
-    return { instance, instanceStatus: notApplicable, systemStatus: notApplicable };
-  }
-  const initializing: StatusCheck = { status: 'initializing', reachability: 'initializing' };
-  const ok: StatusCheck = { status: 'ok', reachability: 'passed' };
-  if (now < instance.statusReadyAt) return { instance, instanceStatus: initializing, systemStatus: initializing };
-  const rebooting =
-    instance.rebootFrom !== undefined &&
-    instance.rebootUntil !== undefined &&
-    now >= instance.rebootFrom &&
-    now < instance.rebootUntil;
-  return { instance, instanceStatus: rebooting ? initializing : ok, systemStatus: ok };
-}
-
-const INSTANCE_FILTERS: Readonly<Record<string, FilterField<InstanceRecord>>> = {
-  'instance-id': (instance) => instance.id,
-  'instance-state-name': (instance) => instance.state,
-  'instance-state-code': (instance) => String(INSTANCE_STATE_CODES[instance.state]),
-  'instance-type': (instance) => instance.instanceType,
-  'image-id': (instance) => instance.imageId,
-  'reservation-id': (instance) => instance.reservationId,
-  'availability-zone': (instance) => instance.availabilityZone,
-  'root-device-type': () => 'ebs',
-};
-
-type ListedInstanceStatus = InstanceStatus & { seq: number; tags: Map<string, string> };
-
-const INSTANCE_STATUS_FILTERS: Readonly<Record<string, FilterField<ListedInstanceStatus>>> = {
-  'instance-state-name': (status) => status.instance.state,
-  'instance-state-code': (status) => String(INSTANCE_STATE_CODES[status.instance.state]),
-  'availability-zone': (status) => status.instance.availabilityZone,
-  'instance-status.status': (status) => status.instanceStatus.status,
-  'instance-status.reachability': (status) => status.instanceStatus.reachability,
-  'system-status.status': (status) => status.systemStatus.status,
-  'system-status.reachability': (status) => status.systemStatus.reachability,
-};
-
-const IMAGE_FILTERS: Readonly<Record<string, FilterField<ImageRecord>>> = {
-  name: (image) => image.name,
-  state: (image) => image.state,
-  'image-id': (image) => image.id,
-  'source-instance-id': (image) => image.sourceInstanceId,
-  description: (image) => image.description,
-  'creation-date': (image) => new Date(image.creationDate).toISOString(),
-  'block-device-mapping.snapshot-id': (image) => image.devices.map((device) => device.snapshotId),
-  'is-public': () => 'false',
-  'root-device-type': () => 'ebs',
-};
-
-function snapshotFilters(account: string): Readonly<Record<string, FilterField<SnapshotRecord>>> {
-  return {
-    status: (snapshot) => snapshot.state,
-    'snapshot-id': (snapshot) => snapshot.id,
-    description: (snapshot) => snapshot.description,
-    'volume-id': (snapshot) => snapshot.volumeId,
-    'volume-size': (snapshot) => String(snapshot.volumeSize),
-    'owner-id': () => account,
-    'start-time': (snapshot) => new Date(snapshot.startTime).toISOString(),
-  };
 }
