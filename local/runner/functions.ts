@@ -13,6 +13,8 @@ export interface LoadFunctionsOptions {
   readonly endpoint: string;
   readonly region: string;
   readonly account: string;
+  /** Where handler paths are relative to; default the folder of the file. */
+  readonly projectRoot?: string;
   /** Overrides the functions' POWERTOOLS_LOG_LEVEL (the runner keeps logs quiet unless asked). */
   readonly logLevel?: string;
 }
@@ -47,7 +49,7 @@ export async function loadFunctions(file: string, options: LoadFunctionsOptions)
 
   const functions: LocalFunction[] = [];
   for (const fn of config.functions) {
-    const module: Record<string, unknown> = await import(resolve(dirname(file), fn.modulePath));
+    const module: Record<string, unknown> = await import(resolve(options.projectRoot ?? dirname(file), fn.modulePath));
     const handler = module[fn.exportName];
     if (typeof handler !== 'function') {
       throw new WiringError(`${fn.modulePath} has no function export ${fn.exportName} (handler of ${fn.name})`);

@@ -29,6 +29,8 @@ export interface NightOptions {
   readonly nights: number;
   /** serverless.yml to wire the functions from. */
   readonly serverlessFile: string;
+  /** Where the handler paths in it are relative to; default its folder. */
+  readonly projectRoot?: string;
   readonly stage?: string;
   /** Use this running endpoint instead of the embedded one: plain EC2 API only, no events, no fault injection. */
   readonly endpoint?: string;
@@ -165,6 +167,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       region,
       account: LOCAL_ACCOUNT_ID,
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+      ...(options.projectRoot === undefined ? {} : { projectRoot: options.projectRoot }),
     });
     const records: InvocationRecord[] = [];
     const downtime = new Map<string, number>();
