@@ -77,7 +77,11 @@ const MAX_BODY_BYTES = 10 * 1024 * 1024;
 export async function startLocalEc2(options: LocalEc2Options = {}): Promise<LocalEc2> {
   const saved = options.stateFile === undefined ? undefined : readStateFile(options.stateFile);
   const clock =
-    options.clock ?? SimClock.realTime({ start: saved === undefined ? new Date() : new Date(saved.savedAt) });
+    options.clock ??
+    SimClock.realTime({
+      ...(options.speed === undefined ? {} : { speed: options.speed }),
+      start: saved === undefined ? new Date() : new Date(saved.savedAt),
+    });
   const region = options.region ?? 'us-east-1';
   const hub = new EventHub();
   const backend = new Ec2Backend({

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { SimClock } from '../../../local/ec2';
+import { SimClock, startLocalEc2 } from '../../../local/ec2';
 import { wildcardToRegExp } from '../../../local/ec2/filters';
 import { MinHeap } from '../../../local/ec2/heap';
 import { TokenBucket } from '../../../local/ec2/throttle';
@@ -69,6 +69,22 @@ describe('SimClock', () => {
     const before = clock.nowMs();
     clock.advance(3_600_000);
     expect(clock.nowMs()).toBeGreaterThanOrEqual(before + 3_600_000);
+  });
+});
+
+describe('startLocalEc2', () => {
+  it('runs its default clock at the speed it is given', async () => {
+    const ec2 = await startLocalEc2({ speed: 3600, throttling: false });
+    try {
+      const before = ec2.clock.nowMs();
+      const busyUntil = Date.now() + 20;
+      while (Date.now() < busyUntil) {
+        // let 20 real milliseconds pass
+      }
+      expect(ec2.clock.nowMs() - before).toBeGreaterThanOrEqual(19 * 3600);
+    } finally {
+      await ec2.stop();
+    }
   });
 });
 
