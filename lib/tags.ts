@@ -26,7 +26,7 @@ export const InstanceTag = {
   since: 'ami-backup:since',
   /** The image being made in this run, then the last image made. */
   imageId: 'ami-backup:image-id',
-  /** When the last good backup became available (ISO-8601). */
+  /** When the last good backup was made: its image's creation time (ISO-8601). */
   lastSuccess: 'ami-backup:last-success',
   /** Why the last run failed, prefixed with its run id. */
   lastError: 'ami-backup:last-error',
