@@ -47,6 +47,10 @@ describe('readConfig', () => {
     });
   });
 
+  it('reads a number set empty as its default', () => {
+    expect(readConfig({ ...MINIMAL, DEFAULT_RETAIN: '' }).defaultRetain).toBe(7);
+  });
+
   it('returns a frozen object, so no handler can change it between invocations', () => {
     // Act
     const config = readConfig(MINIMAL);

@@ -7,6 +7,7 @@ import {
   DeleteTagsCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
+  type DescribeImagesCommandInput,
   DescribeInstanceStatusCommand,
   type DescribeInstanceStatusCommandInput,
   DescribeInstancesCommand,
@@ -218,6 +219,37 @@ describe('Ec2Gateway: images and snapshots', () => {
     const first = ec2.commandCalls(DescribeImagesCommand)[0]?.args[0].input;
     expect(first?.Owners).toEqual(['self']);
     expect(first?.Filters).toEqual([{ Name: `tag:${ImageTag.managedBy}`, Values: [OWNER] }]);
+  });
+
+  it('finds images by many names and by id, asking in slices EC2 accepts', async () => {
+    // Prepare: EC2 answers with an image for each name (or id) it is asked for
+    const names = Array.from({ length: 450 }, (_, index) => `ami-backup-i-${index.toString(16).padStart(8, '0')}-run`);
+    ec2.on(DescribeImagesCommand).callsFake((input: DescribeImagesCommandInput) => {
+      const [filter] = input.Filters ?? [];
+      return {
+        Images: (filter?.Values ?? []).map((value, index) =>
+          filter?.Name === 'name'
+            ? { ImageId: `ami-${index.toString(16).padStart(8, '0')}`, Name: value, State: 'available' }
+            : { ImageId: value, Name: `image ${value}`, State: 'pending' },
+        ),
+      };
+    });
+    const gateway = new Ec2Gateway(new EC2Client({}));
+
+    // Act
+    const byName = await gateway.findImagesByName(names);
+    const byId = await gateway.findImagesById(['ami-0000000a', 'ami-0000000b']);
+
+    // Assess
+    expect(byName.map((image) => image.name)).toEqual(names);
+    expect(byId.map((image) => [image.id, image.state])).toEqual([
+      ['ami-0000000a', 'pending'],
+      ['ami-0000000b', 'pending'],
+    ]);
+    for (const call of ec2.commandCalls(DescribeImagesCommand)) {
+      expect(call.args[0].input.Owners).toEqual(['self']);
+      expect(call.args[0].input.Filters?.[0]?.Values?.length).toBeLessThanOrEqual(200);
+    }
   });
 
   it('reads every owned snapshot on every page', async () => {
