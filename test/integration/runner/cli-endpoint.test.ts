@@ -1,0 +1,30 @@
+/**
+ * `npm start -- --endpoint URL`: the night against a separately started endpoint, with nothing but the EC2 API
+ * (no state-change events reach the functions, no fault injection): the service's own sweeps carry the night.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { run, startServer } from './process';
+
+const SPEED = '7200';
+let endpoint: { child: ChildProcess; url: string };
+
+beforeAll(async () => {
+  endpoint = await startServer('local/ec2/cli.ts', ['--port', '0', '--speed', SPEED, '--no-throttling']);
+}, 30_000);
+
+afterAll(() => {
+  endpoint.child.kill('SIGTERM');
+});
+
+it('backs up every opted-in instance through the EC2 API alone', async () => {
+  const finished = await run('local/runner/cli.ts', ['--endpoint', endpoint.url, '--speed', SPEED, '--json']);
+
+  expect(finished.stderr).toBe('');
+  expect(finished.code).toBe(0);
+  const summary = JSON.parse(finished.stdout) as { instances: { name: string; state: string; imagesKept: number }[] };
+  const states = Object.fromEntries(summary.instances.map((instance) => [instance.name, instance.state]));
+  for (const name of ['web-1', 'web-2', 'db-1', 'batch-1', 'cache-1', 'legacy-1', 'typo-1']) {
+    expect(states[name]).toBe('succeeded');
+  }
+  expect(states['scratch-1']).toBe('-');
+}, 90_000);
