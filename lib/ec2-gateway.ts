@@ -266,8 +266,10 @@ export class Ec2Gateway {
       if (output.ImageId === undefined) throw new Error('CreateImage returned no ImageId');
       return { imageId: output.ImageId, existed: false };
     } catch (error: unknown) {
+      // "AMI name ami-backup-i-… is already in use by AMI ami-…": the id follows "by AMI", not the first "ami-".
       const existing =
-        errorCode(error) === 'InvalidAMIName.Duplicate' && /ami-[0-9a-f]+/.exec(errorMessage(error))?.[0];
+        errorCode(error) === 'InvalidAMIName.Duplicate' &&
+        /in use by AMI (ami-[0-9a-f]+)/.exec(errorMessage(error))?.[1];
       if (existing) return { imageId: existing, existed: true };
       throw error;
     }

@@ -484,7 +484,7 @@ describe('Ec2Gateway.createImage', () => {
 
   // Known defect: the adapter takes the first `ami-` followed by hex digits in the message, which is the start of the
   // quoted name ("ami-bac…"), not the image after "in use by AMI". Turn this into `it` once the adapter reads the latter.
-  it.failing('returns the image that already has the name (a rerun after a crash), not a piece of the name', async () => {
+  it('returns the image that already has the name (a rerun after a crash), not a piece of the name', async () => {
     // Prepare: EC2's message quotes the name, which itself starts with "ami-"
     ec2
       .on(CreateImageCommand)
