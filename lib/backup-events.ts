@@ -21,6 +21,13 @@ export interface ServiceEvent {
   readonly detail: Readonly<Record<string, string | number | undefined>>;
 }
 
+export function backupFailed(
+  time: Date,
+  failure: { instanceId: string; runId: string; reason: string; imageId?: string },
+): ServiceEvent {
+  return { type: EventType.backupFailed, time, detail: { ...failure } };
+}
+
 /** PutEvents takes at most 10 entries a call. */
 const PUT_EVENTS_BATCH = 10;
 

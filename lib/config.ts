@@ -42,6 +42,17 @@ function wholeNumber(env: Env, name: string, fallback: number, min: number, max:
   return value;
 }
 
+/**
+ * The owner goes into EC2 tag filters, where `*` and `?` are wildcards: it is limited to plain name characters so
+ * that the filter can never select another owner's resources.
+ */
+function ownerName(value: string): string {
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(value)) {
+    throw new ConfigError(`environment variable OWNER must be 1–128 letters, digits, '.', '_' or '-', got '${value}'`);
+  }
+  return value;
+}
+
 export function readConfig(env: Env = process.env): Config {
   const rebootGraceSeconds = wholeNumber(env, 'REBOOT_GRACE_SECONDS', 300, 0, 86_400);
   const readyTimeoutSeconds = wholeNumber(env, 'READY_TIMEOUT_SECONDS', 3600, 60, 7 * 86_400);
@@ -53,7 +64,7 @@ export function readConfig(env: Env = process.env): Config {
   }
   return Object.freeze({
     optIn: Object.freeze({ key: text(env, 'OPT_IN_TAG_KEY', 'Backup'), value: text(env, 'OPT_IN_TAG_VALUE', 'true') }),
-    owner: text(env, 'OWNER'),
+    owner: ownerName(text(env, 'OWNER')),
     defaultRetain: wholeNumber(env, 'DEFAULT_RETAIN', 7, 1, 1000),
     rebootGraceSeconds,
     readyTimeoutSeconds,

@@ -2,7 +2,7 @@
  * Moving runs forward: create the image of each instance whose reboot is over, and record the outcome of images that
  * became available or failed (whether or not their state-change event came).
  */
-import { EventType, type ServiceEvent } from '../backup-events';
+import { backupFailed, EventType, type ServiceEvent } from '../backup-events';
 import {
   decideProgress,
   imagingTags,
@@ -22,22 +22,15 @@ const CREATE_CONCURRENCY = 4;
 type Outcome = Extract<ProgressDecision, { kind: 'succeeded' | 'failed' }>;
 
 function outcomeEvent(decision: Outcome, now: Date): ServiceEvent {
+  const { instanceId, runId } = decision;
   return decision.kind === 'succeeded'
-    ? {
-        type: EventType.backupSucceeded,
-        time: now,
-        detail: { instanceId: decision.instanceId, imageId: decision.image.id, runId: decision.runId },
-      }
-    : {
-        type: EventType.backupFailed,
-        time: now,
-        detail: {
-          instanceId: decision.instanceId,
-          imageId: decision.imageId,
-          runId: decision.runId,
-          reason: decision.reason,
-        },
-      };
+    ? { type: EventType.backupSucceeded, time: now, detail: { instanceId, imageId: decision.image.id, runId } }
+    : backupFailed(now, {
+        instanceId,
+        runId,
+        reason: decision.reason,
+        ...(decision.imageId === undefined ? {} : { imageId: decision.imageId }),
+      });
 }
 
 function describe(decision: ProgressDecision, error?: string): InstanceOutcome {
@@ -102,6 +95,7 @@ export async function applyRuns(
 
   const creations = options.createImages ? decisions.filter((decision) => decision.kind === 'create-image') : [];
   const createdIds = new Map<string, string>();
+  const refused: Outcome[] = [];
   const deferred = await forEachLimit(creations, CREATE_CONCURRENCY, more, async (decision) => {
     try {
       const created = await ec2.createImage(decision.request);
@@ -113,20 +107,18 @@ export async function applyRuns(
         existed: created.existed,
       });
     } catch (error: unknown) {
-      errors.set(decision.instanceId, errorMessage(error));
+      logger.error('CreateImage failed', { instanceId: decision.instanceId, error: errorMessage(error) });
       // A refused CreateImage is this run's failure; throttling or a server fault is retried on the next pass.
-      if (!isTransient(error)) {
-        tagWrites.push({
-          resourceId: decision.instanceId,
-          tags: outcomeTags({
-            kind: 'failed',
-            instanceId: decision.instanceId,
-            runId: decision.runId,
-            reason: `CreateImage failed: ${errorMessage(error)}`,
-          }),
+      if (isTransient(error)) {
+        errors.set(decision.instanceId, errorMessage(error));
+      } else {
+        refused.push({
+          kind: 'failed',
+          instanceId: decision.instanceId,
+          runId: decision.runId,
+          reason: `CreateImage failed: ${errorMessage(error)}`,
         });
       }
-      logger.error('CreateImage failed', { instanceId: decision.instanceId, error: errorMessage(error) });
     }
   });
   const deferredIds = new Set(deferred.map((decision) => decision.instanceId));
@@ -136,9 +128,10 @@ export async function applyRuns(
       tagWrites.push({ resourceId: decision.instanceId, tags: imagingTags(decision.imageId, now) });
     }
   }
-  const outcomes = decisions.filter(
-    (decision): decision is Outcome => decision.kind === 'succeeded' || decision.kind === 'failed',
-  );
+  const outcomes = [
+    ...decisions.filter((decision): decision is Outcome => decision.kind === 'succeeded' || decision.kind === 'failed'),
+    ...refused,
+  ];
   if (outcomes.length > 0) {
     try {
       await events.publish(outcomes.map((decision) => outcomeEvent(decision, now)));
@@ -152,7 +145,9 @@ export async function applyRuns(
   }
   for (const [id, error] of await ec2.writeTags(tagWrites)) errors.set(id, `tagging failed: ${error}`);
 
-  return decisions.map((decision) => {
+  const refusedById = new Map(refused.map((outcome) => [outcome.instanceId, outcome]));
+  return decisions.map((planned) => {
+    const decision = refusedById.get(planned.instanceId) ?? planned;
     if (deferredIds.has(decision.instanceId)) return { instanceId: decision.instanceId, action: 'deferred' };
     if (decision.kind === 'create-image' && !options.createImages)
       return { instanceId: decision.instanceId, action: 'wait', reason: 'ready for its image' };

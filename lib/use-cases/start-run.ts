@@ -1,5 +1,7 @@
 /** The nightly start: tag each opted-in instance with its step, then reboot those that need it. */
+import { backupFailed } from '../backup-events';
 import { planStartRun, type StartDecision } from '../decisions/start-run';
+import { errorMessage } from '../errors';
 import type { Invocation } from '../input';
 import { BackupStep, InstanceTag, tagValue } from '../tags';
 import type { InstanceOutcome, Summary, UseCaseContext } from './context';
@@ -15,6 +17,26 @@ function outcome(decision: StartDecision, error?: string): InstanceOutcome {
     ...('reason' in decision ? { reason: decision.reason } : {}),
     ...(error === undefined ? {} : { error }),
   };
+}
+
+/** Publishes `Backup Failed` for each [instance, reason]; a refused publication is an error of those instances. */
+async function publishFailures(
+  failures: readonly (readonly [string, string])[],
+  runId: string,
+  now: Date,
+  context: UseCaseContext,
+  errors: Map<string, string>,
+): Promise<void> {
+  if (failures.length === 0) return;
+  try {
+    await context.events.publish(
+      failures.map(([instanceId, reason]) => backupFailed(now, { instanceId, runId, reason })),
+    );
+  } catch (error: unknown) {
+    context.logger.error('publishing failures failed', { runId, error: errorMessage(error) });
+    for (const [instanceId] of failures)
+      errors.set(instanceId, `publishing the failure failed: ${errorMessage(error)}`);
+  }
 }
 
 export async function startRun(invocation: Invocation, context: UseCaseContext): Promise<StartRunSummary> {
@@ -34,8 +56,17 @@ export async function startRun(invocation: Invocation, context: UseCaseContext):
   });
   if (invocation.dryRun) return summary(new Map());
 
-  // Tags first: an instance is rebooted only once its step is recorded, so a crash never loses track of it.
-  const errors = new Map(await ec2.writeTags(plan.tagWrites));
+  // Failures are published before they are recorded (a crash repeats an event rather than losing it).
+  const errors = new Map<string, string>();
+  await publishFailures(
+    plan.decisions.flatMap((decision) => (decision.kind === 'fail' ? [[decision.instanceId, decision.reason]] : [])),
+    plan.runId,
+    invocation.now,
+    context,
+    errors,
+  );
+  // Tags next: an instance is rebooted only once its step is recorded, so a crash never loses track of it.
+  for (const [id, error] of await ec2.writeTags(plan.tagWrites)) errors.set(id, error);
   if (plan.clearPolicyError.length > 0) {
     for (const [id, error] of await ec2.deleteTags(plan.clearPolicyError, [InstanceTag.policyError])) {
       logger.warn('could not clear the policy error tag', { instanceId: id, error });
@@ -43,6 +74,13 @@ export async function startRun(invocation: Invocation, context: UseCaseContext):
   }
   const rebootFailures = await ec2.reboot(plan.rebootIds.filter((id) => !errors.has(id)));
   // A reboot EC2 refused is recorded as this run's failure: the image would not be the consistent one asked for.
+  await publishFailures(
+    [...rebootFailures].map(([id, error]) => [id, `reboot failed: ${error}`]),
+    plan.runId,
+    invocation.now,
+    context,
+    errors,
+  );
   const failedTags = await ec2.writeTags(
     [...rebootFailures].map(([resourceId, error]) => ({
       resourceId,

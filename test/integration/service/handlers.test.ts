@@ -3,8 +3,13 @@
  * EC2 endpoint: bad input changes nothing, a dry run changes nothing, reruns converge, a crash after CreateImage is
  * recovered, images of others are ignored, and lost state-change events are made up for.
  */
-import { CreateImageCommand, type EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { BackupStep, ImageTag, InstanceTag, imageName } from '../../../lib/tags';
+import {
+  CreateImageCommand,
+  DescribeInstanceStatusCommand,
+  type EC2Client,
+  RunInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { BackupStep, ImageTag, InstanceTag, imageName, OperatorTag } from '../../../lib/tags';
 import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
 import { loadFunctions } from '../../../local/runner/functions';
 import { type Handler, lambdaContext, scheduledEvent } from '../../../local/runner/simulation';
@@ -211,5 +216,31 @@ describe('image state-change events', () => {
     });
     expect(summary.ignored).toBe('image not managed by this service');
     expect(state(await inventory(client))).toEqual(before);
+  });
+});
+
+describe('failures at the start of a run', () => {
+  it('records and publishes a backup that cannot start (invalid mode), and reboots nothing', async () => {
+    const instanceId = await launch({ Backup: 'true', [OperatorTag.mode]: 'sometimes' });
+    const start = nextRunTime();
+    ec2.clock.advanceTo(start);
+    const published = ec2.putEvents.length;
+
+    await invoke('reboot', at(start));
+
+    const instance = (await inventory(client)).instances.find((candidate) => candidate.InstanceId === instanceId) ?? {};
+    expect(tagsOf(instance)[InstanceTag.state]).toBe(BackupStep.failed);
+    expect(tagsOf(instance)[InstanceTag.lastError]).toContain(`${OperatorTag.mode}="sometimes"`);
+    // Not rebooted: its status check stays ok (a reboot would make it initializing for a while).
+    ec2.clock.advance(30_000);
+    const status = await client.send(new DescribeInstanceStatusCommand({ InstanceIds: [instanceId] }));
+    expect(status.InstanceStatuses?.[0]?.InstanceStatus?.Status).toBe('ok');
+    const failures = ec2.putEvents
+      .slice(published)
+      .filter((entry) => entry.DetailType === 'Backup Failed')
+      .map((entry) => JSON.parse(entry.Detail ?? '{}') as { instanceId: string; reason: string });
+    expect(failures).toEqual([
+      expect.objectContaining({ instanceId, reason: expect.stringContaining(OperatorTag.mode) }),
+    ]);
   });
 });

@@ -60,6 +60,13 @@ describe('readConfig', () => {
     expect(Object.isFrozen(config.optIn)).toBe(true);
   });
 
+  it.each(['ami-backup-*', 'ami-backup-?', 'ami backup', 'x'.repeat(129)])(
+    'refuses an owner that an EC2 filter would read as a pattern, or too long (%p)',
+    (owner) => {
+      expect(() => readConfig({ OWNER: owner })).toThrow(/OWNER must be 1–128 letters/);
+    },
+  );
+
   it.each([{}, { OWNER: '' }, { OWNER: '   ' }])('fails naming OWNER when it is missing or blank (%p)', (env) => {
     expect(() => readConfig(env)).toThrow(new ConfigError('environment variable OWNER is required'));
   });
