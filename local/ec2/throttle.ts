@@ -110,3 +110,8 @@ export class Throttler {
     return bucket;
   }
 }
+
+/** The request bucket of a filtered or paginated call of `action` (what a well-behaved client draws from). */
+export function requestBucketSpec(action: string): BucketSpec {
+  return REQUEST_BUCKETS[action] ?? (action.startsWith('Describe') ? NON_MUTATING : MUTATING);
+}

@@ -45,6 +45,12 @@ export interface NightOptions {
   readonly region?: string;
   /** Overrides the functions' log level (for example SILENT). */
   readonly logLevel?: string;
+  /** Launches the fleet (default: RunInstances through the EC2 API, one call per member). */
+  readonly launch?: (client: EC2Client, fleet: readonly FleetMember[]) => Promise<LaunchedMember[]>;
+  /** Sample the fleet at each step for progress and downtime (default true; costs two describe calls a step). */
+  readonly sample?: boolean;
+  /** Runs each invocation (default: just runs it); a benchmark uses it to move virtual time while it waits. */
+  readonly aroundInvocation?: (invoke: () => Promise<unknown>) => Promise<unknown>;
   /** Called at each step of the simulation with the current time and how many instances are in each step. */
   readonly onProgress?: (progress: Progress) => void;
   readonly onInvocation?: (record: InvocationRecord) => void;
@@ -152,7 +158,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
   const counter = requestCounter(url);
   try {
     const client = new EC2Client({ endpoint: url, region, credentials: DUMMY_CREDENTIALS, maxAttempts: 8 });
-    const launched = await launchFleet(client, options.fleet);
+    const launched = await (options.launch ?? launchFleet)(client, options.fleet);
     if (embedded !== undefined) {
       for (const member of launched) if (member.imagesFail) embedded.faults.failImagesOf(member.instanceId);
     }
@@ -179,6 +185,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
         reach: async (time) => {
           const gapSeconds = (time.getTime() - clock.now().getTime()) / 1000;
           await clock.reach(time);
+          if (options.sample === false) return;
           const steps = await sampleFleet(client, launched, downtime, gapSeconds);
           options.onProgress?.({ night, nights: options.nights, time, steps });
         },
@@ -190,7 +197,8 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
             handler: async (event, context) => {
               counter.on();
               try {
-                return await fn.handler(event, context);
+                const invoke = () => fn.handler(event, context);
+                return await (options.aroundInvocation ?? ((run) => run()))(invoke);
               } finally {
                 counter.off();
               }

@@ -1,0 +1,240 @@
+/**
+ * `npm run bench`: backup nights of a large fleet on the local EC2 endpoint, with EC2's request buckets enforced and
+ * Lambda's time limit honoured, in virtual time; figures next to the throttle-bound minimum.
+ *
+ * Usage: npm run bench -- [--instances 10000] [--nights 2] [--latency 100] [--json]
+ */
+
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import Table from 'cli-table3';
+import { BackupMode, BackupStep, OperatorTag } from '../lib/tags';
+import { DEFAULT_DURATIONS, SimClock, startLocalEc2 } from '../local/ec2';
+import type { FleetMember, LaunchedMember } from '../local/runner/fleet';
+import { runNights } from '../local/runner/night';
+import type { InvocationRecord } from '../local/runner/simulation';
+import { measureBundles } from './bundles';
+import { throttleBound } from './throttle-bound';
+import { installVirtualTime } from './virtual-time';
+
+const START = new Date('2026-11-25T20:00:00Z');
+/** The EC2 actions the service calls. */
+const ACTIONS = [
+  'DescribeInstances',
+  'DescribeInstanceStatus',
+  'DescribeImages',
+  'DescribeSnapshots',
+  'RebootInstances',
+  'CreateImage',
+  'CreateTags',
+  'DeleteTags',
+  'DeregisterImage',
+  'DeleteSnapshot',
+] as const;
+
+interface Options {
+  instances: number;
+  nights: number;
+  latencyMs: number;
+  json: boolean;
+  bundles: boolean;
+}
+
+function readOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      instances: { type: 'string', default: '10000' },
+      nights: { type: 'string', default: '2' },
+      latency: { type: 'string', default: '100' },
+      json: { type: 'boolean', default: false },
+      'no-bundles': { type: 'boolean', default: false },
+    },
+  });
+  const whole = (name: string, raw: string, min: number): number => {
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be a whole number ≥ ${min}`);
+    return value;
+  };
+  return {
+    instances: whole('instances', values.instances, 1),
+    nights: whole('nights', values.nights, 1),
+    latencyMs: whole('latency', values.latency, 0),
+    json: values.json,
+    bundles: !values['no-bundles'],
+  };
+}
+
+/**
+ * A plain fleet: every instance opted in and kept to one image, so that from the second night on each night expires
+ * one image per instance as well as making one; one in ten imaged without a reboot.
+ */
+function benchFleet(size: number): FleetMember[] {
+  return Array.from({ length: size }, (_, index) => ({
+    name: `node-${String(index + 1).padStart(5, '0')}`,
+    tags: {
+      Backup: 'true',
+      [OperatorTag.retain]: '1',
+      ...(index % 10 === 9 ? { [OperatorTag.mode]: BackupMode.noReboot } : {}),
+    },
+    optedIn: true,
+  }));
+}
+
+export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>) {
+  const wallStart = performance.now();
+  let peakRss = process.memoryUsage().rss;
+  const ec2 = await startLocalEc2({ clock: SimClock.manual(START), throttling: true });
+  const time = installVirtualTime(ec2.clock, options.latencyMs);
+  /** The EC2 calls of each invocation, in the order of `records`. */
+  const invocationCalls: Record<string, number>[] = [];
+  const records: InvocationRecord[] = [];
+  try {
+    const fleet = benchFleet(options.instances);
+    // Seeded in-process (the same model as RunInstances, without 10,000 calls that are not the service's).
+    const launch = async (_client: unknown, members: readonly FleetMember[]): Promise<LaunchedMember[]> =>
+      members.map((member) => {
+        const { instances } = ec2.backend.runInstances({
+          imageId: 'ami-0123456789abcdef0',
+          instanceType: 't3.micro',
+          minCount: 1,
+          maxCount: 1,
+          tagSpecifications: [
+            {
+              resourceType: 'instance',
+              tags: Object.entries({ Name: member.name, ...member.tags }).map(([key, value]) => ({ key, value })),
+            },
+          ],
+          blockDeviceMappings: [],
+        });
+        return { ...member, instanceId: instances[0]?.id ?? '' };
+      });
+    const counts = (): Record<string, number> =>
+      Object.fromEntries(ACTIONS.map((action) => [action, ec2.callCount(action)]));
+    const report = await runNights({
+      ec2,
+      fleet,
+      nights: options.nights,
+      serverlessFile: resolve(__dirname, '../serverless.yml'),
+      logLevel: 'SILENT',
+      throttling: true,
+      sample: false,
+      launch,
+      aroundInvocation: async (invoke) => {
+        const before = counts();
+        try {
+          return await time.drive(invoke);
+        } finally {
+          const after = counts();
+          invocationCalls.push(
+            Object.fromEntries(ACTIONS.map((action) => [action, (after[action] ?? 0) - (before[action] ?? 0)])),
+          );
+          peakRss = Math.max(peakRss, process.memoryUsage().rss);
+        }
+      },
+      onInvocation: (record) => {
+        records.push(record);
+      },
+    });
+    return {
+      report,
+      records,
+      callsByNight: callsPerNight(records, invocationCalls),
+      wallSeconds: (performance.now() - wallStart) / 1000,
+      peakRss,
+    };
+  } finally {
+    time.uninstall();
+    await ec2.stop();
+  }
+}
+
+/** The calls of each night: a night runs from one reboot invocation to the next. */
+function callsPerNight(
+  records: readonly InvocationRecord[],
+  invocationCalls: readonly Record<string, number>[],
+): Record<string, number>[] {
+  const nights: Record<string, number>[] = [];
+  let night = -1;
+  records.forEach((record, index) => {
+    if (record.functionName === 'reboot') night += 1;
+    const tally = (nights[Math.max(night, 0)] ??= {});
+    for (const [action, count] of Object.entries(invocationCalls[index] ?? {})) {
+      tally[action] = (tally[action] ?? 0) + count;
+    }
+  });
+  return nights;
+}
+
+/** Seconds from the last night's reboot to the last invocation that recorded an outcome. */
+function lastNightLength(records: readonly InvocationRecord[]): number {
+  const reboot = records.filter((record) => record.functionName === 'reboot').at(-1);
+  const lastNight =
+    reboot === undefined ? [] : records.filter((record) => record.time.getTime() >= reboot.time.getTime());
+  const recorded = lastNight.filter((record) => {
+    const instances = (record.result as { instances?: { action: string }[] } | undefined)?.instances ?? [];
+    return instances.some((outcome) => outcome.action === 'succeeded' || outcome.action === 'failed');
+  });
+  const last = recorded.at(-1);
+  if (reboot === undefined || last === undefined) return 0;
+  return (last.time.getTime() + last.simulatedMs - reboot.time.getTime()) / 1000;
+}
+
+async function main(): Promise<void> {
+  const options = readOptions();
+  const { report, records, callsByNight, wallSeconds, peakRss } = await benchmarkNights(options);
+  const states = report.instances.filter((instance) => instance.optedIn);
+  const backedUp = states.filter((instance) => instance.state === BackupStep.succeeded).length;
+  const failed = states.filter((instance) => instance.state === BackupStep.failed).length;
+  const ec2Calls: Record<string, number> = {};
+  for (const tally of callsByNight)
+    for (const [action, n] of Object.entries(tally ?? {})) ec2Calls[action] = (ec2Calls[action] ?? 0) + n;
+  const lastTally = callsByNight.at(-1) ?? {};
+  // From the second night on, when rotation has images to expire too.
+  const steadyNights = callsByNight.length > 1 ? callsByNight.slice(1) : callsByNight;
+  const steadyCalls = steadyNights.flatMap((tally) => Object.values(tally)).reduce((sum, n) => sum + n, 0);
+  const simulatedNightSeconds = lastNightLength(records);
+  const bound = throttleBound(lastTally, {
+    rebootGraceSeconds: 300,
+    imageSeconds: (DEFAULT_DURATIONS.imageBase + 8 * DEFAULT_DURATIONS.imagePerGiB) / 1000,
+  });
+  const longest = Math.max(...records.map((record) => record.simulatedMs)) / 1000;
+  const bundles = options.bundles ? (await measureBundles()).bundles : [];
+  const figures = {
+    instances: options.instances,
+    nights: options.nights,
+    backedUp,
+    failed,
+    undone: states.length - backedUp - failed,
+    ec2Calls,
+    callsPerInstancePerNight: Math.round((steadyCalls / steadyNights.length / options.instances) * 100) / 100,
+    simulatedNightSeconds: Math.round(simulatedNightSeconds),
+    throttleBoundSeconds: Math.round(bound.seconds),
+    ratio: bound.seconds > 0 ? Math.round((simulatedNightSeconds / bound.seconds) * 100) / 100 : null,
+    longestInvocationSeconds: Math.round(longest),
+    invocationsOverTimeLimit: records.filter((record) => record.simulatedMs > 900_000).length,
+    invocations: records.length,
+    wallSeconds: Math.round(wallSeconds * 10) / 10,
+    peakRssMiB: Math.round(peakRss / 1024 / 1024),
+    bundles,
+    boundBy: bound.by,
+    problems: report.problems,
+  };
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
+  } else {
+    const table = new Table({ head: ['figure', 'value'] });
+    for (const [name, value] of Object.entries(figures)) {
+      table.push([name, typeof value === 'object' ? JSON.stringify(value) : String(value)]);
+    }
+    process.stdout.write(`${table.toString()}\n`);
+  }
+  if (report.problems.length > 0) process.exitCode = 1;
+}
+
+if (require.main === module) {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  main().catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 2;
+  });
+}
