@@ -157,7 +157,9 @@ function callsPerNight(
   let night = -1;
   records.forEach((record, index) => {
     if (record.functionName === 'reboot') night += 1;
-    const tally = (nights[Math.max(night, 0)] ??= {});
+    const nightIndex = Math.max(night, 0);
+    const tally = nights[nightIndex] ?? {};
+    nights[nightIndex] = tally;
     for (const [action, count] of Object.entries(invocationCalls[index] ?? {})) {
       tally[action] = (tally[action] ?? 0) + count;
     }
