@@ -7,9 +7,10 @@ import { type Durations, resolveDurations } from './durations';
 import { dryRunSucceeded, Ec2ApiError, requestLimitExceeded } from './errors';
 import { handleEventBridge, type PutEventsEntry } from './eventbridge';
 import { type Ec2Event, EventHub } from './events';
+import { type CallFault, FaultInjector, type InjectedError, type Latency } from './faults';
 import { readStateFile, savedState, writeStateFile } from './persistence';
 import { QueryParams } from './query';
-import { Ec2Backend } from './store';
+import { type AuditEntry, type BackendState, Ec2Backend } from './store';
 import { Throttler } from './throttle';
 import { errorXml, successXml } from './xml';
 
@@ -17,8 +18,17 @@ export { SimClock } from './clock';
 export { DEFAULT_DURATIONS, type Durations } from './durations';
 export type { PutEventsEntry } from './eventbridge';
 export type { AmiStateChangeEvent, Ec2Event, InstanceStateChangeEvent, InstanceStateName } from './events';
+export {
+  type CallFault,
+  type CallSelector,
+  CUT_OFF,
+  INTERNAL_ERROR,
+  type InjectedError,
+  type Latency,
+  THROTTLED,
+} from './faults';
 export { StateFileError } from './persistence';
-export { Ec2Backend } from './store';
+export { type AuditEntry, type BackendState, Ec2Backend } from './store';
 
 /** The one account the endpoint serves. */
 export const LOCAL_ACCOUNT_ID = '123456789012';
@@ -43,6 +53,38 @@ export interface LocalEc2Options {
   failImagesOnInterruption?: boolean;
   /** Where internal errors are reported; default console.error. */
   logError?: (message: string, error: unknown) => void;
+  /** Start from this state (as `backend.exportState()` gave it) instead of an empty account or a state file. */
+  initialState?: BackendState;
+  /** Record images deregistered, snapshots deleted and instances rebooted in `audit` (see `AuditEntry`). */
+  audit?: boolean;
+}
+
+/** Faults set from tests; each `fail…`/`add…` returns a function that removes what it added. */
+export interface LocalEc2Faults {
+  /** The instance's next images (or only the next one) fail instead of becoming available. */
+  failImagesOf(instanceId: string, options?: { once?: boolean }): void;
+  /** Answers selected calls with an error: the Nth one, or each with a probability. */
+  failCalls(fault: CallFault): () => void;
+  /** EC2's request throttling as a storm: each selected call throttled with this probability. */
+  throttle(probability: number, options?: { calls?: CallFault['calls']; seed?: number }): () => void;
+  /** Real-time delay before selected calls are answered. */
+  addLatency(latency: Latency): () => void;
+  /** New images are invisible to DescribeImages for this long after their creation (simulated ms). */
+  hideNewImages(ms: number): void;
+  /** Serves `calls` more requests, then fails every request until {@link invocationEnded}: a killed invocation. */
+  cutAfter(calls: number): void;
+  /** Tells the endpoint the invocation under way has ended (lifts a cut in force). */
+  invocationEnded(): void;
+  /** The action of the last call served before the cut, once it has happened. */
+  readonly cutAfterAction: string | undefined;
+  /** Whether requests are being cut off now (the invocation under way counts as killed). */
+  readonly cutting: boolean;
+  /** Removes every call fault, latency and cut (image faults and drops stay). */
+  clear(): void;
+  /** Requests failed by a fault so far. */
+  readonly injected: number;
+  /** Requests seen so far, EC2 and EventBridge. */
+  readonly requests: number;
 }
 
 export interface LocalEc2Events {
@@ -58,7 +100,9 @@ export interface LocalEc2 {
   url: string;
   clock: SimClock;
   events: LocalEc2Events;
-  faults: { failImagesOf(instanceId: string, options?: { once?: boolean }): void };
+  faults: LocalEc2Faults;
+  /** Changes recorded since the start, when started with `audit: true` (else empty). */
+  audit: readonly AuditEntry[];
   /** Entries received by the EventBridge PutEvents stand-in. */
   putEvents: readonly PutEventsEntry[];
   /** EC2 API calls served (all actions, or one), errors included. */
@@ -93,6 +137,9 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     failImagesOnInterruption: options.failImagesOnInterruption ?? true,
   });
   if (saved !== undefined) backend.importState(saved.backend);
+  if (options.initialState !== undefined) backend.importState(options.initialState);
+  const audit = options.audit === true ? backend.startAudit() : [];
+  const injector = new FaultInjector();
   const throttler = new Throttler(() => clock.nowMs());
   let throttling = options.throttling ?? true;
   const putEvents: PutEventsEntry[] = [];
@@ -125,6 +172,18 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     clock.runDue();
     response.setHeader('x-amzn-requestid', requestId);
     const target = request.headers['x-amz-target'];
+    const query = request.method === 'GET' ? new URL(request.url ?? '/', 'http://localhost').search.slice(1) : body;
+    const action =
+      typeof target === 'string'
+        ? target.slice(target.indexOf('.') + 1)
+        : (QueryParams.parse(query).string('Action') ?? '');
+    const verdict = injector.verdict(action);
+    if (verdict.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.delayMs));
+    if (verdict.error !== undefined) {
+      if (typeof target !== 'string') calls.set(action, (calls.get(action) ?? 0) + 1);
+      respondWithFault(response, verdict.error, typeof target === 'string', requestId);
+      return;
+    }
     if (typeof target === 'string') {
       const result = handleEventBridge(target, body, clock.now(), (entry) => putEvents.push(entry));
       response.statusCode = result.status;
@@ -133,7 +192,6 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
       response.end(JSON.stringify(result.body));
       return;
     }
-    const query = request.method === 'GET' ? new URL(request.url ?? '/', 'http://localhost').search.slice(1) : body;
     const result = serveEc2(query, requestId);
     response.statusCode = result.status;
     response.setHeader('content-type', 'text/xml;charset=UTF-8');
@@ -173,7 +231,30 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
       setDropRate: (probability, seed) => hub.setDropRate(probability, seed),
       drop: (predicate) => hub.drop(predicate),
     },
-    faults: { failImagesOf: (instanceId, faultOptions) => backend.failImagesOf(instanceId, faultOptions) },
+    faults: {
+      failImagesOf: (instanceId, faultOptions) => backend.failImagesOf(instanceId, faultOptions),
+      failCalls: (fault) => injector.failCalls(fault),
+      throttle: (probability, throttleOptions) =>
+        injector.failCalls({ probability, calls: throttleOptions?.calls ?? 'mutating', seed: throttleOptions?.seed }),
+      addLatency: (latency) => injector.addLatency(latency),
+      hideNewImages: (ms) => backend.hideNewImages(ms),
+      cutAfter: (count) => injector.cutAfter(count),
+      invocationEnded: () => injector.invocationEnded(),
+      clear: () => injector.clear(),
+      get injected() {
+        return injector.injected;
+      },
+      get cutAfterAction() {
+        return injector.cutAfterAction;
+      },
+      get cutting() {
+        return injector.cut;
+      },
+      get requests() {
+        return injector.requests;
+      },
+    },
+    audit,
     putEvents,
     callCount: (action) =>
       action === undefined ? [...calls.values()].reduce((sum, count) => sum + count, 0) : (calls.get(action) ?? 0),
@@ -191,6 +272,20 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
       saveState();
     },
   };
+}
+
+/** An injected error in the protocol of the request: EC2's XML, or EventBridge's JSON 1.1. */
+function respondWithFault(response: ServerResponse, error: InjectedError, json: boolean, requestId: string): void {
+  const message = error.message ?? error.code;
+  response.statusCode = error.status;
+  if (json) {
+    response.setHeader('content-type', 'application/x-amz-json-1.1');
+    response.setHeader('x-amzn-errortype', error.code);
+    response.end(JSON.stringify({ __type: error.code, message }));
+  } else {
+    response.setHeader('content-type', 'text/xml;charset=UTF-8');
+    response.end(errorXml(error.code, message, requestId));
+  }
 }
 
 async function readBody(request: IncomingMessage): Promise<string> {

@@ -71,6 +71,20 @@ const INTERRUPTED: StateReason = {
 };
 const INJECTED_FAILURE: StateReason = { code: 'Server.InternalError', message: 'Internal error' };
 
+/**
+ * A change that matters when judging what a client did: an image reaching a final state or deregistered, a snapshot
+ * deleted, an instance rebooted. Each carries the resource's tags at that moment (the record may be gone later).
+ */
+export interface AuditEntry {
+  readonly at: number;
+  readonly kind: 'image-available' | 'image-failed' | 'image-deregistered' | 'snapshot-deleted' | 'instance-rebooted';
+  readonly id: string;
+  readonly tags: ReadonlyMap<string, string>;
+  /** Images: the state before the change, and when the image was created. */
+  readonly previousState?: string;
+  readonly creationDate?: number;
+}
+
 /** The serialisable state of the backend. */
 export interface BackendState {
   instances: InstanceRecord[];
@@ -99,6 +113,10 @@ export class Ec2Backend {
   /** Pending images per source instance: what a reboot or stop interrupts, found without scanning every image. */
   private readonly pendingImagesOf = new Map<string, Set<ImageRecord>>();
   private readonly failImages = new Map<string, { once: boolean }>();
+  /** New images stay out of DescribeImages this long (EC2's eventual consistency); 0 = at once. */
+  private imageVisibilityDelayMs = 0;
+  /** Changes recorded while auditing is on (see {@link AuditEntry}); undefined when off. */
+  private auditLog: AuditEntry[] | undefined;
   private nextSeq = 1;
 
   constructor(private readonly options: BackendOptions) {}
@@ -115,6 +133,22 @@ export class Ec2Backend {
 
   failImagesOf(instanceId: string, options: { once?: boolean } = {}): void {
     this.failImages.set(instanceId, { once: options.once ?? false });
+  }
+
+  /** Keeps images out of DescribeImages for `ms` after their creation, as EC2 may right after CreateImage. */
+  hideNewImages(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError(`delay must be ≥ 0 ms, got ${ms}`);
+    this.imageVisibilityDelayMs = ms;
+  }
+
+  /** Starts recording {@link AuditEntry}s (from now on) and returns the log, which grows as changes happen. */
+  startAudit(): readonly AuditEntry[] {
+    this.auditLog ??= [];
+    return this.auditLog;
+  }
+
+  private record(entry: Omit<AuditEntry, 'at' | 'tags'>, tags: ReadonlyMap<string, string>): void {
+    this.auditLog?.push({ at: this.now, tags: new Map(tags), ...entry });
   }
 
   // ---- instances ------------------------------------------------------------------------------------------------
@@ -213,6 +247,7 @@ export class Ec2Backend {
     }
     for (const instance of instances) {
       if (instance.state !== 'running') continue; // requests for terminated instances are ignored
+      this.record({ kind: 'instance-rebooted', id: instance.id }, instance.tags);
       this.interruptImagesOf(instance.id);
       this.openRebootWindow(instance, this.now + this.durations.rebootDelay);
     }
@@ -405,8 +440,11 @@ export class Ec2Backend {
     // Every image here belongs to this account: other owners have none.
     const ownedHere = owners.length === 0 || owners.some((owner) => owner === 'self' || owner === this.options.account);
     if (!ownedHere) return { items: [], nextToken: undefined };
+    const visibleSince = this.now - this.imageVisibilityDelayMs;
+    const visible = (image: ImageRecord | undefined): image is ImageRecord =>
+      image !== undefined && (this.imageVisibilityDelayMs === 0 || image.creationDate <= visibleSince);
     if (ids.length > 0) {
-      const missing = ids.filter((id) => !this.images.has(id));
+      const missing = ids.filter((id) => !visible(this.images.get(id)));
       if (missing.length > 0) throw imagesNotFound(missing);
     }
     const wanted =
@@ -417,7 +455,7 @@ export class Ec2Backend {
               .filter(isDefined),
           )
         : undefined;
-    return paginate(wanted ?? this.images.values(), matches, page);
+    return paginate(wanted ?? this.images.values(), (image) => visible(image) && matches(image), page);
   }
 
   deregisterImage(imageId: string, deleteAssociatedSnapshots: boolean): DeleteSnapshotResult[] {
@@ -435,6 +473,10 @@ export class Ec2Backend {
         if (snapshot?.state === 'pending') this.scheduleSnapshotCompletion(snapshot);
       }
     }
+    this.record(
+      { kind: 'image-deregistered', id: image.id, previousState: image.state, creationDate: image.creationDate },
+      image.tags,
+    );
     image.state = 'deregistered';
     delete image.failure;
     this.imageNames.delete(image.name);
@@ -643,6 +685,8 @@ export class Ec2Backend {
   }
 
   private removeSnapshot(snapshotId: string): void {
+    const snapshot = this.snapshots.get(snapshotId);
+    if (snapshot !== undefined) this.record({ kind: 'snapshot-deleted', id: snapshotId }, snapshot.tags);
     this.snapshots.delete(snapshotId);
     this.snapshotUsers.delete(snapshotId);
   }
@@ -715,6 +759,15 @@ export class Ec2Backend {
       snapshot.state = failure === undefined ? 'completed' : 'error';
       if (failure !== undefined) snapshot.stateMessage = failure.message;
     }
+    this.record(
+      {
+        kind: failure === undefined ? 'image-available' : 'image-failed',
+        id: image.id,
+        previousState: image.state,
+        creationDate: image.creationDate,
+      },
+      image.tags,
+    );
     if (failure === undefined) {
       image.state = 'available';
       this.emitAmiState(image, '');
