@@ -1,0 +1,311 @@
+/**
+ * The service's promises as code, checked over what the local EC2 endpoint holds after a night:
+ * 1. every opted-in instance that could be backed up has a good image from the last run, or that run's failure recorded;
+ * 2. no good backup is lost: an instance's newest good image is never deregistered, and at least
+ *    min(retain, good images made) are kept;
+ * 3. no snapshot of the service is orphaned (one younger than the rotation's orphan age may be: rotation leaves those);
+ * 4. nothing without the ownership tag is deregistered, deleted or retagged, and no instance that is not opted in is
+ *    rebooted or tagged;
+ * 5. no instance stays in a step (`rebooting`, `queued`, `imaging`) longer than its timeout allows.
+ * Each violation names the exact resources that break it. Pure: a function of two views of the world and the audit
+ * log of what happened between them.
+ */
+import type { Config } from '../../lib/config';
+import { ORPHAN_MIN_AGE_SECONDS } from '../../lib/decisions/rotation';
+import { isOptedIn, parseRecordedRetention, parseRetention } from '../../lib/policy';
+import {
+  BackupStep,
+  ImageTag,
+  IN_PROGRESS_STEPS,
+  InstanceTag,
+  imageName,
+  OperatorTag,
+  type Tags,
+} from '../../lib/tags';
+import type { AuditEntry, Ec2Backend } from '../ec2';
+
+export interface WorldInstance {
+  readonly id: string;
+  readonly state: string;
+  readonly tags: Tags;
+}
+
+export interface WorldImage {
+  readonly id: string;
+  readonly name: string;
+  readonly state: string;
+  readonly creationDate: number;
+  readonly tags: Tags;
+  readonly snapshotIds: readonly string[];
+}
+
+export interface WorldSnapshot {
+  readonly id: string;
+  readonly startTime: number;
+  readonly tags: Tags;
+}
+
+/** What EC2 holds at one moment (times in epoch ms). */
+export interface World {
+  readonly now: number;
+  readonly instances: readonly WorldInstance[];
+  /** Deregistered images still listed are included, with that state. */
+  readonly images: readonly WorldImage[];
+  readonly snapshots: readonly WorldSnapshot[];
+}
+
+export type InvariantSettings = Pick<
+  Config,
+  'owner' | 'optIn' | 'defaultRetain' | 'readyTimeoutSeconds' | 'imageTimeoutSeconds'
+>;
+
+export type InvariantName =
+  | 'backup-or-failure'
+  | 'good-backup-kept'
+  | 'no-orphan-snapshot'
+  | 'foreign-untouched'
+  | 'not-stuck';
+
+export interface Violation {
+  readonly invariant: InvariantName;
+  /** The resources that break it. */
+  readonly resources: readonly string[];
+  readonly message: string;
+}
+
+export interface InvariantInput {
+  /** The world when the audit log started (before the night). */
+  readonly before: World;
+  readonly after: World;
+  /** What happened in between, in order. */
+  readonly audit: readonly AuditEntry[];
+  /** The run the last night's reboot started (its run id), whose outcome (1) asks for. */
+  readonly runId: string;
+  readonly settings: InvariantSettings;
+}
+
+/** How long after a step's timeout the sweep that records it may come (createImages runs every 5 minutes). */
+export const SWEEP_ALLOWANCE_SECONDS = 600;
+
+const record = (tags: ReadonlyMap<string, string>): Tags => Object.fromEntries(tags);
+
+/** The endpoint's state now, as plain data. */
+export function worldOf(backend: Ec2Backend, now: number): World {
+  return {
+    now,
+    instances: [...backend.instances.values()].map((instance) => ({
+      id: instance.id,
+      state: instance.state,
+      tags: record(instance.tags),
+    })),
+    images: [...backend.images.values()].map((image) => ({
+      id: image.id,
+      name: image.name,
+      state: image.state,
+      creationDate: image.creationDate,
+      tags: record(image.tags),
+      snapshotIds: image.devices.map((device) => device.snapshotId),
+    })),
+    snapshots: [...backend.snapshots.values()].map((snapshot) => ({
+      id: snapshot.id,
+      startTime: snapshot.startTime,
+      tags: record(snapshot.tags),
+    })),
+  };
+}
+
+const sameTags = (a: Tags, b: Tags): boolean =>
+  Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([key, value]) => b[key] === value);
+
+/** (1) A good image of the run, or the run's failure recorded, on every opted-in instance that could be imaged. */
+function backupOrFailure({ after, runId, settings }: InvariantInput): Violation[] {
+  return after.instances.flatMap((instance) => {
+    if (!isOptedIn(instance.tags, settings.optIn)) return [];
+    if (instance.state !== 'running' && instance.state !== 'stopped') return [];
+    const name = imageName(instance.id, runId);
+    const good = after.images.some(
+      (image) =>
+        image.name === name && image.state === 'available' && image.tags[ImageTag.managedBy] === settings.owner,
+    );
+    const failed =
+      instance.tags[InstanceTag.state] === BackupStep.failed &&
+      (instance.tags[InstanceTag.lastError] ?? '').startsWith(`${runId}: `);
+    if (good || failed) return [];
+    return [
+      {
+        invariant: 'backup-or-failure',
+        resources: [instance.id],
+        message: `${instance.id}: no good image of run ${runId} and no failure of it recorded (state ${instance.tags[InstanceTag.state] ?? '-'}, run ${instance.tags[InstanceTag.run] ?? '-'})`,
+      },
+    ];
+  });
+}
+
+interface GoodImage {
+  readonly id: string;
+  readonly creationDate: number;
+}
+
+const newer = (a: GoodImage, b: GoodImage): boolean =>
+  a.creationDate > b.creationDate || (a.creationDate === b.creationDate && a.id > b.id);
+
+/** The retention an instance's images are kept by: its tags, else the newest image's record; unreadable keeps all. */
+function retainOf(instanceId: string, input: InvariantInput, newestTags: Tags | undefined): number {
+  const { settings } = input;
+  const instance = input.after.instances.find((candidate) => candidate.id === instanceId);
+  const retention =
+    instance !== undefined && isOptedIn(instance.tags, settings.optIn)
+      ? parseRetention(instance.tags, OperatorTag, settings.defaultRetain)
+      : newestTags === undefined
+        ? undefined
+        : parseRecordedRetention(newestTags);
+  return retention?.ok ? retention.value.retain : Number.POSITIVE_INFINITY;
+}
+
+/** (2) The newest good image of an instance is never deregistered; at least min(retain, good images made) are kept. */
+function goodBackupKept(input: InvariantInput): Violation[] {
+  const { before, after, audit, settings } = input;
+  const owned = (tags: Tags): string | undefined =>
+    tags[ImageTag.managedBy] === settings.owner ? tags[ImageTag.instanceId] : undefined;
+  const violations: Violation[] = [];
+  // Good images of each instance, replayed through the log.
+  const goodNow = new Map<string, Map<string, GoodImage>>();
+  const made = new Map<string, Set<string>>();
+  const add = (instanceId: string, image: GoodImage): void => {
+    const images = goodNow.get(instanceId) ?? new Map<string, GoodImage>();
+    images.set(image.id, image);
+    goodNow.set(instanceId, images);
+    made.set(instanceId, (made.get(instanceId) ?? new Set()).add(image.id));
+  };
+  for (const image of before.images) {
+    const instanceId = owned(image.tags);
+    if (instanceId !== undefined && image.state === 'available') add(instanceId, image);
+  }
+  for (const entry of audit) {
+    const instanceId = owned(record(entry.tags));
+    if (instanceId === undefined || entry.creationDate === undefined) continue;
+    const image = { id: entry.id, creationDate: entry.creationDate };
+    if (entry.kind === 'image-available') add(instanceId, image);
+    if (entry.kind !== 'image-deregistered' || entry.previousState !== 'available') continue;
+    const good = goodNow.get(instanceId) ?? new Map<string, GoodImage>();
+    const newest = [...good.values()].every((other) => other.id === image.id || newer(image, other));
+    if (newest) {
+      violations.push({
+        invariant: 'good-backup-kept',
+        resources: [entry.id, instanceId],
+        message: `${entry.id} was deregistered at ${new Date(entry.at).toISOString()} while it was the newest good image of ${instanceId}`,
+      });
+    }
+    good.delete(image.id);
+  }
+  for (const image of after.images) {
+    const instanceId = owned(image.tags);
+    if (instanceId !== undefined && image.state === 'available') add(instanceId, image);
+  }
+  for (const [instanceId, images] of made) {
+    const kept = after.images
+      .filter((image) => owned(image.tags) === instanceId && image.state === 'available')
+      .sort((a, b) => b.creationDate - a.creationDate);
+    const retain = retainOf(instanceId, input, kept[0]?.tags);
+    const wanted = Math.min(retain, images.size);
+    if (kept.length < wanted) {
+      violations.push({
+        invariant: 'good-backup-kept',
+        resources: [instanceId, ...[...images].filter((id) => !kept.some((image) => image.id === id))],
+        message: `${instanceId}: ${kept.length} good images kept of ${images.size} made; retention ${retain} asks for ${wanted}`,
+      });
+    }
+  }
+  return violations;
+}
+
+/** (3) Every snapshot of the service belongs to an image that exists, unless it is younger than the orphan age. */
+function noOrphanSnapshot({ after, settings }: InvariantInput): Violation[] {
+  const used = new Set(
+    after.images.filter((image) => image.state !== 'deregistered').flatMap((image) => image.snapshotIds),
+  );
+  const orphans = after.snapshots.filter(
+    (snapshot) =>
+      snapshot.tags[ImageTag.managedBy] === settings.owner &&
+      !used.has(snapshot.id) &&
+      after.now - snapshot.startTime >= ORPHAN_MIN_AGE_SECONDS * 1000,
+  );
+  return orphans.map((snapshot) => ({
+    invariant: 'no-orphan-snapshot',
+    resources: [snapshot.id],
+    message: `${snapshot.id} (of ${snapshot.tags[ImageTag.instanceId] ?? '?'}) belongs to no image`,
+  }));
+}
+
+/** (4) Nothing without the ownership tag deregistered, deleted or retagged; no instance not opted in touched. */
+function foreignUntouched({ before, after, audit, settings }: InvariantInput): Violation[] {
+  const violations: Violation[] = [];
+  const violation = (resource: string, message: string): void => {
+    violations.push({ invariant: 'foreign-untouched', resources: [resource], message: `${resource}: ${message}` });
+  };
+  for (const entry of audit) {
+    const tags = record(entry.tags);
+    const ours = tags[ImageTag.managedBy] === settings.owner;
+    if (entry.kind === 'image-deregistered' && !ours) violation(entry.id, 'deregistered without the ownership tag');
+    if (entry.kind === 'snapshot-deleted' && !ours) violation(entry.id, 'deleted without the ownership tag');
+    if (entry.kind === 'instance-rebooted' && !isOptedIn(tags, settings.optIn))
+      violation(entry.id, 'rebooted, not opted in');
+  }
+  const imagesAfter = new Map(after.images.map((image) => [image.id, image]));
+  for (const image of before.images) {
+    if (image.tags[ImageTag.managedBy] === settings.owner) continue;
+    const now = imagesAfter.get(image.id);
+    if (now === undefined || now.state === 'deregistered') violation(image.id, 'foreign image gone');
+    else if (!sameTags(image.tags, now.tags)) violation(image.id, 'foreign image retagged');
+  }
+  const snapshotsAfter = new Map(after.snapshots.map((snapshot) => [snapshot.id, snapshot]));
+  for (const snapshot of before.snapshots) {
+    if (snapshot.tags[ImageTag.managedBy] === settings.owner) continue;
+    const now = snapshotsAfter.get(snapshot.id);
+    if (now === undefined) violation(snapshot.id, 'foreign snapshot gone');
+    else if (!sameTags(snapshot.tags, now.tags)) violation(snapshot.id, 'foreign snapshot retagged');
+  }
+  const instancesAfter = new Map(after.instances.map((instance) => [instance.id, instance]));
+  const serviceKeys = new Set<string>(Object.values(InstanceTag));
+  const operatorTags = (tags: Tags): Tags =>
+    Object.fromEntries(Object.entries(tags).filter(([key]) => !serviceKeys.has(key)));
+  for (const instance of before.instances) {
+    const now = instancesAfter.get(instance.id);
+    if (now === undefined) continue; // terminated instances vanish
+    const optedIn = isOptedIn(instance.tags, settings.optIn);
+    if (!sameTags(optedIn ? operatorTags(instance.tags) : instance.tags, optedIn ? operatorTags(now.tags) : now.tags)) {
+      violation(instance.id, optedIn ? "operator's tags changed" : 'instance not opted in retagged');
+    }
+  }
+  return violations;
+}
+
+/** (5) No instance in a step longer than the step's timeout, plus the time for a sweep to notice. */
+function notStuck({ after, settings }: InvariantInput): Violation[] {
+  return after.instances.flatMap((instance) => {
+    const step = instance.tags[InstanceTag.state];
+    if (!IN_PROGRESS_STEPS.some((inProgress) => inProgress === step)) return [];
+    const since = Date.parse(instance.tags[InstanceTag.since] ?? '');
+    const timeout = step === BackupStep.imaging ? settings.imageTimeoutSeconds : settings.readyTimeoutSeconds;
+    const seconds = (after.now - since) / 1000;
+    if (Number.isFinite(seconds) && seconds <= timeout + SWEEP_ALLOWANCE_SECONDS) return [];
+    return [
+      {
+        invariant: 'not-stuck',
+        resources: [instance.id],
+        message: `${instance.id}: ${step} since ${instance.tags[InstanceTag.since] ?? '?'} (timeout ${timeout} s)`,
+      },
+    ];
+  });
+}
+
+/** Every violation of the promises, each with the resources that break it; empty when they all hold. */
+export function checkInvariants(input: InvariantInput): Violation[] {
+  return [
+    ...backupOrFailure(input),
+    ...goodBackupKept(input),
+    ...noOrphanSnapshot(input),
+    ...foreignUntouched(input),
+    ...notStuck(input),
+  ];
+}

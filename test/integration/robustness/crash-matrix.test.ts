@@ -1,0 +1,62 @@
+/**
+ * The crash matrix: a clean night makes K calls (EC2 and EventBridge); for every k in 1..K the same night is replayed
+ * from the same start with the invocation that makes the k-th call killed right after it (every later call of that
+ * invocation fails at once, as if Lambda had timed it out), Lambda's retries and the schedules carrying on. The
+ * promises must hold after that night and after the start of the next.
+ */
+import type { Violation, World } from '../../../local/runner/invariants';
+import { type Harness, night, type Saved, startHarness } from './harness';
+
+interface CrashFailure {
+  k: number;
+  after: string | undefined;
+  when: string;
+  violations: Violation[];
+}
+
+let harness: Harness;
+let saved: Saved;
+let before: World;
+let calls: number;
+
+const CRASH_NIGHT_START = night(2, '02:55');
+const CRASH_NIGHT_END = night(2, '06:05');
+const NEXT_NIGHT_CHECK = night(3, '03:30');
+
+beforeAll(async () => {
+  harness = await startHarness();
+  // A first night, so that the crashed night's rotation has images to expire.
+  await harness.run(CRASH_NIGHT_START);
+  saved = harness.save();
+  await harness.restore(saved);
+  before = harness.world();
+  const start = harness.ec2.faults.requests;
+  await harness.run(CRASH_NIGHT_END);
+  calls = harness.ec2.faults.requests - start;
+}, 60_000);
+
+afterAll(async () => {
+  await harness.stop();
+});
+
+it('a clean night keeps every promise', () => {
+  expect(harness.check(before, night(2, '03:00'))).toEqual([]);
+  expect(calls).toBeGreaterThan(20);
+});
+
+it('every crash point converges: the promises hold after the night and after the start of the next', async () => {
+  const failures: CrashFailure[] = [];
+  for (let k = 1; k <= calls; k += 1) {
+    await harness.restore(saved);
+    harness.ec2.faults.cutAfter(k);
+    await harness.run(CRASH_NIGHT_END);
+    const after = harness.ec2.faults.cutAfterAction;
+    const afterNight = harness.check(before, night(2, '03:00'));
+    if (afterNight.length > 0) failures.push({ k, after, when: 'after the night', violations: afterNight });
+    await harness.run(NEXT_NIGHT_CHECK);
+    const nextNight = harness.check(before, night(3, '03:00'));
+    if (nextNight.length > 0) failures.push({ k, after, when: 'after the next night', violations: nextNight });
+    expect(after).toBeDefined();
+  }
+  expect(failures).toEqual([]);
+}, 240_000);

@@ -1,0 +1,190 @@
+/**
+ * Nights of the real handlers, wired from serverless.yml, on a local endpoint whose state can be saved and restored:
+ * the same night replayed from the same start under different faults. Each invocation tells the endpoint when it
+ * ends (so a cut-off lasts exactly one invocation), and a failed invocation is retried as Lambda retries an
+ * asynchronous one (the function's `maximumRetryAttempts`).
+ */
+import { resolve } from 'node:path';
+import { CreateImageCommand, type EC2Client, StopInstancesCommand, type Tag } from '@aws-sdk/client-ec2';
+import { type Config, readConfig } from '../../../lib/config';
+import { formatRunId, ImageTag } from '../../../lib/tags';
+import { type BackendState, LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
+import { type FleetMember, type LaunchedMember, launchFleet } from '../../../local/runner/fleet';
+import { loadFunctions } from '../../../local/runner/functions';
+import { checkInvariants, type Violation, type World, worldOf } from '../../../local/runner/invariants';
+import { loadServerlessConfig } from '../../../local/runner/serverless-config';
+import { type InvocationRecord, type LocalFunction, lambdaContext, simulate } from '../../../local/runner/simulation';
+import { clientFor } from '../local-ec2/helpers';
+
+export const SERVERLESS_FILE = resolve(__dirname, '../../../serverless.yml');
+export const REGION = 'us-east-1';
+export const MINUTE = 60_000;
+export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
+/** The evening the fleet is launched; the first night's reboot is at 03:00 the next morning. */
+export const EVENING = new Date('2026-11-25T20:00:00Z');
+
+/** The `n`th night's time (n = 1 is the morning after EVENING), e.g. night(1, '03:00'). */
+export function night(n: number, time: string): Date {
+  const day = new Date(EVENING.getTime() + n * DAY).toISOString().slice(0, 10);
+  return new Date(`${day}T${time}:00Z`);
+}
+
+/** A small mixed fleet: both modes, a stopped instance, short retentions (rotation at work), failing images. */
+export const MIXED_FLEET: readonly FleetMember[] = [
+  { name: 'web', tags: { Backup: 'true', 'ami-backup:retain': '1' }, optedIn: true },
+  { name: 'db', tags: { Backup: 'true', 'ami-backup:mode': 'no-reboot', 'ami-backup:retain': '2' }, optedIn: true },
+  { name: 'batch', tags: { Backup: 'true', 'ami-backup:retain': '1' }, stopped: true, optedIn: true },
+  { name: 'flaky', tags: { Backup: 'true', 'ami-backup:retain': '1' }, imagesFail: true, optedIn: true },
+  { name: 'scratch', tags: { Name: 'ami-backup-scratch' }, optedIn: false },
+];
+
+export interface Saved {
+  readonly state: BackendState;
+  readonly time: Date;
+}
+
+export interface Harness {
+  /** The endpoint in use (replaced by `restore`). */
+  readonly ec2: LocalEc2;
+  readonly client: EC2Client;
+  readonly config: Config;
+  readonly fleet: readonly LaunchedMember[];
+  /** Runs the schedules and events from the clock's time until `until`; returns the invocations. */
+  run(until: Date): Promise<InvocationRecord[]>;
+  /** Invokes one function now, as the console or an overlapping schedule would. */
+  invoke(name: string, event: unknown): Promise<unknown>;
+  save(): Saved;
+  /** A fresh endpoint on the same port, holding the saved state at its time, auditing from there. */
+  restore(saved: Saved): Promise<void>;
+  /** The world now, and the invariant violations since `before` (for the run started at `runAt`). */
+  world(): World;
+  check(before: World, runAt: Date): Violation[];
+  stop(): Promise<void>;
+}
+
+function tagList(tags: Record<string, string>): Tag[] {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
+/**
+ * Resources that look like the service's but are not: images named as the service names them (an opted-in
+ * instance's included) with the service's tags but no ownership tag or another stage's, with their snapshots.
+ */
+async function makeLookAlikes(client: EC2Client, fleet: readonly LaunchedMember[]): Promise<void> {
+  const targets = fleet.filter((member) => !member.stopped).slice(0, 2);
+  const owners: Record<string, string>[] = [{}, { [ImageTag.managedBy]: 'ami-backup-prod' }];
+  for (const member of targets) {
+    for (const [index, owner] of owners.entries()) {
+      const tags = tagList({ ...owner, [ImageTag.instanceId]: member.instanceId, [ImageTag.retain]: '1' });
+      await client.send(
+        new CreateImageCommand({
+          InstanceId: member.instanceId,
+          Name: `ami-backup-${member.instanceId}-2026112${index}T0300Z`,
+          NoReboot: true,
+          TagSpecifications: [
+            { ResourceType: 'image', Tags: tags },
+            { ResourceType: 'snapshot', Tags: tags },
+          ],
+        }),
+      );
+    }
+  }
+}
+
+export async function startHarness(fleet: readonly FleetMember[] = MIXED_FLEET): Promise<Harness> {
+  let ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: false, audit: true });
+  const port = Number(new URL(ec2.url).port);
+  const client = clientFor(ec2.url, 3);
+  const launched = await launchFleet(client, fleet);
+  ec2.clock.advance(5 * MINUTE); // launched instances reach running and pass their checks
+  await makeLookAlikes(client, launched);
+  const stopped = launched.filter((member) => member.stopped).map((member) => member.instanceId);
+  if (stopped.length > 0) await client.send(new StopInstancesCommand({ InstanceIds: stopped }));
+  const failing = launched.filter((member) => member.imagesFail).map((member) => member.instanceId);
+  for (const id of failing) ec2.faults.failImagesOf(id);
+  ec2.clock.advance(5 * MINUTE);
+
+  const loaded = await loadFunctions(SERVERLESS_FILE, {
+    stage: 'dev',
+    endpoint: ec2.url,
+    region: REGION,
+    account: LOCAL_ACCOUNT_ID,
+    logLevel: 'SILENT',
+  });
+  const config = readConfig();
+  const retries = new Map(
+    loadServerlessConfig(SERVERLESS_FILE, { stage: 'dev', region: REGION }).functions.map((fn) => [
+      fn.name,
+      fn.maximumRetryAttempts,
+    ]),
+  );
+  const functions: LocalFunction[] = loaded.map((fn) => ({
+    ...fn,
+    handler: async (event, context) => {
+      for (let attempt = 0; ; attempt += 1) {
+        let failure: unknown;
+        try {
+          const result = await fn.handler(event, context);
+          // A cut-off invocation was killed: Lambda saw a timeout, whatever the handler made of its failed calls.
+          if (!ec2.faults.cutting) return result;
+          failure = new Error(`${fn.name} was killed after ${ec2.faults.cutAfterAction}`);
+        } catch (error: unknown) {
+          failure = error;
+        } finally {
+          ec2.faults.invocationEnded();
+        }
+        if (attempt >= (retries.get(fn.name) ?? 0)) throw failure;
+      }
+    },
+  }));
+  const byName = new Map(functions.map((fn) => [fn.name, fn]));
+
+  return {
+    get ec2() {
+      return ec2;
+    },
+    client,
+    config,
+    fleet: launched,
+    run: (until) =>
+      simulate(
+        {
+          functions,
+          clock: { now: () => ec2.clock.now(), reach: async (time) => ec2.clock.advanceTo(time) },
+          subscribe: (listener) => ec2.events.subscribe(listener),
+          region: REGION,
+          account: LOCAL_ACCOUNT_ID,
+          rateAnchor: EVENING,
+        },
+        until,
+      ),
+    invoke: async (name, event) => {
+      const fn = byName.get(name);
+      if (fn === undefined) throw new Error(`no function ${name}`);
+      return fn.handler(event, lambdaContext(name, fn.timeoutSeconds, REGION, LOCAL_ACCOUNT_ID));
+    },
+    save: () => ({ state: structuredClone(ec2.backend.exportState()), time: ec2.clock.now() }),
+    restore: async (saved) => {
+      await ec2.stop();
+      ec2 = await startLocalEc2({
+        port,
+        clock: SimClock.manual(saved.time),
+        throttling: false,
+        audit: true,
+        initialState: structuredClone(saved.state),
+      });
+      for (const id of failing) ec2.faults.failImagesOf(id);
+    },
+    world: () => worldOf(ec2.backend, ec2.clock.nowMs()),
+    check: (before, runAt) =>
+      checkInvariants({
+        before,
+        after: worldOf(ec2.backend, ec2.clock.nowMs()),
+        audit: ec2.audit,
+        runId: formatRunId(runAt),
+        settings: config,
+      }),
+    stop: () => ec2.stop(),
+  };
+}
