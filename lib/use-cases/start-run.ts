@@ -6,6 +6,11 @@ import type { Invocation } from '../input';
 import { BackupStep, InstanceTag, tagValue } from '../tags';
 import type { InstanceOutcome, Summary, UseCaseContext } from './context';
 
+/** Some instances could not be started; the invocation fails so that Lambda retries it. */
+export class RunStartError extends Error {
+  override readonly name = 'RunStartError';
+}
+
 export interface StartRunSummary extends Summary {
   readonly runId: string;
 }
@@ -66,7 +71,8 @@ export async function startRun(invocation: Invocation, context: UseCaseContext):
     errors,
   );
   // Tags next: an instance is rebooted only once its step is recorded, so a crash never loses track of it.
-  for (const [id, error] of await ec2.writeTags(plan.tagWrites)) errors.set(id, error);
+  const startErrors = await ec2.writeTags(plan.tagWrites);
+  for (const [id, error] of startErrors) errors.set(id, error);
   if (plan.clearPolicyError.length > 0) {
     for (const [id, error] of await ec2.deleteTags(plan.clearPolicyError, [InstanceTag.policyError])) {
       logger.warn('could not clear the policy error tag', { instanceId: id, error });
@@ -96,6 +102,16 @@ export async function startRun(invocation: Invocation, context: UseCaseContext):
   for (const instance of result.instances) {
     const log = instance.error === undefined ? logger.info.bind(logger) : logger.error.bind(logger);
     log('run start', { runId: plan.runId, ...instance });
+  }
+  // An instance whose step could not be recorded would miss the night unnoticed: failing the invocation makes Lambda
+  // retry it (same event, same run id), and the retry skips the instances already started.
+  const unstarted = [...startErrors.keys()];
+  if (unstarted.length > 0) {
+    throw new RunStartError(
+      `run ${plan.runId}: ${unstarted.length} instances could not be started: ${unstarted
+        .map((id) => `${id} (${startErrors.get(id)})`)
+        .join(', ')}`,
+    );
   }
   return result;
 }
