@@ -17,7 +17,13 @@ import { errorXml, successXml } from './xml';
 export { SimClock } from './clock';
 export { DEFAULT_DURATIONS, type Durations } from './durations';
 export type { PutEventsEntry } from './eventbridge';
-export type { AmiStateChangeEvent, Ec2Event, InstanceStateChangeEvent, InstanceStateName } from './events';
+export {
+  type AmiStateChangeEvent,
+  type Ec2Event,
+  type InstanceStateChangeEvent,
+  type InstanceStateName,
+  seededRandom,
+} from './events';
 export {
   type CallFault,
   type CallSelector,
