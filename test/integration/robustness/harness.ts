@@ -92,7 +92,15 @@ async function makeLookAlikes(client: EC2Client, fleet: readonly LaunchedMember[
   }
 }
 
-export async function startHarness(fleet: readonly FleetMember[] = MIXED_FLEET): Promise<Harness> {
+export interface HarnessOptions {
+  /** Every invocation is made twice at once (a schedule or event delivered twice, or two overlapping runs). */
+  readonly overlap?: boolean;
+}
+
+export async function startHarness(
+  fleet: readonly FleetMember[] = MIXED_FLEET,
+  options: HarnessOptions = {},
+): Promise<Harness> {
   let ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: false, audit: true });
   const port = Number(new URL(ec2.url).port);
   const client = clientFor(ec2.url, 3);
@@ -119,9 +127,8 @@ export async function startHarness(fleet: readonly FleetMember[] = MIXED_FLEET):
       fn.maximumRetryAttempts,
     ]),
   );
-  const functions: LocalFunction[] = loaded.map((fn) => ({
-    ...fn,
-    handler: async (event, context) => {
+  const functions: LocalFunction[] = loaded.map((fn) => {
+    const retried: LocalFunction['handler'] = async (event, context) => {
       for (let attempt = 0; ; attempt += 1) {
         let failure: unknown;
         try {
@@ -136,8 +143,12 @@ export async function startHarness(fleet: readonly FleetMember[] = MIXED_FLEET):
         }
         if (attempt >= (retries.get(fn.name) ?? 0)) throw failure;
       }
-    },
-  }));
+    };
+    const handler: LocalFunction['handler'] = options.overlap
+      ? (event, context) => Promise.all([retried(event, context), retried(event, context)])
+      : retried;
+    return { ...fn, handler };
+  });
   const byName = new Map(functions.map((fn) => [fn.name, fn]));
 
   return {
