@@ -40,7 +40,7 @@ const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[
 function eventTime(value: unknown, field: string): Date {
   const time = typeof value === 'string' && ISO_DATE_TIME.test(value) ? new Date(value) : undefined;
   if (time === undefined || Number.isNaN(time.getTime())) {
-    throw new InvalidInputError(`${field} must be an ISO-8601 time, got ${JSON.stringify(value)}`);
+    throw new InvalidInputError(`${field} must be an ISO-8601 time, got ${JSON.stringify(value)?.slice(0, 80)}`);
   }
   return time;
 }
