@@ -33,6 +33,19 @@ export interface StartRunPlan {
   readonly rebootIds: readonly string[];
 }
 
+/** EC2 allows 50 user tags per resource (`aws:` tags do not count). */
+const MAX_USER_TAGS = 50;
+
+/**
+ * Whether the instance can take every tag the service may write on it in a run. Without room, the step could never
+ * be recorded: the run fails, and the failure can only be published.
+ */
+export function hasRoomForStepTags(tags: Instance['tags']): boolean {
+  const keys = new Set(Object.keys(tags).filter((key) => !key.startsWith('aws:')));
+  for (const key of Object.values(InstanceTag)) keys.add(key);
+  return keys.size <= MAX_USER_TAGS;
+}
+
 function decide(instance: Instance, now: Date, runId: string, settings: StartRunSettings): StartDecision {
   const instanceId = instance.id;
   if (!isOptedIn(instance.tags, settings.optIn)) {
@@ -54,6 +67,13 @@ function decide(instance: Instance, now: Date, runId: string, settings: StartRun
   // Before the mode: nothing is recorded on an instance that is going away, whatever its tags say.
   if (instance.state === 'terminated' || instance.state === 'shutting-down') {
     return { kind: 'skip', instanceId, reason: `instance is ${instance.state}` };
+  }
+  if (!hasRoomForStepTags(instance.tags)) {
+    return {
+      kind: 'fail',
+      instanceId,
+      reason: `no room for the service's ${Object.keys(InstanceTag).length} tags: EC2 allows ${MAX_USER_TAGS} per instance`,
+    };
   }
   // An invalid mode leaves no safe choice (reboot or not); an invalid retention only stops rotation, not backups.
   const mode = parseMode(instance.tags);
@@ -87,7 +107,8 @@ export function planStartRun(
   const clearPolicyError: string[] = [];
   instances.forEach((instance, index) => {
     const decision = decisions[index];
-    if (decision === undefined || decision.kind === 'skip') return;
+    // Without room for its tags, the failure is only published (see the use case).
+    if (decision === undefined || decision.kind === 'skip' || !hasRoomForStepTags(instance.tags)) return;
     const policy = parseInstancePolicy(instance.tags, settings.defaultRetain);
     const policyError = policy.ok ? undefined : policy.problems.join('; ');
     if (policyError !== undefined && instance.tags[InstanceTag.policyError] !== tagValue(policyError)) {
