@@ -1,6 +1,7 @@
 /**
  * The service's promises as code, checked over what the local EC2 endpoint holds after a night:
- * 1. every opted-in instance that could be backed up has a good image from the last run, or that run's failure recorded;
+ * 1. every opted-in instance that could be backed up has a good image from the last run, or that run's failure recorded
+ *    (on the instance; or, when the instance has no room left for the service's tags, in a published `Backup Failed`);
  * 2. no good backup is lost: an instance's newest good image is never deregistered, and at least
  *    min(retain, good images made) are kept;
  * 3. no snapshot of the service is orphaned (one younger than the rotation's orphan age may be: rotation leaves those);
@@ -22,7 +23,7 @@ import {
   OperatorTag,
   type Tags,
 } from '../../lib/tags';
-import type { AuditEntry, Ec2Backend } from '../ec2';
+import type { AuditEntry, Ec2Backend, PutEventsEntry } from '../ec2';
 
 export interface WorldInstance {
   readonly id: string;
@@ -54,6 +55,30 @@ export interface World {
   readonly snapshots: readonly WorldSnapshot[];
 }
 
+export interface PublishedFailure {
+  readonly instanceId: string;
+  readonly runId: string;
+}
+
+/** EC2 allows 50 user tags per resource; the service keeps its state in {@link InstanceTag}'s keys. */
+const MAX_USER_TAGS = 50;
+
+/** The `Backup Failed` events among the entries the endpoint's EventBridge stand-in received. */
+export function publishedFailures(entries: readonly PutEventsEntry[]): PublishedFailure[] {
+  return entries.flatMap((entry) => {
+    if (entry.DetailType !== 'Backup Failed' || entry.Detail === undefined) return [];
+    const detail: unknown = JSON.parse(entry.Detail);
+    if (typeof detail !== 'object' || detail === null) return [];
+    const { instanceId, runId } = detail as Record<string, unknown>;
+    return typeof instanceId === 'string' && typeof runId === 'string' ? [{ instanceId, runId }] : [];
+  });
+}
+
+function roomForServiceTags(tags: Tags): boolean {
+  const keys = new Set([...Object.keys(tags).filter((key) => !key.startsWith('aws:')), ...Object.values(InstanceTag)]);
+  return keys.size <= MAX_USER_TAGS;
+}
+
 export type InvariantSettings = Pick<
   Config,
   'owner' | 'optIn' | 'defaultRetain' | 'readyTimeoutSeconds' | 'imageTimeoutSeconds'
@@ -81,6 +106,8 @@ export interface InvariantInput {
   readonly audit: readonly AuditEntry[];
   /** The run the last night's reboot started (its run id), whose outcome (1) asks for. */
   readonly runId: string;
+  /** The `Backup Failed` events the service published (see {@link publishedFailures}). */
+  readonly failuresPublished: readonly PublishedFailure[];
   readonly settings: InvariantSettings;
 }
 
@@ -118,7 +145,7 @@ const sameTags = (a: Tags, b: Tags): boolean =>
   Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([key, value]) => b[key] === value);
 
 /** (1) A good image of the run, or the run's failure recorded, on every opted-in instance that could be imaged. */
-function backupOrFailure({ after, runId, settings }: InvariantInput): Violation[] {
+function backupOrFailure({ after, runId, settings, failuresPublished }: InvariantInput): Violation[] {
   return after.instances.flatMap((instance) => {
     if (!isOptedIn(instance.tags, settings.optIn)) return [];
     if (instance.state !== 'running' && instance.state !== 'stopped') return [];
@@ -128,8 +155,10 @@ function backupOrFailure({ after, runId, settings }: InvariantInput): Violation[
         image.name === name && image.state === 'available' && image.tags[ImageTag.managedBy] === settings.owner,
     );
     const failed =
-      instance.tags[InstanceTag.state] === BackupStep.failed &&
-      (instance.tags[InstanceTag.lastError] ?? '').startsWith(`${runId}: `);
+      (instance.tags[InstanceTag.state] === BackupStep.failed &&
+        (instance.tags[InstanceTag.lastError] ?? '').startsWith(`${runId}: `)) ||
+      (!roomForServiceTags(instance.tags) &&
+        failuresPublished.some((failure) => failure.instanceId === instance.id && failure.runId === runId));
     if (good || failed) return [];
     return [
       {

@@ -15,7 +15,6 @@ const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$/;
 
 let harness: Harness;
-let withImages: Saved;
 let empty: Saved;
 
 beforeAll(async () => {
@@ -34,7 +33,7 @@ const nasty = fc.oneof(
   fc.constantFrom(
     "'; DROP TABLE instances; --",
     '<script>alert(1)</script>',
-    '${jndi:ldap://example.invalid/a}',
+    ['$', '{jndi:ldap://example.invalid/a}'].join(''),
     'i-0123456789abcdef0\n',
     '../../etc/passwd',
     'i-*',
@@ -131,4 +130,63 @@ describe('console payloads of every shape', () => {
       { numRuns: 100 },
     );
   });
+});
+
+const tagKey = fc
+  .string({ unit: 'grapheme', minLength: 1, maxLength: 40 })
+  .filter((key) => !key.toLowerCase().startsWith('aws:') && key.trim() === key && key.length > 0);
+const tagValue = fc.oneof(
+  nasty.map((value) => Array.from(value).slice(0, 128).join('')),
+  fc.constantFrom('1', '7', '0', '-1', '1e3', ' 2', '2.5', '1001'),
+);
+
+/** An instance's tags: the opt-in tag in some form, operator tags of any shape, and up to 50 tags in all. */
+const instanceTags = fc
+  .record({
+    optIn: fc.constantFrom('true', 'true', 'true', 'TRUE', 'false', ''),
+    retain: fc.option(tagValue, { nil: undefined }),
+    retainDays: fc.option(tagValue, { nil: undefined }),
+    mode: fc.option(fc.oneof(fc.constantFrom('reboot', 'no-reboot'), tagValue), { nil: undefined }),
+    extra: fc.dictionary(tagKey, tagValue, { maxKeys: 12 }),
+    full: fc.boolean(),
+  })
+  .map(({ optIn, retain, retainDays, mode, extra, full }) => {
+    const tags: Record<string, string> = { Backup: optIn };
+    if (retain !== undefined) tags[OperatorTag.retain] = retain;
+    if (retainDays !== undefined) tags[OperatorTag.retainDays] = retainDays;
+    if (mode !== undefined) tags[OperatorTag.mode] = mode;
+    for (const [key, value] of Object.entries(extra))
+      if (Object.keys(tags).length < 50 && !(key in tags)) tags[key] = value;
+    // An instance carrying all the 50 tags EC2 allows leaves no room for the service's own.
+    for (let index = 0; full && Object.keys(tags).length < 50; index += 1) tags[`filler-${index}`] = 'x';
+    return tags;
+  });
+
+describe('operator tags of every shape', () => {
+  it('never crash a night: each opted-in instance gets a good image or a recorded failure, and every promise holds', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(instanceTags, { minLength: 1, maxLength: 3 }), async (fleet) => {
+        await harness.restore(empty);
+        for (const tags of fleet) {
+          await harness.client.send(
+            new RunInstancesCommand({
+              ImageId: 'ami-0123456789abcdef0',
+              InstanceType: 't3.micro',
+              MinCount: 1,
+              MaxCount: 1,
+              TagSpecifications: [
+                { ResourceType: 'instance', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+              ],
+            }),
+          );
+        }
+        harness.ec2.clock.advance(10 * MINUTE);
+        const before = harness.world();
+        const records = await harness.run(night(1, '06:05'));
+        expect(records.filter((record) => record.error !== undefined)).toEqual([]);
+        expect(harness.check(before, night(1, '03:00'))).toEqual([]);
+      }),
+      { numRuns: 12 },
+    );
+  }, 120_000);
 });

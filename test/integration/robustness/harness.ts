@@ -11,7 +11,13 @@ import { formatRunId, ImageTag } from '../../../lib/tags';
 import { type BackendState, LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
 import { type FleetMember, type LaunchedMember, launchFleet } from '../../../local/runner/fleet';
 import { loadFunctions } from '../../../local/runner/functions';
-import { checkInvariants, type Violation, type World, worldOf } from '../../../local/runner/invariants';
+import {
+  checkInvariants,
+  publishedFailures,
+  type Violation,
+  type World,
+  worldOf,
+} from '../../../local/runner/invariants';
 import { loadServerlessConfig } from '../../../local/runner/serverless-config';
 import { type InvocationRecord, type LocalFunction, lambdaContext, simulate } from '../../../local/runner/simulation';
 import { clientFor } from '../local-ec2/helpers';
@@ -194,6 +200,7 @@ export async function startHarness(
         after: worldOf(ec2.backend, ec2.clock.nowMs()),
         audit: ec2.audit,
         runId: formatRunId(runAt),
+        failuresPublished: publishedFailures(ec2.putEvents),
         settings: config,
       }),
     stop: () => ec2.stop(),
