@@ -1,0 +1,241 @@
+/** The invariant checker finds each broken promise and names the resources that break it. */
+import type { AuditEntry } from '../../../local/ec2';
+import {
+  checkInvariants,
+  type InvariantInput,
+  type InvariantSettings,
+  publishedFailures,
+  type World,
+  type WorldImage,
+  type WorldInstance,
+} from '../../../local/runner/invariants';
+
+const OWNER = 'ami-backup-dev';
+const RUN = '20261127T0300Z';
+const RUN_START = Date.parse('2026-11-27T03:00:00Z');
+const NOW = Date.parse('2026-11-27T06:05:00Z');
+const HOUR = 3_600_000;
+const SETTINGS: InvariantSettings = {
+  owner: OWNER,
+  optIn: { key: 'Backup', value: 'true' },
+  defaultRetain: 7,
+  readyTimeoutSeconds: 3600,
+  imageTimeoutSeconds: 86_400,
+};
+
+function instance(id: string, tags: Record<string, string>, state = 'running'): WorldInstance {
+  return { id, state, tags: { Backup: 'true', ...tags } };
+}
+
+function image(
+  id: string,
+  instanceId: string,
+  run: string,
+  createdAt: number,
+  extra: Partial<WorldImage> = {},
+): WorldImage {
+  return {
+    id,
+    name: `ami-backup-${instanceId}-${run}`,
+    state: 'available',
+    creationDate: createdAt,
+    tags: { 'ami-backup:managed-by': OWNER, 'ami-backup:instance-id': instanceId, 'ami-backup:run': run },
+    snapshotIds: [`snap-${id.slice(4)}`],
+    ...extra,
+  };
+}
+
+const succeeded = {
+  'ami-backup:state': 'succeeded',
+  'ami-backup:run': RUN,
+  'ami-backup:since': '2026-11-27T03:00:00.000Z',
+};
+const good = image('ami-00000002', 'i-00000001', RUN, RUN_START + 300_000);
+const world = (parts: Partial<World>): World => ({ now: NOW, instances: [], images: [], snapshots: [], ...parts });
+const snapshotsOf = (images: readonly WorldImage[]) =>
+  images.map((img) => ({ id: img.snapshotIds[0] ?? '', startTime: img.creationDate, tags: img.tags }));
+
+function input(parts: Partial<InvariantInput>): InvariantInput {
+  const after = world({
+    instances: [instance('i-00000001', succeeded)],
+    images: [good],
+    snapshots: snapshotsOf([good]),
+  });
+  return { before: after, after, audit: [], runId: RUN, settings: SETTINGS, failuresPublished: [], ...parts };
+}
+
+const audit = (entry: Omit<AuditEntry, 'tags'> & { tags: Record<string, string> }): AuditEntry => ({
+  ...entry,
+  tags: new Map(Object.entries(entry.tags)),
+});
+
+describe('checkInvariants', () => {
+  it('finds nothing wrong in a good night', () => {
+    expect(checkInvariants(input({}))).toEqual([]);
+  });
+
+  it('(1) names an opted-in instance with neither a good image of the run nor its failure recorded', () => {
+    const after = world({ instances: [instance('i-00000001', { ...succeeded, 'ami-backup:run': '20261126T0300Z' })] });
+    const violations = checkInvariants(input({ before: after, after }));
+    expect(violations).toEqual([
+      expect.objectContaining({ invariant: 'backup-or-failure', resources: ['i-00000001'] }),
+    ]);
+  });
+
+  it('(1) accepts a recorded failure of the run, or a published one when the instance has no room for tags', () => {
+    const failed = instance('i-00000001', { 'ami-backup:state': 'failed', 'ami-backup:last-error': `${RUN}: boom` });
+    expect(
+      checkInvariants(input({ before: world({ instances: [failed] }), after: world({ instances: [failed] }) })),
+    ).toEqual([]);
+    const full = instance(
+      'i-00000001',
+      Object.fromEntries(Array.from({ length: 49 }, (_, index) => [`k${index}`, 'v'])),
+    );
+    const fullWorld = world({ instances: [full] });
+    const published = publishedFailures([
+      {
+        EventId: 'e1',
+        Source: 'ami-backup',
+        DetailType: 'Backup Failed',
+        Detail: JSON.stringify({ instanceId: 'i-00000001', runId: RUN, reason: 'no room' }),
+        Resources: undefined,
+        EventBusName: 'default',
+        Time: undefined,
+        receivedAt: new Date(NOW),
+      },
+    ]);
+    expect(checkInvariants(input({ before: fullWorld, after: fullWorld, failuresPublished: published }))).toEqual([]);
+    expect(checkInvariants(input({ before: fullWorld, after: fullWorld }))).toHaveLength(1);
+  });
+
+  it('(2) names the newest good image deregistered, and an instance left with fewer good images than its retention', () => {
+    const old = image('ami-00000001', 'i-00000001', '20261126T0300Z', RUN_START - 24 * HOUR);
+    const before = world({
+      instances: [instance('i-00000001', succeeded)],
+      images: [old],
+      snapshots: snapshotsOf([old]),
+    });
+    const after = world({
+      instances: [instance('i-00000001', succeeded)],
+      images: [good],
+      snapshots: snapshotsOf([good]),
+    });
+    const violations = checkInvariants(
+      input({
+        before,
+        after,
+        audit: [
+          audit({
+            at: RUN_START,
+            kind: 'image-deregistered',
+            id: old.id,
+            previousState: 'available',
+            creationDate: old.creationDate,
+            tags: old.tags,
+          }),
+        ],
+      }),
+    );
+    expect(violations.map((violation) => [violation.invariant, violation.resources])).toEqual([
+      ['good-backup-kept', ['ami-00000001', 'i-00000001']],
+      ['good-backup-kept', ['i-00000001', 'ami-00000001']],
+    ]);
+  });
+
+  it('(2) accepts deregistering an older good image once a newer one is available, within retention', () => {
+    const old = image('ami-00000001', 'i-00000001', '20261126T0300Z', RUN_START - 24 * HOUR);
+    const tags = { ...succeeded, 'ami-backup:retain': '1' };
+    const before = world({ instances: [instance('i-00000001', tags)], images: [old], snapshots: snapshotsOf([old]) });
+    const after = world({ instances: [instance('i-00000001', tags)], images: [good], snapshots: snapshotsOf([good]) });
+    const log = [
+      audit({
+        at: RUN_START + HOUR,
+        kind: 'image-available',
+        id: good.id,
+        creationDate: good.creationDate,
+        tags: good.tags,
+      }),
+      audit({
+        at: NOW,
+        kind: 'image-deregistered',
+        id: old.id,
+        previousState: 'available',
+        creationDate: old.creationDate,
+        tags: old.tags,
+      }),
+    ];
+    expect(checkInvariants(input({ before, after, audit: log }))).toEqual([]);
+  });
+
+  it('(3) names a snapshot of the service that belongs to no image, once older than the orphan age', () => {
+    const orphan = { id: 'snap-00000009', startTime: NOW - 2 * HOUR, tags: { 'ami-backup:managed-by': OWNER } };
+    const young = { id: 'snap-0000000a', startTime: NOW - 60_000, tags: { 'ami-backup:managed-by': OWNER } };
+    const after = world({
+      instances: [instance('i-00000001', succeeded)],
+      images: [good],
+      snapshots: [...snapshotsOf([good]), orphan, young],
+    });
+    expect(checkInvariants(input({ after }))).toEqual([
+      expect.objectContaining({ invariant: 'no-orphan-snapshot', resources: ['snap-00000009'] }),
+    ]);
+  });
+
+  it("(4) names what was deleted, retagged or rebooted without being the service's", () => {
+    const foreign = image('ami-0000000f', 'i-00000001', '20261120T0300Z', RUN_START - 5 * 24 * HOUR, {
+      tags: { 'ami-backup:instance-id': 'i-00000001' },
+    });
+    const stranger = { id: 'i-0000000e', state: 'running', tags: { Name: 'stranger' } };
+    const base = input({});
+    const before = world({ ...base.after, instances: [...base.after.instances, stranger], images: [good, foreign] });
+    const after = world({
+      ...base.after,
+      instances: [
+        ...base.after.instances,
+        { ...stranger, tags: { Name: 'stranger', 'ami-backup:state': 'rebooting' } },
+      ],
+    });
+    const log = [
+      audit({
+        at: NOW,
+        kind: 'image-deregistered',
+        id: foreign.id,
+        previousState: 'available',
+        creationDate: 0,
+        tags: foreign.tags,
+      }),
+      audit({ at: NOW, kind: 'snapshot-deleted', id: 'snap-0000000f', tags: {} }),
+      audit({ at: NOW, kind: 'instance-rebooted', id: stranger.id, tags: stranger.tags }),
+    ];
+    const violations = checkInvariants(input({ before, after, audit: log })).filter(
+      (violation) => violation.invariant === 'foreign-untouched',
+    );
+    expect(violations.map((violation) => violation.resources[0])).toEqual([
+      'ami-0000000f',
+      'snap-0000000f',
+      'i-0000000e',
+      'ami-0000000f',
+      'i-0000000e',
+    ]);
+  });
+
+  it('(5) names an instance in a step longer than its timeout allows', () => {
+    const stuck = instance('i-00000001', {
+      'ami-backup:state': 'rebooting',
+      'ami-backup:run': RUN,
+      'ami-backup:since': new Date(NOW - 2 * HOUR).toISOString(),
+    });
+    const waiting = instance('i-00000002', {
+      'ami-backup:state': 'imaging',
+      'ami-backup:run': RUN,
+      'ami-backup:since': new Date(NOW - 2 * HOUR).toISOString(),
+    });
+    const after = world({
+      instances: [stuck, waiting],
+      images: [good, image('ami-00000003', 'i-00000002', RUN, NOW - 2 * HOUR)],
+    });
+    const violations = checkInvariants(input({ before: after, after })).filter(
+      (violation) => violation.invariant === 'not-stuck',
+    );
+    expect(violations).toEqual([expect.objectContaining({ resources: ['i-00000001'] })]);
+  });
+});
