@@ -33,6 +33,7 @@ import type {
   SnapshotState,
   TagWrite,
 } from './model';
+import { Pacers } from './pacing';
 import { ImageTag, type Tags } from './tags';
 
 /** EC2's limits: ids per CreateTags call, ids per DescribeInstanceStatus call, values per filter (kept modest). */
@@ -110,7 +111,16 @@ export interface InstanceQuery {
 }
 
 export class Ec2Gateway {
-  constructor(private readonly client: EC2Client = new EC2Client({})) {}
+  constructor(
+    private readonly client: EC2Client = new EC2Client({}),
+    private readonly pacers: Pacers = new Pacers(),
+  ) {}
+
+  /** Sends a rate-limited command once its action's pacer allows. */
+  private async paced<T>(action: string, send: () => Promise<T>): Promise<T> {
+    await this.pacers.take(action);
+    return send();
+  }
 
   /** Every instance matching the query, across all pages and reservations. */
   async findInstances(query: InstanceQuery): Promise<Instance[]> {
@@ -216,7 +226,9 @@ export class Ec2Gateway {
     for (const { tags, ids } of groups.values()) {
       for (const batch of chunk(ids, TAG_BATCH)) {
         await this.eachOrAll(batch, failures, (resources) =>
-          this.client.send(new CreateTagsCommand({ Resources: resources, Tags: toTags(tags) })),
+          this.paced('CreateTags', () =>
+            this.client.send(new CreateTagsCommand({ Resources: resources, Tags: toTags(tags) })),
+          ),
         );
       }
     }
@@ -227,7 +239,9 @@ export class Ec2Gateway {
     const failures = new Map<string, string>();
     for (const batch of chunk(resourceIds, TAG_BATCH)) {
       await this.eachOrAll(batch, failures, (resources) =>
-        this.client.send(new DeleteTagsCommand({ Resources: resources, Tags: keys.map((Key) => ({ Key })) })),
+        this.paced('DeleteTags', () =>
+          this.client.send(new DeleteTagsCommand({ Resources: resources, Tags: keys.map((Key) => ({ Key })) })),
+        ),
       );
     }
     return failures;
@@ -238,7 +252,7 @@ export class Ec2Gateway {
     const failures = new Map<string, string>();
     for (const batch of chunk(instanceIds, TAG_BATCH)) {
       await this.eachOrAll(batch, failures, (ids) =>
-        this.client.send(new RebootInstancesCommand({ InstanceIds: ids })),
+        this.paced('RebootInstances', () => this.client.send(new RebootInstancesCommand({ InstanceIds: ids }))),
       );
     }
     return failures;
@@ -250,6 +264,7 @@ export class Ec2Gateway {
    */
   async createImage(request: ImageRequest): Promise<CreatedImage> {
     const tags = toTags(request.tags);
+    await this.pacers.take('CreateImage');
     try {
       const output = await this.client.send(
         new CreateImageCommand({
@@ -277,6 +292,7 @@ export class Ec2Gateway {
 
   /** Deregisters an image and deletes its snapshots with it; an image already gone counts as done. */
   async deregister(imageId: string, snapshotIds: readonly string[]): Promise<DeregisterResult> {
+    await this.pacers.take('DeregisterImage');
     try {
       const output = await this.client.send(
         new DeregisterImageCommand({ ImageId: imageId, DeleteAssociatedSnapshots: true }),
@@ -297,6 +313,7 @@ export class Ec2Gateway {
 
   /** Deletes a snapshot; true if deleted now, false if it was already gone. */
   async deleteSnapshot(snapshotId: string): Promise<boolean> {
+    await this.pacers.take('DeleteSnapshot');
     try {
       await this.client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
       return true;
