@@ -85,8 +85,9 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
   let peakRss = process.memoryUsage().rss;
   const ec2 = await startLocalEc2({ clock: SimClock.manual(START), throttling: true });
   const time = installVirtualTime(ec2.clock, options.latencyMs);
-  /** The EC2 calls of each invocation, in the order of `records`. */
-  const invocationCalls: Record<string, number>[] = [];
+  /** Cumulative EC2 calls at the start of each night's reboot, and after the last invocation. */
+  const boundaries: Record<string, number>[] = [];
+  let latest: Record<string, number> = {};
   const records: InvocationRecord[] = [];
   try {
     const fleet = benchFleet(options.instances);
@@ -118,16 +119,16 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
       logLevel: 'SILENT',
       throttling: true,
       sample: false,
+      // Images become available a few a second: deliver their events close to when they happen, not in bursts.
+      stepMs: 10_000,
       launch,
-      aroundInvocation: async (invoke) => {
-        const before = counts();
+      aroundInvocation: async (invoke, functionName) => {
+        // Invocations overlap, so calls are tallied per night: from one reboot invocation to the next.
+        if (functionName === 'reboot') boundaries.push(counts());
         try {
           return await time.drive(invoke);
         } finally {
-          const after = counts();
-          invocationCalls.push(
-            Object.fromEntries(ACTIONS.map((action) => [action, (after[action] ?? 0) - (before[action] ?? 0)])),
-          );
+          latest = counts();
           peakRss = Math.max(peakRss, process.memoryUsage().rss);
         }
       },
@@ -138,7 +139,7 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
     return {
       report,
       records,
-      callsByNight: callsPerNight(records, invocationCalls),
+      callsByNight: nightTallies([...boundaries, latest]),
       wallSeconds: (performance.now() - wallStart) / 1000,
       peakRss,
     };
@@ -148,23 +149,12 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
   }
 }
 
-/** The calls of each night: a night runs from one reboot invocation to the next. */
-function callsPerNight(
-  records: readonly InvocationRecord[],
-  invocationCalls: readonly Record<string, number>[],
-): Record<string, number>[] {
-  const nights: Record<string, number>[] = [];
-  let night = -1;
-  records.forEach((record, index) => {
-    if (record.functionName === 'reboot') night += 1;
-    const nightIndex = Math.max(night, 0);
-    const tally = nights[nightIndex] ?? {};
-    nights[nightIndex] = tally;
-    for (const [action, count] of Object.entries(invocationCalls[index] ?? {})) {
-      tally[action] = (tally[action] ?? 0) + count;
-    }
+/** The calls of each night, from cumulative counts at its start and at the next one's. */
+function nightTallies(boundaries: readonly Record<string, number>[]): Record<string, number>[] {
+  return boundaries.slice(1).map((end, index) => {
+    const start = boundaries[index] ?? {};
+    return Object.fromEntries(Object.entries(end).map(([action, count]) => [action, count - (start[action] ?? 0)]));
   });
-  return nights;
 }
 
 /** Seconds from the last night's reboot to the last invocation that recorded an outcome. */

@@ -75,24 +75,39 @@ export function installVirtualTime(clock: SimClock, latencyMs: number): VirtualT
     if (fake.now < clock.nowMs()) fake.setSystemTime(clock.nowMs());
   };
 
+  // One pump moves time for every invocation under way (events run side by side).
+  const running = new Set<Promise<unknown>>();
+  let pumping = false;
+  const pumpTime = async (): Promise<void> => {
+    while (running.size > 0) {
+      await nextTurn();
+      // Real I/O still under way: let it progress. Otherwise everything waits on virtual time.
+      if (running.size === 0 || inFlight > parked || fake.countTimers() === 0) continue;
+      fake.next();
+      if (fake.now > clock.nowMs()) clock.advanceTo(new Date(fake.now));
+    }
+    // In the same turn as the last check, so that an invocation starting later starts a new pump.
+    pumping = false;
+    driving = false;
+  };
+
   return {
     sync,
     async drive<T>(invoke: () => Promise<T>): Promise<T> {
-      sync();
+      if (running.size === 0) sync();
       driving = true;
-      let settled = false;
-      const running = invoke().finally(() => {
-        settled = true;
-      });
-      while (!settled) {
-        await nextTurn();
-        // Real I/O still under way: let it progress. Otherwise everything waits on virtual time.
-        if (settled || inFlight > parked || fake.countTimers() === 0) continue;
-        fake.next();
-        if (fake.now > clock.nowMs()) clock.advanceTo(new Date(fake.now));
+      const invocation = invoke();
+      const tracked = invocation.then(
+        () => undefined,
+        () => undefined,
+      );
+      running.add(tracked);
+      void tracked.then(() => running.delete(tracked));
+      if (!pumping) {
+        pumping = true;
+        void pumpTime();
       }
-      driving = false;
-      return running;
+      return invocation;
     },
     uninstall: () => fake.uninstall(),
   };

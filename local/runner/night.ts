@@ -47,10 +47,12 @@ export interface NightOptions {
   readonly logLevel?: string;
   /** Launches the fleet (default: RunInstances through the EC2 API, one call per member). */
   readonly launch?: (client: EC2Client, fleet: readonly FleetMember[]) => Promise<LaunchedMember[]>;
+  /** Step of the event loop (default one minute): events are delivered at most this late. */
+  readonly stepMs?: number;
   /** Sample the fleet at each step for progress and downtime (default true; costs two describe calls a step). */
   readonly sample?: boolean;
   /** Runs each invocation (default: just runs it); a benchmark uses it to move virtual time while it waits. */
-  readonly aroundInvocation?: (invoke: () => Promise<unknown>) => Promise<unknown>;
+  readonly aroundInvocation?: (invoke: () => Promise<unknown>, functionName: string) => Promise<unknown>;
   /** Called at each step of the simulation with the current time and how many instances are in each step. */
   readonly onProgress?: (progress: Progress) => void;
   readonly onInvocation?: (record: InvocationRecord) => void;
@@ -113,21 +115,22 @@ function tagsOf(tags: readonly Tag[] | undefined): Record<string, string> {
 /** Counts the HTTP requests made to one host while counting is on (the handlers' EC2 calls, retries included). */
 function requestCounter(url: string): { count: () => number; on: () => void; off: () => void; close: () => void } {
   const { host } = new URL(url);
-  let counting = false;
+  // Invocations may overlap: count while any is running.
+  let running = 0;
   let count = 0;
   const listener = (message: unknown): void => {
     const request = (message as { request?: { host?: string; getHeader?: (name: string) => unknown } }).request;
     const target = request?.getHeader?.('host') ?? request?.host;
-    if (counting && (target === host || target === host.split(':')[0])) count += 1;
+    if (running > 0 && (target === host || target === host.split(':')[0])) count += 1;
   };
   subscribe('http.client.request.start', listener);
   return {
     count: () => count,
     on: () => {
-      counting = true;
+      running += 1;
     },
     off: () => {
-      counting = false;
+      running -= 1;
     },
     close: () => unsubscribe('http.client.request.start', listener),
   };
@@ -198,7 +201,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
               counter.on();
               try {
                 const invoke = () => fn.handler(event, context);
-                return await (options.aroundInvocation ?? ((run) => run()))(invoke);
+                return await (options.aroundInvocation ?? ((run) => run()))(invoke, fn.name);
               } finally {
                 counter.off();
               }
@@ -209,6 +212,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
           region,
           account: LOCAL_ACCOUNT_ID,
           rateAnchor: simStart,
+          ...(options.stepMs === undefined ? {} : { stepMs: options.stepMs }),
           ...(options.onInvocation ? { onInvocation: options.onInvocation } : {}),
         },
         until,

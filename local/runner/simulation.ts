@@ -57,6 +57,8 @@ export interface SimulationOptions {
 }
 
 const DEFAULT_STEP_MS = 60_000;
+/** Event deliveries running at once (Lambda's default concurrency is 1,000 per Region). */
+const EVENT_CONCURRENCY = 100;
 
 /**
  * A Lambda-like context whose remaining time counts down from the function's timeout, in real time or on the
@@ -113,8 +115,8 @@ interface Due {
 
 /**
  * Runs the functions from the clock's current time until `until`. Within a step, events come first (they happened
- * earlier), then the schedules due at its end, in time order. Invocations run one at a time, as a quiet account's
- * EventBridge would mostly deliver them; an invocation that throws is recorded, as Lambda would log it.
+ * earlier, and are delivered side by side), then the schedules due at its end, one at a time in time order. An
+ * invocation that throws is recorded, as Lambda would log it.
  */
 export async function simulate(options: SimulationOptions, until: Date): Promise<InvocationRecord[]> {
   const { clock, region, account } = options;
@@ -159,10 +161,16 @@ export async function simulate(options: SimulationOptions, until: Date): Promise
       // An invocation may have moved the clock past the step: time never goes back.
       const target = Math.max(Math.min(now + stepMs, nextDue, until.getTime()), now);
       await clock.reach(new Date(target));
-      for (const event of events.splice(0)) {
-        for (const fn of options.functions) {
-          if (fn.patterns.some((pattern) => matchesPattern(pattern, event))) await invoke(fn, 'event', event);
-        }
+      // Events are delivered side by side, as Lambda runs asynchronous invocations concurrently.
+      const deliveries = events
+        .splice(0)
+        .flatMap((event) =>
+          options.functions
+            .filter((fn) => fn.patterns.some((pattern) => matchesPattern(pattern, event)))
+            .map((fn) => () => invoke(fn, 'event', event)),
+        );
+      for (let next = 0; next < deliveries.length; next += EVENT_CONCURRENCY) {
+        await Promise.all(deliveries.slice(next, next + EVENT_CONCURRENCY).map((deliver) => deliver()));
       }
       const reached = clock.now().getTime();
       for (const due of [...dues].filter((entry) => entry.at <= reached).sort((a, b) => a.at - b.at)) {
