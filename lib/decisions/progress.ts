@@ -159,11 +159,11 @@ function decideWithoutImage(
   const instanceId = instance.id;
   const elapsed = secondsBetween(run.since, now);
   if (run.step === BackupStep.imaging) {
-    const imageId = instance.tags[InstanceTag.imageId];
+    const name = imageName(instanceId, runId);
     if (elapsed <= IMAGE_VISIBILITY_GRACE_SECONDS) {
-      return { kind: 'wait', instanceId, runId, reason: `image ${imageId ?? '?'} is not visible yet` };
+      return { kind: 'wait', instanceId, runId, reason: `image ${name} is not visible yet` };
     }
-    return { kind: 'failed', instanceId, runId, reason: `image ${imageId ?? '?'} no longer exists` };
+    return { kind: 'failed', instanceId, runId, reason: `image ${name} no longer exists` };
   }
   if (instance.state === 'terminated' || instance.state === 'shutting-down') {
     return { kind: 'failed', instanceId, runId, reason: `instance is ${instance.state}` };
@@ -218,13 +218,12 @@ export function decideProgress(progress: RunInProgress, now: Date, settings: Pro
     : decideWithImage(instance, run, progress.image, now, settings);
 }
 
-/** The instance tags that record an image being made. */
-export function imagingTags(imageId: string, now: Date): TagWrite['tags'] {
-  return {
-    [InstanceTag.state]: BackupStep.imaging,
-    [InstanceTag.imageId]: imageId,
-    [InstanceTag.since]: now.toISOString(),
-  };
+/**
+ * The instance tags that record an image being made. They name no image (it is found by the run's name), so every
+ * instance imaged in one pass gets the same tags, and one CreateTags call records up to 1,000 of them.
+ */
+export function imagingTags(now: Date): TagWrite['tags'] {
+  return { [InstanceTag.state]: BackupStep.imaging, [InstanceTag.since]: now.toISOString() };
 }
 
 /** The instance tags that record a run's outcome. */

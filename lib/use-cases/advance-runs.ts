@@ -100,7 +100,7 @@ export async function applyRuns(
     try {
       const created = await ec2.createImage(decision.request);
       createdIds.set(decision.instanceId, created.imageId);
-      tagWrites.push({ resourceId: decision.instanceId, tags: imagingTags(created.imageId, now) });
+      tagWrites.push({ resourceId: decision.instanceId, tags: imagingTags(now) });
       logger.info('image created', {
         instanceId: decision.instanceId,
         imageId: created.imageId,
@@ -125,7 +125,7 @@ export async function applyRuns(
 
   for (const decision of decisions) {
     if (decision.kind === 'adopt-image') {
-      tagWrites.push({ resourceId: decision.instanceId, tags: imagingTags(decision.imageId, now) });
+      tagWrites.push({ resourceId: decision.instanceId, tags: imagingTags(now) });
     }
   }
   const outcomes = [

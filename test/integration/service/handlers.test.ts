@@ -171,10 +171,7 @@ describe('reruns and crashes', () => {
     const after = await inventory(client);
     expect(after.imagesOf(instanceId).map((image) => image.ImageId)).toEqual([made.ImageId]);
     const instance = after.instances.find((candidate) => candidate.InstanceId === instanceId) ?? {};
-    expect(tagsOf(instance)).toMatchObject({
-      [InstanceTag.state]: BackupStep.imaging,
-      [InstanceTag.imageId]: made.ImageId,
-    });
+    expect(tagsOf(instance)[InstanceTag.state]).toBe(BackupStep.imaging);
   });
 
   it('records outcomes whose state-change event never came', async () => {

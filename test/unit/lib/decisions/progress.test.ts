@@ -389,7 +389,7 @@ describe('decideProgress', () => {
   describe('an imaging instance whose image is not visible', () => {
     it('waits during the visibility grace (DescribeImages is eventually consistent)', () => {
       // Prepare
-      const imaging = stepping('imaging', 'running', NIGHT, { [InstanceTag.imageId]: 'ami-0fedcba9876543210' });
+      const imaging = stepping('imaging', 'running', NIGHT);
 
       // Act
       const decision = decideProgress({ instance: imaging }, atSecond(IMAGE_VISIBILITY_GRACE_SECONDS), SETTINGS);
@@ -399,13 +399,13 @@ describe('decideProgress', () => {
         kind: 'wait',
         instanceId: ID,
         runId: RUN_ID,
-        reason: 'image ami-0fedcba9876543210 is not visible yet',
+        reason: `image ${imageName(ID, RUN_ID)} is not visible yet`,
       });
     });
 
     it('fails once the grace is over', () => {
       // Prepare
-      const imaging = stepping('imaging', 'running', NIGHT, { [InstanceTag.imageId]: 'ami-0fedcba9876543210' });
+      const imaging = stepping('imaging', 'running', NIGHT);
 
       // Act
       const decision = decideProgress({ instance: imaging }, atSecond(IMAGE_VISIBILITY_GRACE_SECONDS + 1), SETTINGS);
@@ -415,7 +415,7 @@ describe('decideProgress', () => {
         kind: 'failed',
         instanceId: ID,
         runId: RUN_ID,
-        reason: 'image ami-0fedcba9876543210 no longer exists',
+        reason: `image ${imageName(ID, RUN_ID)} no longer exists`,
       });
     });
   });
@@ -529,10 +529,9 @@ describe('decideProgress', () => {
 });
 
 describe('imagingTags', () => {
-  it('records the image being made and when', () => {
-    expect(imagingTags('ami-0fedcba9876543210', atSecond(400))).toEqual({
+  it('records that an image is being made, and since when, the same for every instance of a pass', () => {
+    expect(imagingTags(atSecond(400))).toEqual({
       [InstanceTag.state]: BackupStep.imaging,
-      [InstanceTag.imageId]: 'ami-0fedcba9876543210',
       [InstanceTag.since]: atSecond(400).toISOString(),
     });
   });
