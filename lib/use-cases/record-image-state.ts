@@ -4,6 +4,7 @@
  */
 
 import { runImageName } from '../decisions/progress';
+import { errorMessage, isTransient } from '../errors';
 import type { ImageStateChange } from '../input';
 import { ImageTag, IN_PROGRESS_STEPS, InstanceTag } from '../tags';
 import { applyRuns, decideRuns } from './advance-runs';
@@ -15,7 +16,31 @@ export interface RecordSummary extends Summary {
   readonly ignored?: string;
 }
 
+/**
+ * Records the outcome; when EC2 throttles (many images completing at once), leaves it to the next createImages sweep,
+ * which records every outcome due, rather than failing the invocation into Lambda's retries.
+ */
 export async function recordImageState(change: ImageStateChange, context: UseCaseContext): Promise<RecordSummary> {
+  try {
+    return await record(change, context);
+  } catch (error: unknown) {
+    if (!isTransient(error)) throw error;
+    context.logger.warn('EC2 busy: the next sweep records this outcome', {
+      imageId: change.imageId,
+      error: errorMessage(error),
+    });
+    return {
+      function: 'recordImageState',
+      now: change.now.toISOString(),
+      dryRun: false,
+      imageId: change.imageId,
+      instances: [],
+      ignored: `EC2 busy (${errorMessage(error)}): the next createImages sweep records this outcome`,
+    };
+  }
+}
+
+async function record(change: ImageStateChange, context: UseCaseContext): Promise<RecordSummary> {
   const { config, ec2, logger } = context;
   const base = { function: 'recordImageState', now: change.now.toISOString(), dryRun: false, imageId: change.imageId };
   const ignore = (ignored: string): RecordSummary => {
