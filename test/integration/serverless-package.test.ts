@@ -169,7 +169,7 @@ describe('serverless package with the default parameters', () => {
     expect(schedules).toEqual({
       RebootLambdaFunction: 'cron(0 3 * * ? *)',
       CreateImagesLambdaFunction: 'rate(5 minutes)',
-      RotateLambdaFunction: 'cron(0 6 * * ? *)',
+      RotateLambdaFunction: 'cron(0 6-9 * * ? *)',
     });
   });
 
