@@ -18,6 +18,8 @@ import { forEachLimit, type InstanceOutcome, SAFETY_MARGIN_MS, type Summary, typ
 
 /** CreateImage calls under way at once: EC2's mutating bucket refills at about 5 a second. */
 const CREATE_CONCURRENCY = 4;
+/** Outcomes published and recorded together (PutEvents takes 10 entries a call). */
+const RECORD_SLICE = 50;
 
 type Outcome = Extract<ProgressDecision, { kind: 'succeeded' | 'failed' }>;
 
@@ -128,22 +130,31 @@ export async function applyRuns(
       tagWrites.push({ resourceId: decision.instanceId, tags: imagingTags(now) });
     }
   }
+  for (const [id, error] of await ec2.writeTags(tagWrites)) errors.set(id, `tagging failed: ${error}`);
+
+  // Outcomes go in slices, each published then recorded, while time remains: what is left is still due on the next
+  // pass, and one that is published but not recorded is published again then (never lost).
   const outcomes = [
     ...decisions.filter((decision): decision is Outcome => decision.kind === 'succeeded' || decision.kind === 'failed'),
     ...refused,
   ];
-  if (outcomes.length > 0) {
+  for (let start = 0; start < outcomes.length; start += RECORD_SLICE) {
+    const slice = outcomes.slice(start, start + RECORD_SLICE);
+    if (!more()) {
+      for (const decision of slice) deferredIds.add(decision.instanceId);
+      continue;
+    }
     try {
-      await events.publish(outcomes.map((decision) => outcomeEvent(decision, now)));
-      tagWrites.push(...outcomes.map((decision) => ({ resourceId: decision.instanceId, tags: outcomeTags(decision) })));
+      await events.publish(slice.map((decision) => outcomeEvent(decision, now)));
+      const recorded = slice.map((decision) => ({ resourceId: decision.instanceId, tags: outcomeTags(decision) }));
+      for (const [id, error] of await ec2.writeTags(recorded)) errors.set(id, `tagging failed: ${error}`);
     } catch (error: unknown) {
-      // Not recorded, so the next pass publishes them again.
-      for (const decision of outcomes)
-        errors.set(decision.instanceId, `publishing the outcome failed: ${errorMessage(error)}`);
-      logger.error('publishing outcomes failed', { error: errorMessage(error) });
+      for (const decision of slice) {
+        errors.set(decision.instanceId, `recording the outcome failed: ${errorMessage(error)}`);
+      }
+      logger.error('recording outcomes failed', { error: errorMessage(error) });
     }
   }
-  for (const [id, error] of await ec2.writeTags(tagWrites)) errors.set(id, `tagging failed: ${error}`);
 
   const refusedById = new Map(refused.map((outcome) => [outcome.instanceId, outcome]));
   return decisions.map((planned) => {

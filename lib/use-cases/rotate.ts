@@ -3,7 +3,7 @@
  * Everything it touches carries the ownership tag (checked in the plan); a crash at any point leaves nothing the next
  * rotation does not finish.
  */
-import { EventType } from '../backup-events';
+import { EventType, type ServiceEvent } from '../backup-events';
 import { type Expiry, planRotation, type RotationPolicy } from '../decisions/rotation';
 import { errorMessage } from '../errors';
 import type { Invocation } from '../input';
@@ -13,6 +13,8 @@ import { forEachLimit, type InstanceOutcome, SAFETY_MARGIN_MS, type Summary, typ
 
 /** Deregistrations under way at once: DeregisterImage refills at about 5 a second. */
 const DELETE_CONCURRENCY = 4;
+/** Expiry events per PutEvents call (its limit). */
+const PUBLISH_SLICE = 10;
 
 export interface RotationOutcome extends InstanceOutcome {
   /** Good images kept. */
@@ -83,6 +85,19 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
       }
     };
     await forEachLimit(orphanSnapshotIds, DELETE_CONCURRENCY, more, deleteSnapshot);
+    // Expiries are published ten at a time as images go, so that the notices keep up with the work.
+    const unpublished: ServiceEvent[] = [];
+    const publishExpiries = async (onlyFull: boolean): Promise<void> => {
+      while (unpublished.length >= (onlyFull ? PUBLISH_SLICE : 1)) {
+        const slice = unpublished.splice(0, PUBLISH_SLICE);
+        try {
+          await events.publish(slice);
+        } catch (error: unknown) {
+          errors.push(`events: ${errorMessage(error)}`);
+          logger.error('publishing expiries failed', { error: errorMessage(error) });
+        }
+      }
+    };
     await forEachLimit(plan.expired, DELETE_CONCURRENCY, more, async (expiry: Expiry) => {
       try {
         const result = await ec2.deregister(expiry.imageId, expiry.snapshotIds);
@@ -92,24 +107,18 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
         const owned = result.snapshotsLeft.filter((id) => instanceOfSnapshot.has(id));
         for (const snapshotId of owned) await deleteSnapshot(snapshotId);
         logger.info('image expired', { instanceId: expiry.instanceId, imageId: expiry.imageId, reason: expiry.reason });
+        unpublished.push({
+          type: EventType.imageExpired,
+          time: invocation.now,
+          detail: { instanceId: expiry.instanceId, imageId: expiry.imageId, reason: expiry.reason },
+        });
+        await publishExpiries(true);
       } catch (error: unknown) {
         errors.push(`${expiry.imageId}: ${errorMessage(error)}`);
         logger.error('image not deregistered', { imageId: expiry.imageId, error: errorMessage(error) });
       }
     });
-    const expiredEvents = plan.expired
-      .filter((expiry) => expiredIds.has(expiry.imageId))
-      .map((expiry) => ({
-        type: EventType.imageExpired,
-        time: invocation.now,
-        detail: { instanceId: expiry.instanceId, imageId: expiry.imageId, reason: expiry.reason },
-      }));
-    try {
-      await events.publish(expiredEvents);
-    } catch (error: unknown) {
-      errors.push(`events: ${errorMessage(error)}`);
-      logger.error('publishing expiries failed', { error: errorMessage(error) });
-    }
+    await publishExpiries(false);
   }
 
   const instances: RotationOutcome[] = plan.instances.map((rotation) => ({
