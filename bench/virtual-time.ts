@@ -84,6 +84,8 @@ export function installVirtualTime(clock: SimClock, latencyMs: number): VirtualT
       // Real I/O still under way: let it progress. Otherwise everything waits on virtual time.
       if (running.size === 0 || inFlight > parked || fake.countTimers() === 0) continue;
       fake.next();
+      // Everything else due at that same instant goes too.
+      fake.tick(0);
       if (fake.now > clock.nowMs()) clock.advanceTo(new Date(fake.now));
     }
     // In the same turn as the last check, so that an invocation starting later starts a new pump.
