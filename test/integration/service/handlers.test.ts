@@ -3,14 +3,10 @@
  * EC2 endpoint: bad input changes nothing, a dry run changes nothing, reruns converge, a crash after CreateImage is
  * recovered, images of others are ignored, and lost state-change events are made up for.
  */
-import {
-  CreateImageCommand,
-  DescribeInstanceStatusCommand,
-  type EC2Client,
-  RunInstancesCommand,
-} from '@aws-sdk/client-ec2';
+import { CreateImageCommand, DescribeInstanceStatusCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { BackupStep, ImageTag, InstanceTag, imageName, OperatorTag } from '../../../lib/tags';
 import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
+import { launchFleet } from '../../../local/runner/fleet';
 import { loadFunctions } from '../../../local/runner/functions';
 import { type Handler, lambdaContext, scheduledEvent } from '../../../local/runner/simulation';
 import { clientFor } from '../local-ec2/helpers';
@@ -34,18 +30,8 @@ function at(time: Date): unknown {
 }
 
 async function launch(tags: Record<string, string>): Promise<string> {
-  const output = await client.send(
-    new RunInstancesCommand({
-      ImageId: 'ami-0123456789abcdef0',
-      InstanceType: 't3.micro',
-      MinCount: 1,
-      MaxCount: 1,
-      TagSpecifications: [
-        { ResourceType: 'instance', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
-      ],
-    }),
-  );
-  return output.Instances?.[0]?.InstanceId ?? '';
+  const [member] = await launchFleet(client, [{ name: 'test', tags, optedIn: true }]);
+  return member?.instanceId ?? '';
 }
 
 /** What a comparison of two inventories must find equal: every tag, image and snapshot. */
