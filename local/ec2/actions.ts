@@ -121,11 +121,12 @@ function stateChangesXml(changes: readonly StateChange[]): XmlObject {
 }
 
 function imageXml(image: ImageRecord, account: string): XmlObject {
+  const owner = image.ownerId ?? account;
   return {
     imageId: image.id,
-    imageLocation: `${account}/${image.name}`,
+    imageLocation: `${owner}/${image.name}`,
     imageState: image.state,
-    imageOwnerId: account,
+    imageOwnerId: owner,
     creationDate: iso(image.creationDate),
     isPublic: false,
     architecture: 'x86_64',

@@ -77,6 +77,8 @@ export interface ImageRecord {
   deprecationTime?: string;
   /** The request that created the image (the `RequestId` of its state-change events). */
   requestId: string;
+  /** Another account that owns the image and shares it with this one; absent for this account's own images. */
+  ownerId?: string;
   /** A pending image becomes available — or failed, when this is set — at `transitionAt`. */
   failure?: StateReason;
   transitionAt?: number;

@@ -43,6 +43,10 @@ import {
 
 export const DEPRECATION_HORIZON_YEARS = 10;
 
+/** What EC2 answers when an account acts on an image another account owns. */
+const notAuthorizedForImage = (imageId: string): Ec2ApiError =>
+  new Ec2ApiError('AuthFailure', `Not authorized for image:${imageId}`);
+
 export interface StateChange {
   instanceId: string;
   previous: InstanceStateName;
@@ -139,6 +143,30 @@ export class Ec2Backend {
   hideNewImages(ms: number): void {
     if (!(ms >= 0)) throw new RangeError(`delay must be ≥ 0 ms, got ${ms}`);
     this.imageVisibilityDelayMs = ms;
+  }
+
+  /**
+   * An available image of another account, shared with this one: listed by DescribeImages unless only this account's
+   * images are asked for; its name does not clash with this account's; this account can neither tag nor deregister it.
+   */
+  shareImage(input: { ownerId: string; name: string; tags: ReadonlyMap<string, string> }): ImageRecord {
+    const image: ImageRecord = {
+      id: newId('ami'),
+      seq: this.nextSeq++,
+      name: input.name,
+      description: undefined,
+      state: 'available',
+      creationDate: this.now,
+      sourceInstanceId: undefined,
+      sourceImageId: undefined,
+      rootDeviceName: ROOT_DEVICE_NAME,
+      devices: [],
+      tags: new Map(input.tags),
+      requestId: newId('r'),
+      ownerId: input.ownerId,
+    };
+    this.images.set(image.id, image);
+    return image;
   }
 
   /** Starts recording {@link AuditEntry}s (from now on) and returns the log, which grows as changes happen. */
@@ -437,12 +465,16 @@ export class Ec2Backend {
   describeImages(ids: string[], owners: string[], filters: Filter[], page: PageRequest): Page<ImageRecord> {
     for (const id of ids) assertImageId(id);
     const matches = compileFilters(filters, IMAGE_FILTERS);
-    // Every image here belongs to this account: other owners have none.
-    const ownedHere = owners.length === 0 || owners.some((owner) => owner === 'self' || owner === this.options.account);
-    if (!ownedHere) return { items: [], nextToken: undefined };
+    // Without Owners, every image this account may use: its own and those shared with it.
+    const ownerOf = (image: ImageRecord): string => image.ownerId ?? this.options.account;
+    const wantedOwner = (image: ImageRecord): boolean =>
+      owners.length === 0 ||
+      owners.some((owner) => (owner === 'self' ? this.options.account : owner) === ownerOf(image));
     const visibleSince = this.now - this.imageVisibilityDelayMs;
     const visible = (image: ImageRecord | undefined): image is ImageRecord =>
-      image !== undefined && (this.imageVisibilityDelayMs === 0 || image.creationDate <= visibleSince);
+      image !== undefined &&
+      wantedOwner(image) &&
+      (this.imageVisibilityDelayMs === 0 || image.creationDate <= visibleSince);
     if (ids.length > 0) {
       const missing = ids.filter((id) => !visible(this.images.get(id)));
       if (missing.length > 0) throw imagesNotFound(missing);
@@ -462,6 +494,7 @@ export class Ec2Backend {
     assertImageId(imageId);
     const image = this.images.get(imageId);
     if (image === undefined) throw imagesNotFound([imageId]);
+    if (image.ownerId !== undefined) throw notAuthorizedForImage(imageId);
     if (image.state === 'deregistered') {
       throw new Ec2ApiError('InvalidAMIID.Unavailable', `The image ID '${imageId}' is no longer available`);
     }
@@ -641,6 +674,7 @@ export class Ec2Backend {
         assertImageId(id);
         const image = this.images.get(id);
         if (image === undefined || image.state === 'deregistered') throw imagesNotFound([id]);
+        if (image.ownerId !== undefined) throw notAuthorizedForImage(id);
         return image;
       }
       case 'snap': {
