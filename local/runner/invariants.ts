@@ -38,6 +38,8 @@ export interface WorldImage {
   readonly creationDate: number;
   readonly tags: Tags;
   readonly snapshotIds: readonly string[];
+  /** Another account that owns the image and shares it; absent for the account's own images. */
+  readonly ownerId?: string;
 }
 
 export interface WorldSnapshot {
@@ -132,6 +134,7 @@ export function worldOf(backend: Ec2Backend, now: number): World {
       creationDate: image.creationDate,
       tags: record(image.tags),
       snapshotIds: image.devices.map((device) => device.snapshotId),
+      ...(image.ownerId === undefined ? {} : { ownerId: image.ownerId }),
     })),
     snapshots: [...backend.snapshots.values()].map((snapshot) => ({
       id: snapshot.id,
@@ -152,7 +155,10 @@ function backupOrFailure({ after, runId, settings, failuresPublished }: Invarian
     const name = imageName(instance.id, runId);
     const good = after.images.some(
       (image) =>
-        image.name === name && image.state === 'available' && image.tags[ImageTag.managedBy] === settings.owner,
+        image.name === name &&
+        image.state === 'available' &&
+        image.ownerId === undefined &&
+        image.tags[ImageTag.managedBy] === settings.owner,
     );
     const failed =
       (instance.tags[InstanceTag.state] === BackupStep.failed &&
@@ -194,8 +200,8 @@ function retainOf(instanceId: string, input: InvariantInput, newestTags: Tags | 
 /** (2) The newest good image of an instance is never deregistered; at least min(retain, good images made) are kept. */
 function goodBackupKept(input: InvariantInput): Violation[] {
   const { before, after, audit, settings } = input;
-  const owned = (tags: Tags): string | undefined =>
-    tags[ImageTag.managedBy] === settings.owner ? tags[ImageTag.instanceId] : undefined;
+  const owned = (tags: Tags, ownerId?: string): string | undefined =>
+    tags[ImageTag.managedBy] === settings.owner && ownerId === undefined ? tags[ImageTag.instanceId] : undefined;
   const violations: Violation[] = [];
   // Good images of each instance, replayed through the log.
   const goodNow = new Map<string, Map<string, GoodImage>>();
@@ -207,7 +213,7 @@ function goodBackupKept(input: InvariantInput): Violation[] {
     made.set(instanceId, (made.get(instanceId) ?? new Set()).add(image.id));
   };
   for (const image of before.images) {
-    const instanceId = owned(image.tags);
+    const instanceId = owned(image.tags, image.ownerId);
     if (instanceId !== undefined && image.state === 'available') add(instanceId, image);
   }
   for (const entry of audit) {
@@ -228,12 +234,12 @@ function goodBackupKept(input: InvariantInput): Violation[] {
     good.delete(image.id);
   }
   for (const image of after.images) {
-    const instanceId = owned(image.tags);
+    const instanceId = owned(image.tags, image.ownerId);
     if (instanceId !== undefined && image.state === 'available') add(instanceId, image);
   }
   for (const [instanceId, images] of made) {
     const kept = after.images
-      .filter((image) => owned(image.tags) === instanceId && image.state === 'available')
+      .filter((image) => owned(image.tags, image.ownerId) === instanceId && image.state === 'available')
       .sort((a, b) => b.creationDate - a.creationDate);
     const retain = retainOf(instanceId, input, kept[0]?.tags);
     const wanted = Math.min(retain, images.size);
@@ -282,7 +288,8 @@ function foreignUntouched({ before, after, audit, settings }: InvariantInput): V
   }
   const imagesAfter = new Map(after.images.map((image) => [image.id, image]));
   for (const image of before.images) {
-    if (image.tags[ImageTag.managedBy] === settings.owner) continue;
+    // Another account's image is foreign whatever its tags say.
+    if (image.tags[ImageTag.managedBy] === settings.owner && image.ownerId === undefined) continue;
     const now = imagesAfter.get(image.id);
     if (now === undefined || now.state === 'deregistered') violation(image.id, 'foreign image gone');
     else if (!sameTags(image.tags, now.tags)) violation(image.id, 'foreign image retagged');

@@ -5,7 +5,13 @@
  * asynchronous one (the function's `maximumRetryAttempts`).
  */
 import { resolve } from 'node:path';
-import { CreateImageCommand, type EC2Client, StopInstancesCommand, type Tag } from '@aws-sdk/client-ec2';
+import {
+  CreateImageCommand,
+  DeregisterImageCommand,
+  type EC2Client,
+  StopInstancesCommand,
+  type Tag,
+} from '@aws-sdk/client-ec2';
 import { type Config, readConfig } from '../../../lib/config';
 import { formatRunId, ImageTag } from '../../../lib/tags';
 import { type BackendState, LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
@@ -75,15 +81,23 @@ function tagList(tags: Record<string, string>): Tag[] {
 
 /**
  * Resources that look like the service's but are not: images named as the service names them (an opted-in
- * instance's included) with the service's tags but no ownership tag or another stage's, with their snapshots.
+ * instance's included) with the service's tags but no ownership tag, another stage's or one spelled differently,
+ * with their snapshots (one image deregistered, leaving them behind); and an image another account shares, named and
+ * tagged exactly as the service's would be.
  */
-async function makeLookAlikes(client: EC2Client, fleet: readonly LaunchedMember[]): Promise<void> {
+async function makeLookAlikes(ec2: LocalEc2, client: EC2Client, fleet: readonly LaunchedMember[]): Promise<void> {
   const targets = fleet.filter((member) => !member.stopped).slice(0, 2);
-  const owners: Record<string, string>[] = [{}, { [ImageTag.managedBy]: 'ami-backup-prod' }];
+  const owners: Record<string, string>[] = [
+    {},
+    { [ImageTag.managedBy]: 'ami-backup-prod' },
+    { [ImageTag.managedBy]: 'AMI-BACKUP-DEV' },
+    { [ImageTag.managedBy]: 'ami-backup-dev-old' },
+  ];
+  let leftBehind: string | undefined;
   for (const member of targets) {
     for (const [index, owner] of owners.entries()) {
       const tags = tagList({ ...owner, [ImageTag.instanceId]: member.instanceId, [ImageTag.retain]: '1' });
-      await client.send(
+      const made = await client.send(
         new CreateImageCommand({
           InstanceId: member.instanceId,
           Name: `ami-backup-${member.instanceId}-2026112${index}T0300Z`,
@@ -94,7 +108,21 @@ async function makeLookAlikes(client: EC2Client, fleet: readonly LaunchedMember[
           ],
         }),
       );
+      leftBehind ??= made.ImageId;
     }
+    ec2.backend.shareImage({
+      ownerId: '210987654321',
+      name: `ami-backup-${member.instanceId}-20261127T0300Z`,
+      tags: new Map([
+        [ImageTag.managedBy, 'ami-backup-dev'],
+        [ImageTag.instanceId, member.instanceId],
+        [ImageTag.retain, '1'],
+      ]),
+    });
+  }
+  if (leftBehind !== undefined) {
+    ec2.clock.advance(10 * MINUTE);
+    await client.send(new DeregisterImageCommand({ ImageId: leftBehind }));
   }
 }
 
@@ -103,16 +131,36 @@ export interface HarnessOptions {
   readonly overlap?: boolean;
 }
 
+/**
+ * The process's `Date.now` moved forward by the simulated time that passes between invocations (never back, not even
+ * when a saved night is restored): what the handlers measure in real time — the pacing of EC2 calls — sees the
+ * minutes pass that separate their invocations in AWS, instead of a whole night's calls within a second.
+ */
+function wallClockFollowing(): { advance(ms: number): void; release(): void } {
+  const realNow = Date.now;
+  let aheadMs = 0;
+  Date.now = () => realNow() + aheadMs;
+  return {
+    advance: (ms) => {
+      aheadMs += Math.max(0, ms);
+    },
+    release: () => {
+      Date.now = realNow;
+    },
+  };
+}
+
 export async function startHarness(
   fleet: readonly FleetMember[] = MIXED_FLEET,
   options: HarnessOptions = {},
 ): Promise<Harness> {
+  const wallClock = wallClockFollowing();
   let ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: false, audit: true });
   const port = Number(new URL(ec2.url).port);
   const client = clientFor(ec2.url, 3);
   const launched = await launchFleet(client, fleet);
   ec2.clock.advance(5 * MINUTE); // launched instances reach running and pass their checks
-  await makeLookAlikes(client, launched);
+  await makeLookAlikes(ec2, client, launched);
   const stopped = launched.filter((member) => member.stopped).map((member) => member.instanceId);
   if (stopped.length > 0) await client.send(new StopInstancesCommand({ InstanceIds: stopped }));
   const failing = launched.filter((member) => member.imagesFail).map((member) => member.instanceId);
@@ -156,6 +204,7 @@ export async function startHarness(
     return { ...fn, handler };
   });
   const byName = new Map(functions.map((fn) => [fn.name, fn]));
+  const auditMarks = new WeakMap<World, number>();
 
   return {
     get ec2() {
@@ -168,7 +217,13 @@ export async function startHarness(
       simulate(
         {
           functions,
-          clock: { now: () => ec2.clock.now(), reach: async (time) => ec2.clock.advanceTo(time) },
+          clock: {
+            now: () => ec2.clock.now(),
+            reach: async (time) => {
+              wallClock.advance(time.getTime() - ec2.clock.nowMs());
+              ec2.clock.advanceTo(time);
+            },
+          },
           subscribe: (listener) => ec2.events.subscribe(listener),
           region: REGION,
           account: LOCAL_ACCOUNT_ID,
@@ -193,16 +248,24 @@ export async function startHarness(
       });
       for (const id of failing) ec2.faults.failImagesOf(id);
     },
-    world: () => worldOf(ec2.backend, ec2.clock.nowMs()),
+    world: () => {
+      const world = worldOf(ec2.backend, ec2.clock.nowMs());
+      auditMarks.set(world, ec2.audit.length);
+      return world;
+    },
     check: (before, runAt) =>
       checkInvariants({
         before,
         after: worldOf(ec2.backend, ec2.clock.nowMs()),
-        audit: ec2.audit,
+        // What happened since `before` was taken (on this endpoint: a restore starts a new log).
+        audit: ec2.audit.slice(auditMarks.get(before) ?? 0),
         runId: formatRunId(runAt),
         failuresPublished: publishedFailures(ec2.putEvents),
         settings: config,
       }),
-    stop: () => ec2.stop(),
+    stop: async () => {
+      wallClock.release();
+      await ec2.stop();
+    },
   };
 }
