@@ -8,7 +8,10 @@ import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import fc from 'fast-check';
 import { InvalidInputError } from '../../../lib/input';
 import { OperatorTag } from '../../../lib/tags';
-import { type Harness, MINUTE, night, type Saved, startHarness } from './harness';
+import { type Harness, MINUTE, night, type Saved, SOAK, startHarness } from './harness';
+
+/** More generated cases in the soak. */
+const RUNS = SOAK ? 10 : 1;
 
 const FUNCTIONS = ['reboot', 'createImages', 'recordImageState', 'rotate'];
 const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
@@ -97,7 +100,7 @@ describe('console payloads of every shape', () => {
         }
         expect(harness.ec2.faults.requests).toBe(requests);
       }),
-      { numRuns: 300 },
+      { numRuns: 300 * RUNS },
     );
   });
 
@@ -127,7 +130,7 @@ describe('console payloads of every shape', () => {
         else expect(outcome).toMatchObject({ ignored: expect.any(String), instances: [] });
         expect(JSON.stringify(harness.world())).toBe(before);
       }),
-      { numRuns: 100 },
+      { numRuns: 100 * RUNS },
     );
   });
 });
@@ -186,7 +189,7 @@ describe('operator tags of every shape', () => {
         expect(records.filter((record) => record.error !== undefined)).toEqual([]);
         expect(harness.check(before, night(1, '03:00'))).toEqual([]);
       }),
-      { numRuns: 12 },
+      { numRuns: 12 * RUNS },
     );
-  }, 120_000);
+  }, 1_200_000);
 });

@@ -33,6 +33,9 @@ export const REGION = 'us-east-1';
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
 export const DAY = 24 * HOUR;
+/** `npm run test:soak`: bigger fleets, more nights, more generated cases than `npm test` can afford. */
+export const SOAK = process.env.AMI_BACKUP_SOAK === '1';
+
 /** The evening the fleet is launched; the first night's reboot is at 03:00 the next morning. */
 export const EVENING = new Date('2026-11-25T20:00:00Z');
 
@@ -49,6 +52,15 @@ export const MIXED_FLEET: readonly FleetMember[] = [
   { name: 'batch', tags: { Backup: 'true', 'ami-backup:retain': '1' }, stopped: true, optedIn: true },
   { name: 'flaky', tags: { Backup: 'true', 'ami-backup:retain': '1' }, imagesFail: true, optedIn: true },
   { name: 'scratch', tags: { Name: 'ami-backup-scratch' }, optedIn: false },
+];
+
+/** The soak's fleet: the mixed one and more of each kind, retention by days and an invalid retention among them. */
+export const SOAK_FLEET: readonly FleetMember[] = [
+  ...MIXED_FLEET,
+  { name: 'web-2', tags: { Backup: 'true', 'ami-backup:retain': '2', 'ami-backup:retain-days': '1' }, optedIn: true },
+  { name: 'db-2', tags: { Backup: 'true', 'ami-backup:mode': 'no-reboot' }, optedIn: true },
+  { name: 'typo', tags: { Backup: 'true', 'ami-backup:retain': 'two' }, optedIn: true },
+  { name: 'batch-2', tags: { Backup: 'true', 'ami-backup:mode': 'no-reboot' }, stopped: true, optedIn: true },
 ];
 
 export interface Saved {
