@@ -24,6 +24,11 @@ export const InstanceTag = {
   run: 'ami-backup:run',
   /** When the step started (ISO-8601): the reboot request, or the queueing of an instance imaged without reboot. */
   since: 'ami-backup:since',
+  /**
+   * When EC2 accepted the run's reboot (ISO-8601), written after RebootInstances returns: a step `rebooting` without
+   * it (or with an older one) was never rebooted, so it is rebooted on the run's retry and never imaged unrebooted.
+   */
+  rebootedAt: 'ami-backup:rebooted-at',
   /** The image being made in this run, then the last image made. */
   imageId: 'ami-backup:image-id',
   /** When the last good backup was made: its image's creation time (ISO-8601). */

@@ -71,6 +71,12 @@ export function runOf(instance: Instance): { runId: string; since: Date; step: s
   return runId === undefined || since === undefined || step === undefined ? undefined : { runId, since, step };
 }
 
+/** Whether EC2 accepted the reboot of the instance's current run (it is recorded after RebootInstances returns). */
+export function rebootConfirmed(instance: Instance, since: Date): boolean {
+  const rebootedAt = parseTime(instance.tags[InstanceTag.rebootedAt]);
+  return rebootedAt !== undefined && rebootedAt.getTime() >= since.getTime();
+}
+
 /** Whether the decision for this instance depends on its status checks (so the sweep asks EC2 only for these). */
 export function needsHealth(instance: Instance, now: Date, settings: ProgressSettings): boolean {
   const run = runOf(instance);
@@ -78,6 +84,7 @@ export function needsHealth(instance: Instance, now: Date, settings: ProgressSet
     run !== undefined &&
     run.step === BackupStep.rebooting &&
     instance.state === 'running' &&
+    rebootConfirmed(instance, run.since) &&
     secondsBetween(run.since, now) >= settings.rebootGraceSeconds
   );
 }
@@ -181,6 +188,10 @@ function decideWithoutImage(
     waiting = `instance is ${instance.state}`;
   } else if (run.step === BackupStep.queued) {
     return create;
+  } else if (!rebootConfirmed(instance, run.since)) {
+    // The run's start died between recording the step and rebooting: its retry reboots; imaging now would not be
+    // the consistent image asked for.
+    waiting = 'reboot not confirmed (the run start did not finish; its retry reboots the instance)';
   } else if (elapsed < settings.rebootGraceSeconds) {
     waiting = `reboot grace period (${Math.round(elapsed)} of ${settings.rebootGraceSeconds} s)`;
   } else if (health === undefined) {

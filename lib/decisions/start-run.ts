@@ -5,7 +5,7 @@
 import type { Instance, TagWrite } from '../model';
 import { isOptedIn, parseInstancePolicy, parseMode } from '../policy';
 import { BackupMode, BackupStep, formatRunId, IN_PROGRESS_STEPS, InstanceTag, isBackupStep, tagValue } from '../tags';
-import { runOf } from './progress';
+import { rebootConfirmed, runOf } from './progress';
 
 export interface StartRunSettings {
   readonly optIn: { readonly key: string; readonly value: string };
@@ -53,7 +53,13 @@ function decide(instance: Instance, now: Date, runId: string, settings: StartRun
   }
   const run = runOf(instance);
   if (run !== undefined && isBackupStep(run.step)) {
-    if (run.runId === runId) return { kind: 'skip', instanceId, reason: `run ${runId} already started (${run.step})` };
+    if (run.runId === runId) {
+      // A retry of this run: an instance recorded as rebooting whose reboot EC2 never confirmed is rebooted now.
+      if (run.step === BackupStep.rebooting && !rebootConfirmed(instance, run.since) && instance.state === 'running') {
+        return { kind: 'reboot', instanceId };
+      }
+      return { kind: 'skip', instanceId, reason: `run ${runId} already started (${run.step})` };
+    }
     if (run.step === BackupStep.imaging) {
       // An earlier run's image is still pending; createImages records its outcome (or its timeout).
       return { kind: 'skip', instanceId, reason: `the image of run ${run.runId} is still pending` };
@@ -89,6 +95,11 @@ function decide(instance: Instance, now: Date, runId: string, settings: StartRun
     case 'stopping':
       return { kind: 'fail', instanceId, reason: `instance was ${instance.state} when the run started` };
   }
+}
+
+/** The instance tags that confirm EC2 accepted the run's reboot (the same for every instance rebooted in one call). */
+export function rebootConfirmation(now: Date): TagWrite['tags'] {
+  return { [InstanceTag.rebootedAt]: now.toISOString() };
 }
 
 /**

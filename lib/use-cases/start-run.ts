@@ -1,6 +1,6 @@
 /** The nightly start: tag each opted-in instance with its step, then reboot those that need it. */
 import { backupFailed } from '../backup-events';
-import { planStartRun, type StartDecision } from '../decisions/start-run';
+import { planStartRun, rebootConfirmation, type StartDecision } from '../decisions/start-run';
 import { errorMessage } from '../errors';
 import type { Invocation } from '../input';
 import { BackupStep, InstanceTag, tagValue } from '../tags';
@@ -71,14 +71,22 @@ export async function startRun(invocation: Invocation, context: UseCaseContext):
     errors,
   );
   // Tags next: an instance is rebooted only once its step is recorded, so a crash never loses track of it.
-  const startErrors = await ec2.writeTags(plan.tagWrites);
+  const startErrors = new Map(await ec2.writeTags(plan.tagWrites));
   for (const [id, error] of startErrors) errors.set(id, error);
   if (plan.clearPolicyError.length > 0) {
     for (const [id, error] of await ec2.deleteTags(plan.clearPolicyError, [InstanceTag.policyError])) {
       logger.warn('could not clear the policy error tag', { instanceId: id, error });
     }
   }
-  const rebootFailures = await ec2.reboot(plan.rebootIds.filter((id) => !errors.has(id)));
+  const rebootIds = plan.rebootIds.filter((id) => !errors.has(id));
+  const rebootFailures = await ec2.reboot(rebootIds);
+  // Confirmed only now: an instance recorded as rebooting without this is rebooted by the run's retry.
+  const unconfirmed = await ec2.writeTags(
+    rebootIds
+      .filter((id) => !rebootFailures.has(id))
+      .map((resourceId) => ({ resourceId, tags: rebootConfirmation(invocation.now) })),
+  );
+  for (const [id, error] of unconfirmed) startErrors.set(id, `reboot not confirmed: ${error}`);
   // A reboot EC2 refused is recorded as this run's failure: the image would not be the consistent one asked for.
   await publishFailures(
     [...rebootFailures].map(([id, error]) => [id, `reboot failed: ${error}`]),

@@ -3,8 +3,13 @@
  * EC2 endpoint: bad input changes nothing, a dry run changes nothing, reruns converge, a crash after CreateImage is
  * recovered, images of others are ignored, and lost state-change events are made up for.
  */
-import { CreateImageCommand, DescribeInstanceStatusCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { BackupStep, ImageTag, InstanceTag, imageName, OperatorTag } from '../../../lib/tags';
+import {
+  CreateImageCommand,
+  CreateTagsCommand,
+  DescribeInstanceStatusCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
+import { BackupStep, formatRunId, ImageTag, InstanceTag, imageName, OperatorTag } from '../../../lib/tags';
 import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
 import { launchFleet } from '../../../local/runner/fleet';
 import { loadFunctions } from '../../../local/runner/functions';
@@ -158,6 +163,37 @@ describe('reruns and crashes', () => {
     expect(after.imagesOf(instanceId).map((image) => image.ImageId)).toEqual([made.ImageId]);
     const instance = after.instances.find((candidate) => candidate.InstanceId === instanceId) ?? {};
     expect(tagsOf(instance)[InstanceTag.state]).toBe(BackupStep.imaging);
+  });
+
+  it('never images an instance whose run start died before rebooting it; the retry reboots it first', async () => {
+    const instanceId = await launch({ Backup: 'true' });
+    const start = nextRunTime();
+    ec2.clock.advanceTo(start);
+    // What the first attempt left: the step recorded, no reboot.
+    await client.send(
+      new CreateTagsCommand({
+        Resources: [instanceId],
+        Tags: [
+          { Key: InstanceTag.state, Value: BackupStep.rebooting },
+          { Key: InstanceTag.run, Value: formatRunId(start) },
+          { Key: InstanceTag.since, Value: start.toISOString() },
+        ],
+      }),
+    );
+    const later = new Date(start.getTime() + 10 * MINUTE);
+    ec2.clock.advanceTo(later);
+    await invoke('createImages', at(later));
+    expect((await inventory(client)).imagesOf(instanceId)).toEqual([]);
+
+    // Lambda's retry of the reboot schedule: the same event.
+    await invoke('reboot', at(start));
+    ec2.clock.advance(30_000);
+    const status = await client.send(new DescribeInstanceStatusCommand({ InstanceIds: [instanceId] }));
+    expect(status.InstanceStatuses?.[0]?.InstanceStatus?.Status).not.toBe('ok');
+    const ready = new Date(later.getTime() + 10 * MINUTE);
+    ec2.clock.advanceTo(ready);
+    await invoke('createImages', at(ready));
+    expect((await inventory(client)).imagesOf(instanceId).length).toBe(1);
   });
 
   it('records outcomes whose state-change event never came', async () => {

@@ -40,6 +40,8 @@ function stepping(step: BackupStep, state: InstanceState = 'running', since = NI
     [InstanceTag.state]: step,
     [InstanceTag.run]: RUN_ID,
     [InstanceTag.since]: since.toISOString(),
+    // A rebooting instance whose reboot EC2 accepted, unless a test says otherwise.
+    ...(step === BackupStep.rebooting ? { [InstanceTag.rebootedAt]: since.toISOString() } : {}),
     ...tags,
   });
 }
@@ -383,6 +385,40 @@ describe('decideProgress', () => {
           });
         }
       }
+    });
+  });
+
+  describe('a rebooting instance whose reboot was never confirmed', () => {
+    it('is not imaged, whatever its status checks say', () => {
+      // Prepare: the step was recorded, then the run's start died before RebootInstances returned
+      const unconfirmed = stepping('rebooting', 'running', NIGHT, { [InstanceTag.rebootedAt]: '' });
+      const okHealth = { instanceStatus: 'ok', systemStatus: 'ok' } as const;
+
+      // Act
+      const decision = decideProgress({ instance: unconfirmed, health: okHealth }, atSecond(600), SETTINGS);
+
+      // Assess
+      expect(decision).toMatchObject({ kind: 'wait', reason: expect.stringContaining('reboot not confirmed') });
+      expect(needsHealth(unconfirmed, atSecond(600), SETTINGS)).toBe(false);
+    });
+
+    it('fails once the ready timeout is over, saying why', () => {
+      const unconfirmed = stepping('rebooting', 'running', NIGHT, { [InstanceTag.rebootedAt]: '' });
+
+      const decision = decideProgress({ instance: unconfirmed }, atSecond(SETTINGS.readyTimeoutSeconds + 1), SETTINGS);
+
+      expect(decision).toMatchObject({ kind: 'failed', reason: expect.stringContaining('reboot not confirmed') });
+    });
+
+    it('is confirmed only by a confirmation of this run, not an earlier one', () => {
+      const earlier = stepping('rebooting', 'running', NIGHT, {
+        [InstanceTag.rebootedAt]: new Date(NIGHT.getTime() - 86_400_000).toISOString(),
+      });
+
+      expect(decideProgress({ instance: earlier }, atSecond(600), SETTINGS)).toMatchObject({
+        kind: 'wait',
+        reason: expect.stringContaining('reboot not confirmed'),
+      });
     });
   });
 

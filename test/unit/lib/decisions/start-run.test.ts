@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { planStartRun, type StartRunSettings } from '../../../../lib/decisions/start-run';
+import { planStartRun, rebootConfirmation, type StartRunSettings } from '../../../../lib/decisions/start-run';
 import type { Instance, InstanceState, TagWrite } from '../../../../lib/model';
 import { BACKUP_STEPS, BackupStep, formatRunId, InstanceTag, OperatorTag, type Tags } from '../../../../lib/tags';
 import { instance, NIGHT, OPT_IN, secondsAfter } from '../builders';
@@ -14,7 +14,13 @@ function optedIn(id: string, state: InstanceState, tags: Tags = {}): Instance {
 
 /** Tags of an instance in step `step` of the run that started at `since`. */
 function inRun(step: BackupStep, since: Date): Tags {
-  return { [InstanceTag.state]: step, [InstanceTag.run]: formatRunId(since), [InstanceTag.since]: since.toISOString() };
+  return {
+    [InstanceTag.state]: step,
+    [InstanceTag.run]: formatRunId(since),
+    [InstanceTag.since]: since.toISOString(),
+    // A rebooting instance whose reboot EC2 accepted.
+    ...(step === BackupStep.rebooting ? { [InstanceTag.rebootedAt]: since.toISOString() } : {}),
+  };
 }
 
 /** The instances as they are once the plan's tag writes (and policy-error removals) are applied. */
@@ -230,6 +236,25 @@ describe('planStartRun', () => {
       expect(planStartRun([optedIn('i-00000001', 'running', tags)], NIGHT, SETTINGS).rebootIds).toEqual(['i-00000001']);
     });
 
+    it('reboots, on a retry of the run, an instance recorded as rebooting whose reboot was never confirmed', () => {
+      // Prepare: the first attempt recorded the step, then died before RebootInstances returned
+      const fleet = [optedIn('i-00000001', 'running'), optedIn('i-00000002', 'running')];
+      const first = planStartRun(fleet, NIGHT, SETTINGS);
+      const confirmed = [{ resourceId: 'i-00000002', tags: rebootConfirmation(NIGHT) }];
+
+      // Act: Lambda retries with the same scheduled event, hence the same time
+      const retry = planStartRun(
+        applied(fleet, [...first.tagWrites, ...confirmed], first.clearPolicyError),
+        NIGHT,
+        SETTINGS,
+      );
+
+      // Assess
+      expect(retry.runId).toBe(first.runId);
+      expect(retry.rebootIds).toEqual(['i-00000001']);
+      expect(retry.decisions[1]).toMatchObject({ instanceId: 'i-00000002', kind: 'skip' });
+    });
+
     it('changes nothing when the same run is planned again once its tags are written', () => {
       // Prepare
       const fleet = [
@@ -242,9 +267,10 @@ describe('planStartRun', () => {
       ];
       const first = planStartRun(fleet, NIGHT, SETTINGS);
 
-      // Act: the same schedule delivered again a little later in the same minute
+      // Act: the same schedule delivered again a little later in the same minute, after the reboots were confirmed
+      const confirmations = first.rebootIds.map((resourceId) => ({ resourceId, tags: rebootConfirmation(NIGHT) }));
       const again = planStartRun(
-        applied(fleet, first.tagWrites, first.clearPolicyError),
+        applied(fleet, [...first.tagWrites, ...confirmations], first.clearPolicyError),
         secondsAfter(NIGHT, 30),
         SETTINGS,
       );
