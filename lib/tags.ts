@@ -90,6 +90,15 @@ export function formatRunId(start: Date): string {
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}Z`;
 }
 
+/** The start of a run, from its id; undefined if it is not one. */
+export function parseRunId(runId: string | undefined): Date | undefined {
+  const parts = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})Z$/.exec(runId ?? '');
+  if (parts === null) return undefined;
+  const [, year, month, day, hour, minute] = parts.map(Number) as [number, number, number, number, number, number];
+  const start = new Date(Date.UTC(year, month - 1, day, hour, minute));
+  return formatRunId(start) === runId ? start : undefined;
+}
+
 /** The AMI name of an instance's image in a run: deterministic, so a rerun finds the image instead of making another. */
 export function imageName(instanceId: string, runId: string): string {
   return `ami-backup-${instanceId}-${runId}`;

@@ -13,14 +13,16 @@
  */
 import type { Config } from '../../lib/config';
 import { ORPHAN_MIN_AGE_SECONDS } from '../../lib/decisions/rotation';
-import { isOptedIn, parseRecordedRetention, parseRetention } from '../../lib/policy';
+import { isOptedIn, parseMode, parseRecordedRetention, parseRetention } from '../../lib/policy';
 import {
+  BackupMode,
   BackupStep,
   ImageTag,
   IN_PROGRESS_STEPS,
   InstanceTag,
   imageName,
   OperatorTag,
+  parseRunId,
   type Tags,
 } from '../../lib/tags';
 import type { AuditEntry, Ec2Backend, PutEventsEntry } from '../ec2';
@@ -91,7 +93,8 @@ export type InvariantName =
   | 'good-backup-kept'
   | 'no-orphan-snapshot'
   | 'foreign-untouched'
-  | 'not-stuck';
+  | 'not-stuck'
+  | 'rebooted-before-image';
 
 export interface Violation {
   readonly invariant: InvariantName;
@@ -335,6 +338,40 @@ function notStuck({ after, settings }: InvariantInput): Violation[] {
   });
 }
 
+/**
+ * (6) Every good image of an instance in reboot mode was taken after its run's reboot: the consistency the service
+ * promises (stopped instances, imaged at rest, and no-reboot ones are exempt).
+ */
+function rebootedBeforeImage({ before, after, audit, settings }: InvariantInput): Violation[] {
+  const instances = new Map([...before.instances, ...after.instances].map((instance) => [instance.id, instance]));
+  const stoppedBefore = new Set(before.instances.filter((i) => i.state === 'stopped').map((i) => i.id));
+  const reboots = audit.filter((entry) => entry.kind === 'instance-rebooted');
+  return audit.flatMap((entry) => {
+    if (entry.kind !== 'image-available') return [];
+    const tags = record(entry.tags);
+    const instanceId = tags[ImageTag.instanceId] ?? '';
+    const instance = instances.get(instanceId);
+    const runStart = parseRunId(tags[ImageTag.run]);
+    if (tags[ImageTag.managedBy] !== settings.owner || instance === undefined || runStart === undefined) return [];
+    const mode = parseMode(instance.tags);
+    if (!mode.ok || mode.value !== BackupMode.reboot || stoppedBefore.has(instanceId) || instance.state === 'stopped') {
+      return [];
+    }
+    const taken = entry.creationDate ?? entry.at;
+    const rebooted = reboots.some(
+      (reboot) => reboot.id === instanceId && reboot.at >= runStart.getTime() && reboot.at <= taken,
+    );
+    if (rebooted) return [];
+    return [
+      {
+        invariant: 'rebooted-before-image',
+        resources: [entry.id, instanceId],
+        message: `${entry.id}: image of ${instanceId} (reboot mode) taken without its run's reboot`,
+      },
+    ];
+  });
+}
+
 /** Every violation of the promises, each with the resources that break it; empty when they all hold. */
 export function checkInvariants(input: InvariantInput): Violation[] {
   return [
@@ -343,5 +380,6 @@ export function checkInvariants(input: InvariantInput): Violation[] {
     ...noOrphanSnapshot(input),
     ...foreignUntouched(input),
     ...notStuck(input),
+    ...rebootedBeforeImage(input),
   ];
 }

@@ -10,6 +10,7 @@ import {
   MAX_TAG_VALUE_LENGTH,
   OperatorTag,
   ownerValue,
+  parseRunId,
   TAG_PREFIX,
   tagValue,
 } from '../../../lib/tags';
@@ -167,5 +168,22 @@ describe('isBackupStep', () => {
 describe('ownerValue', () => {
   it('joins service and stage', () => {
     expect(ownerValue('ami-backup', 'prod')).toBe('ami-backup-prod');
+  });
+});
+
+describe('parseRunId', () => {
+  it('reads back every run id formatRunId writes, and nothing else', () => {
+    fc.assert(
+      fc.property(
+        fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2199-12-31T23:59:00Z'), noInvalidDate: true }),
+        (time) => {
+          const runId = formatRunId(time);
+          expect(parseRunId(runId)?.toISOString()).toBe(`${time.toISOString().slice(0, 16)}:00.000Z`);
+        },
+      ),
+    );
+    for (const bad of [undefined, '', '20261126T0300', '20261326T0300Z', '20261126T2400Z', 'x20261126T0300Z']) {
+      expect(parseRunId(bad)).toBeUndefined();
+    }
   });
 });

@@ -148,6 +148,7 @@ describe('checkInvariants', () => {
     const before = world({ instances: [instance('i-00000001', tags)], images: [old], snapshots: snapshotsOf([old]) });
     const after = world({ instances: [instance('i-00000001', tags)], images: [good], snapshots: snapshotsOf([good]) });
     const log = [
+      audit({ at: RUN_START + 10_000, kind: 'instance-rebooted', id: 'i-00000001', tags: { Backup: 'true', ...tags } }),
       audit({
         at: RUN_START + HOUR,
         kind: 'image-available',
@@ -237,5 +238,32 @@ describe('checkInvariants', () => {
       (violation) => violation.invariant === 'not-stuck',
     );
     expect(violations).toEqual([expect.objectContaining({ resources: ['i-00000001'] })]);
+  });
+
+  it("(6) names a good image of a reboot-mode instance taken without its run's reboot, and exempts the others", () => {
+    const available = (img: WorldImage): AuditEntry =>
+      audit({
+        at: img.creationDate + 200_000,
+        kind: 'image-available',
+        id: img.id,
+        creationDate: img.creationDate,
+        tags: img.tags,
+      });
+    const rebooted = audit({
+      at: RUN_START + 10_000,
+      kind: 'instance-rebooted',
+      id: 'i-00000001',
+      tags: { Backup: 'true' },
+    });
+    const noReboot = instance('i-00000002', { ...succeeded, 'ami-backup:mode': 'no-reboot' });
+    const noRebootImage = image('ami-00000004', 'i-00000002', RUN, RUN_START + 60_000);
+    const after = world({ instances: [instance('i-00000001', succeeded), noReboot], images: [good, noRebootImage] });
+    const only6 = (parts: Partial<InvariantInput>) =>
+      checkInvariants(input({ before: after, after, ...parts })).filter((v) => v.invariant === 'rebooted-before-image');
+
+    expect(only6({ audit: [available(good), available(noRebootImage)] })).toEqual([
+      expect.objectContaining({ resources: ['ami-00000002', 'i-00000001'] }),
+    ]);
+    expect(only6({ audit: [rebooted, available(good), available(noRebootImage)] })).toEqual([]);
   });
 });
