@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 /** Plain model values for the decision tests: valid by default, with only what a test is about spelled out. */
 import type { Image, ImageState, Instance, InstanceState, Snapshot, SnapshotState } from '../../../lib/model';
 import { ImageTag, type Tags } from '../../../lib/tags';
@@ -56,3 +57,25 @@ export function snapshot(
     tags: options.tags ?? { [ImageTag.managedBy]: OWNER },
   };
 }
+
+/** Every state EC2 gives an instance, for property tests. */
+export const anyInstanceState = fc.constantFrom<InstanceState>(
+  'pending',
+  'running',
+  'shutting-down',
+  'terminated',
+  'stopping',
+  'stopped',
+);
+
+/** Every state EC2 gives an image, for property tests. */
+export const anyImageState = fc.constantFrom<ImageState>(
+  'pending',
+  'available',
+  'invalid',
+  'deregistered',
+  'transient',
+  'failed',
+  'error',
+  'disabled',
+);

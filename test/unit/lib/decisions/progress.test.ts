@@ -20,7 +20,7 @@ import {
   OperatorTag,
   type Tags,
 } from '../../../../lib/tags';
-import { instance, NIGHT, OWNER, ownedImage, secondsAfter } from '../builders';
+import { anyImageState, anyInstanceState, instance, NIGHT, OWNER, ownedImage, secondsAfter } from '../builders';
 
 const SETTINGS: ProgressSettings = {
   owner: OWNER,
@@ -474,14 +474,7 @@ describe('decideProgress', () => {
   });
 
   describe('for any in-progress instance', () => {
-    const states = fc.constantFrom<InstanceState>(
-      'pending',
-      'running',
-      'shutting-down',
-      'terminated',
-      'stopping',
-      'stopped',
-    );
+    const states = anyInstanceState;
     const checks = fc.constantFrom<CheckStatus>(
       'ok',
       'impaired',
@@ -489,16 +482,7 @@ describe('decideProgress', () => {
       'not-applicable',
       'initializing',
     );
-    const imageStates = fc.constantFrom<ImageState>(
-      'pending',
-      'available',
-      'invalid',
-      'deregistered',
-      'transient',
-      'failed',
-      'error',
-      'disabled',
-    );
+    const imageStates = anyImageState;
     const cases = fc.record({
       step: fc.constantFrom(...IN_PROGRESS_STEPS),
       state: states,

@@ -9,7 +9,7 @@ import {
 import type { Image, ImageState } from '../../../../lib/model';
 import { parseRetention, type Retention } from '../../../../lib/policy';
 import { ImageTag, OperatorTag, type Tags } from '../../../../lib/tags';
-import { daysBefore, NIGHT, OWNER, ownedImage, secondsAfter, snapshot } from '../builders';
+import { anyImageState, daysBefore, NIGHT, OWNER, ownedImage, secondsAfter, snapshot } from '../builders';
 
 const ID = 'i-0123456789abcdef0';
 const OTHER_ID = 'i-0fedcba9876543210';
@@ -379,16 +379,7 @@ describe('imageIdOfSnapshot', () => {
 });
 
 describe('planRotation: for any images and any valid retention', () => {
-  const imageStates = fc.constantFrom<ImageState>(
-    'pending',
-    'available',
-    'invalid',
-    'deregistered',
-    'transient',
-    'failed',
-    'error',
-    'disabled',
-  );
+  const imageStates = anyImageState;
   const generatedImage = fc.record({
     instanceId: fc.constantFrom(ID, OTHER_ID),
     state: imageStates,

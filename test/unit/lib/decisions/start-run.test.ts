@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { planStartRun, rebootConfirmation, type StartRunSettings } from '../../../../lib/decisions/start-run';
 import type { Instance, InstanceState, TagWrite } from '../../../../lib/model';
 import { BACKUP_STEPS, BackupStep, formatRunId, InstanceTag, OperatorTag, type Tags } from '../../../../lib/tags';
-import { instance, NIGHT, OPT_IN, secondsAfter } from '../builders';
+import { anyInstanceState, instance, NIGHT, OPT_IN, secondsAfter } from '../builders';
 
 const SETTINGS: StartRunSettings = { optIn: OPT_IN, defaultRetain: 7, readyTimeoutSeconds: 3600 };
 const RUN_ID = formatRunId(NIGHT);
@@ -401,14 +401,7 @@ describe('planStartRun', () => {
   });
 
   it('for any fleet: one decision per instance, reboots only for running opted-in instances, each recorded first', () => {
-    const states = fc.constantFrom<InstanceState>(
-      'pending',
-      'running',
-      'shutting-down',
-      'terminated',
-      'stopping',
-      'stopped',
-    );
+    const states = anyInstanceState;
     const operatorTags = fc.record(
       {
         [OPT_IN.key]: fc.constantFrom('true', 'false'),
