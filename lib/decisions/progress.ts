@@ -237,6 +237,38 @@ export function imagingTags(now: Date): TagWrite['tags'] {
   return { [InstanceTag.state]: BackupStep.imaging, [InstanceTag.since]: now.toISOString() };
 }
 
+export type ImageOutcome =
+  | { readonly kind: 'record'; readonly decision: Extract<ProgressDecision, { kind: 'succeeded' | 'failed' }> }
+  | { readonly kind: 'ignore'; readonly reason: string };
+
+/**
+ * The outcome an image's state change records, read from the image alone (its tags name its instance and run), so
+ * that the event costs no look-up of the instance. Safe without one: while an instance waits for an image no new run
+ * starts for it, and an image older than the image timeout is one its run has already given up on.
+ */
+export function decideImageOutcome(image: Image, now: Date, settings: ProgressSettings): ImageOutcome {
+  const instanceId = image.tags[ImageTag.instanceId];
+  const runId = image.tags[ImageTag.run];
+  if (image.tags[ImageTag.managedBy] !== settings.owner)
+    return { kind: 'ignore', reason: 'image not managed by this service' };
+  if (instanceId === undefined || runId === undefined || image.name !== imageName(instanceId, runId)) {
+    return { kind: 'ignore', reason: 'image tags do not name its instance and run' };
+  }
+  const recorded = image.tags[InstanceTag.state];
+  if (recorded === BackupStep.succeeded || recorded === BackupStep.failed) {
+    return { kind: 'ignore', reason: `outcome already recorded (${recorded})` };
+  }
+  if (secondsBetween(image.createdAt, now) > settings.imageTimeoutSeconds) {
+    return { kind: 'ignore', reason: `older than the image timeout: run ${runId} has given up on it` };
+  }
+  if (image.state === 'available') return { kind: 'record', decision: { kind: 'succeeded', instanceId, runId, image } };
+  if (image.state === 'failed' || image.state === 'error' || image.state === 'invalid') {
+    const reason = `image ${image.id} is ${image.state}${image.stateReason ? `: ${image.stateReason}` : ''}`;
+    return { kind: 'record', decision: { kind: 'failed', instanceId, runId, reason, imageId: image.id } };
+  }
+  return { kind: 'ignore', reason: `image is ${image.state}: the sweep follows it` };
+}
+
 /** The instance tags that record a run's outcome. */
 export function outcomeTags(decision: Extract<ProgressDecision, { kind: 'succeeded' | 'failed' }>): TagWrite['tags'] {
   if (decision.kind === 'succeeded') {

@@ -146,7 +146,13 @@ export async function applyRuns(
     }
     try {
       await events.publish(slice.map((decision) => outcomeEvent(decision, now)));
-      const recorded = slice.map((decision) => ({ resourceId: decision.instanceId, tags: outcomeTags(decision) }));
+      // The image gets the same tags, in the same call: they mark its outcome recorded for its state-change event.
+      const recorded = slice.flatMap((decision) => {
+        const imageId = decision.kind === 'succeeded' ? decision.image.id : decision.imageId;
+        const tags = outcomeTags(decision);
+        const onInstance = { resourceId: decision.instanceId, tags };
+        return imageId === undefined ? [onInstance] : [onInstance, { resourceId: imageId, tags }];
+      });
       for (const [id, error] of await ec2.writeTags(recorded)) errors.set(id, `tagging failed: ${error}`);
     } catch (error: unknown) {
       for (const decision of slice) {

@@ -48,6 +48,21 @@ function state(inv: Inventory): unknown {
   };
 }
 
+/** An `EC2 AMI State Change` event as EventBridge delivers it, at the endpoint's time. */
+function amiEvent(imageId: string, imageState: string): unknown {
+  return {
+    version: '0',
+    id: `event-${imageId}`,
+    'detail-type': 'EC2 AMI State Change',
+    source: 'aws.ec2',
+    account: LOCAL_ACCOUNT_ID,
+    time: ec2.clock.now().toISOString(),
+    region: 'us-east-1',
+    resources: [`arn:aws:ec2:us-east-1::image/${imageId}`],
+    detail: { RequestId: 'r1', ImageId: imageId, State: imageState, ErrorMessage: '' },
+  };
+}
+
 /** A scheduled time an hour after the endpoint's clock, on the minute (each test starts its own run). */
 function nextRunTime(): Date {
   const time = ec2.clock.now().getTime() + 60 * MINUTE;
@@ -214,6 +229,29 @@ describe('reruns and crashes', () => {
 });
 
 describe('image state-change events', () => {
+  it('records an outcome once: a repeated event for a recorded image publishes and changes nothing', async () => {
+    const instanceId = await launch({ Backup: 'true' });
+    const start = nextRunTime();
+    ec2.clock.advanceTo(start);
+    await invoke('reboot', at(start));
+    const ready = new Date(start.getTime() + 10 * MINUTE);
+    ec2.clock.advanceTo(ready);
+    await invoke('createImages', at(ready));
+    ec2.clock.advance(30 * MINUTE);
+    const [image] = (await inventory(client)).imagesOf(instanceId);
+    const event = amiEvent(image?.ImageId ?? '', 'available');
+    const first = await invoke('recordImageState', event);
+    expect(first.instances).toEqual([expect.objectContaining({ instanceId, action: 'succeeded' })]);
+    const published = ec2.putEvents.length;
+    const before = state(await inventory(client));
+
+    const again = await invoke('recordImageState', event);
+
+    expect(again.ignored).toContain('already recorded');
+    expect(ec2.putEvents.length).toBe(published);
+    expect(state(await inventory(client))).toEqual(before);
+  });
+
   it('ignores images the service does not own', async () => {
     const instanceId = await launch({ Backup: 'true' });
     ec2.clock.advance(MINUTE);
@@ -222,17 +260,7 @@ describe('image state-change events', () => {
     );
     ec2.clock.advance(30 * MINUTE);
     const before = state(await inventory(client));
-    const summary = await invoke('recordImageState', {
-      version: '0',
-      id: 'e1',
-      'detail-type': 'EC2 AMI State Change',
-      source: 'aws.ec2',
-      account: LOCAL_ACCOUNT_ID,
-      time: ec2.clock.now().toISOString(),
-      region: 'us-east-1',
-      resources: [`arn:aws:ec2:us-east-1::image/${foreign.ImageId}`],
-      detail: { RequestId: 'r1', ImageId: foreign.ImageId, State: 'available', ErrorMessage: '' },
-    });
+    const summary = await invoke('recordImageState', amiEvent(foreign.ImageId ?? '', 'available'));
     expect(summary.ignored).toBe('image not managed by this service');
     expect(state(await inventory(client))).toEqual(before);
   });

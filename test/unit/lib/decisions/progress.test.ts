@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import {
+  decideImageOutcome,
   decideProgress,
   IMAGE_VISIBILITY_GRACE_SECONDS,
   imagingTags,
@@ -602,5 +603,39 @@ describe('outcomeTags', () => {
 
     // Assess
     expect(Array.from(tags[InstanceTag.lastError] ?? '')).toHaveLength(256);
+  });
+});
+
+describe('decideImageOutcome', () => {
+  const withRun = (state: ImageState, tags: Tags = {}, createdAt = atSecond(300)) =>
+    runImage(state, { createdAt, tags: { [ImageTag.run]: RUN_ID, ...tags } });
+
+  it('records a success or a failure from the image alone', () => {
+    const available = withRun('available');
+    expect(decideImageOutcome(available, atSecond(600), SETTINGS)).toEqual({
+      kind: 'record',
+      decision: { kind: 'succeeded', instanceId: ID, runId: RUN_ID, image: available },
+    });
+    const failed = runImage('failed', { stateReason: 'boom', tags: { [ImageTag.run]: RUN_ID } });
+    expect(decideImageOutcome(failed, atSecond(600), SETTINGS)).toMatchObject({
+      kind: 'record',
+      decision: {
+        kind: 'failed',
+        instanceId: ID,
+        runId: RUN_ID,
+        imageId: failed.id,
+        reason: expect.stringContaining('boom'),
+      },
+    });
+  });
+
+  it.each<[string, Image, Date]>([
+    ['not ours', withRun('available', { [ImageTag.managedBy]: 'ami-backup-prod' }), atSecond(600)],
+    ['tags not naming its run', runImage('available'), atSecond(600)],
+    ['already recorded', withRun('available', { [InstanceTag.state]: BackupStep.succeeded }), atSecond(600)],
+    ['older than the image timeout', withRun('available'), atSecond(300 + SETTINGS.imageTimeoutSeconds + 1)],
+    ['still pending', withRun('pending'), atSecond(600)],
+  ])('ignores an image %s', (_, image, now) => {
+    expect(decideImageOutcome(image, now, SETTINGS)).toMatchObject({ kind: 'ignore' });
   });
 });
