@@ -63,6 +63,18 @@ function amiEvent(imageId: string, imageState: string): unknown {
   };
 }
 
+/** An opted-in instance through a run's reboot and its first sweep: its image is being made at `ready`. */
+async function rebootAndImage(): Promise<{ instanceId: string; ready: Date }> {
+  const instanceId = await launch({ Backup: 'true' });
+  const start = nextRunTime();
+  ec2.clock.advanceTo(start);
+  await invoke('reboot', at(start));
+  const ready = new Date(start.getTime() + 10 * MINUTE);
+  ec2.clock.advanceTo(ready);
+  await invoke('createImages', at(ready));
+  return { instanceId, ready };
+}
+
 /** A scheduled time an hour after the endpoint's clock, on the minute (each test starts its own run). */
 function nextRunTime(): Date {
   const time = ec2.clock.now().getTime() + 60 * MINUTE;
@@ -212,13 +224,7 @@ describe('reruns and crashes', () => {
   });
 
   it('records outcomes whose state-change event never came', async () => {
-    const instanceId = await launch({ Backup: 'true' });
-    const start = nextRunTime();
-    ec2.clock.advanceTo(start);
-    await invoke('reboot', at(start));
-    const ready = new Date(start.getTime() + 10 * MINUTE);
-    ec2.clock.advanceTo(ready);
-    await invoke('createImages', at(ready));
+    const { instanceId, ready } = await rebootAndImage();
     // No event is delivered (nothing subscribes here): the next sweeps find the image available.
     const later = new Date(ready.getTime() + 30 * MINUTE);
     ec2.clock.advanceTo(later);
@@ -230,13 +236,7 @@ describe('reruns and crashes', () => {
 
 describe('image state-change events', () => {
   it('records an outcome once: a repeated event for a recorded image publishes and changes nothing', async () => {
-    const instanceId = await launch({ Backup: 'true' });
-    const start = nextRunTime();
-    ec2.clock.advanceTo(start);
-    await invoke('reboot', at(start));
-    const ready = new Date(start.getTime() + 10 * MINUTE);
-    ec2.clock.advanceTo(ready);
-    await invoke('createImages', at(ready));
+    const { instanceId } = await rebootAndImage();
     ec2.clock.advance(30 * MINUTE);
     const [image] = (await inventory(client)).imagesOf(instanceId);
     const event = amiEvent(image?.ImageId ?? '', 'available');
