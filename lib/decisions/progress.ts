@@ -15,12 +15,6 @@ export interface ProgressSettings {
   readonly imageTimeoutSeconds: number;
 }
 
-/**
- * How long after an image's creation the sweep leaves its success to the image's state-change event (EventBridge
- * delivers it seconds after the image becomes available, which takes minutes): past it, the event is taken as lost.
- */
-export const EVENT_GRACE_SECONDS = 1200;
-
 /** A new image is invisible to DescribeImages for a short while (eventual consistency). */
 export const IMAGE_VISIBILITY_GRACE_SECONDS = 600;
 
@@ -136,11 +130,6 @@ function decideWithImage(
   }
   switch (image.state) {
     case 'available':
-      // Its state-change event records it within seconds, alongside this sweep: recording it here too would cost a
-      // second write and a second event. The sweep records it only once the event has had time to come.
-      if (secondsBetween(image.createdAt, now) < EVENT_GRACE_SECONDS) {
-        return { kind: 'wait', instanceId, runId, reason: `image ${image.id} is available; its event records it` };
-      }
       return { kind: 'succeeded', instanceId, runId, image };
     case 'pending':
     case 'transient':
