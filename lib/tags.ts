@@ -114,8 +114,3 @@ export function tagValue(text: string): string {
     ? text
     : `${characters.slice(0, MAX_TAG_VALUE_LENGTH - 1).join('')}…`;
 }
-
-/** The owner value of the ownership tag: service and stage. */
-export function ownerValue(service: string, stage: string): string {
-  return `${service}-${stage}`;
-}

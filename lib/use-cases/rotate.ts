@@ -7,7 +7,7 @@ import { EventType, type ServiceEvent } from '../backup-events';
 import { type Expiry, planRotation, type RotationPolicy } from '../decisions/rotation';
 import { errorMessage } from '../errors';
 import type { Invocation } from '../input';
-import { isOptedIn, parseRetention } from '../policy';
+import { parseRetention } from '../policy';
 import { ImageTag, OperatorTag } from '../tags';
 import { forEachLimit, type InstanceOutcome, SAFETY_MARGIN_MS, type Summary, type UseCaseContext } from './context';
 
@@ -41,17 +41,18 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
 
   const images = await ec2.findOwnedImages(config.owner);
   const snapshots = await ec2.findOwnedSnapshots(config.owner);
-  const instanceIds = [...new Set(images.flatMap((image) => image.tags[ImageTag.instanceId] ?? []))].filter(
-    (id) => wanted === undefined || wanted.has(id),
-  );
+  // Policies come from opted-in instances: one paginated, tag-filtered describe (not a look-up per image's instance);
+  // an instance not found there is gone or opted out, and its images keep the retention recorded on them.
   const policies = new Map<string, RotationPolicy>();
-  for (const instance of await ec2.findInstances({ instanceIds })) {
-    if (isOptedIn(instance.tags, config.optIn)) {
-      policies.set(instance.id, {
-        source: 'instance',
-        retention: parseRetention(instance.tags, OperatorTag, config.defaultRetain),
-      });
-    }
+  const optedIn = await ec2.findInstances({
+    tag: { key: config.optIn.key, values: [config.optIn.value] },
+    ...(invocation.instanceIds === undefined ? {} : { instanceIds: invocation.instanceIds }),
+  });
+  for (const instance of optedIn) {
+    policies.set(instance.id, {
+      source: 'instance',
+      retention: parseRetention(instance.tags, OperatorTag, config.defaultRetain),
+    });
   }
   const plan = planRotation(
     images.filter((image) => inScope(image.tags)),

@@ -9,7 +9,6 @@ import {
   isBackupStep,
   MAX_TAG_VALUE_LENGTH,
   OperatorTag,
-  ownerValue,
   parseRunId,
   TAG_PREFIX,
   tagValue,
@@ -162,12 +161,6 @@ describe('isBackupStep', () => {
 
   it('counts rebooting, queued and imaging as in progress, and the outcomes as not', () => {
     expect([...IN_PROGRESS_STEPS].sort()).toEqual(['imaging', 'queued', 'rebooting']);
-  });
-});
-
-describe('ownerValue', () => {
-  it('joins service and stage', () => {
-    expect(ownerValue('ami-backup', 'prod')).toBe('ami-backup-prod');
   });
 });
 
