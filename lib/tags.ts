@@ -105,12 +105,18 @@ export function imageName(instanceId: string, runId: string): string {
 }
 
 /**
- * Tag values are cut to EC2's limit, so that a long message can never make the tagging call fail. EC2 counts Unicode
- * characters, not UTF-16 units, and a character cut in half could not be encoded into the request at all.
+ * Tag values are cut to EC2's limit, so that a long message can never make the tagging call fail. AWS documents the
+ * limit as 256 Unicode characters without saying how a character outside the BMP counts, so the value is measured in
+ * UTF-16 units, which is never less than the count in code points: within the limit under either reading. A
+ * character is never cut in half, which could not be encoded into the request at all.
  */
 export function tagValue(text: string): string {
-  const characters = Array.from(text);
-  return characters.length <= MAX_TAG_VALUE_LENGTH
-    ? text
-    : `${characters.slice(0, MAX_TAG_VALUE_LENGTH - 1).join('')}…`;
+  if (text.length <= MAX_TAG_VALUE_LENGTH) return text;
+  const ellipsis = '…';
+  let kept = '';
+  for (const character of text) {
+    if (kept.length + character.length > MAX_TAG_VALUE_LENGTH - ellipsis.length) break;
+    kept += character;
+  }
+  return `${kept}${ellipsis}`;
 }

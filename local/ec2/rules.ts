@@ -63,7 +63,10 @@ export function reservedTagKey(): Ec2ApiError {
   return invalidParameterValue("Tag keys starting with 'aws:' are reserved for internal use");
 }
 
-/** EC2's tag rules: no `aws:` keys, key 1–128 characters, value ≤ 256, at most 50 tags at once. */
+/**
+ * EC2's tag rules: no `aws:` keys, key 1–128 characters, value ≤ 256, at most 50 tags at once. Lengths are in UTF-16
+ * units, the stricter reading of AWS's "Unicode characters" (a character outside the BMP counts as two).
+ */
 export function validateNewTags(tags: readonly TagInput[]): void {
   if (tags.length > MAX_USER_TAGS) throw tagLimitExceeded();
   for (const { key, value } of tags) {
