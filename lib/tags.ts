@@ -29,9 +29,10 @@ export const InstanceTag = {
    * it (or with an older one) was never rebooted, so it is rebooted on the run's retry and never imaged unrebooted.
    */
   rebootedAt: 'ami-backup:rebooted-at',
-  /** The image being made in this run, then the last image made. */
-  imageId: 'ami-backup:image-id',
-  /** When the last good backup was made: its image's creation time (ISO-8601). */
+  /**
+   * The run of the last good backup, whose image is therefore `ami-backup-<instance>-<run>`. The same value for every
+   * instance of a run, so that one CreateTags call records many successes (an image id would cost one per instance).
+   */
   lastSuccess: 'ami-backup:last-success',
   /** Why the last run failed, prefixed with its run id. */
   lastError: 'ami-backup:last-error',
@@ -58,7 +59,7 @@ export const BackupStep = {
   rebooting: 'rebooting',
   /** To be imaged as it is (no-reboot mode, or stopped), queued at `since`. */
   queued: 'queued',
-  /** CreateImage was called; `image-id` is pending. */
+  /** CreateImage was called; the run's image is pending. */
   imaging: 'imaging',
   succeeded: 'succeeded',
   failed: 'failed',

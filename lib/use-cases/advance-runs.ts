@@ -18,8 +18,8 @@ import { forEachLimit, type InstanceOutcome, SAFETY_MARGIN_MS, type Summary, typ
 
 /** CreateImage calls under way at once: EC2's mutating bucket refills at about 5 a second. */
 const CREATE_CONCURRENCY = 4;
-/** Outcomes published and recorded together (PutEvents takes 10 entries a call). */
-const RECORD_SLICE = 50;
+/** Outcomes published and recorded together: their instances and images fill one CreateTags call (1,000 ids). */
+const RECORD_SLICE = 500;
 
 type Outcome = Extract<ProgressDecision, { kind: 'succeeded' | 'failed' }>;
 

@@ -24,9 +24,9 @@ afterAll(async () => {
 
 function recordedImage(name: string): Image {
   const instance = after.instance(name);
-  const imageId = tagsOf(instance)[InstanceTag.imageId];
-  const image = after.images.find((candidate) => candidate.ImageId === imageId);
-  if (image === undefined) throw new Error(`${name}: recorded image ${imageId} not found`);
+  const run = tagsOf(instance)[InstanceTag.lastSuccess] ?? '';
+  const image = after.images.find((candidate) => candidate.Name === imageName(instance.InstanceId ?? '', run));
+  if (image === undefined) throw new Error(`${name}: image of the last good run ${run} not found`);
   return image;
 }
 
@@ -48,7 +48,7 @@ describe('a backup night', () => {
       [ImageTag.instanceId]: instance.InstanceId,
       [ImageTag.run]: RUN,
     });
-    expect(tags[InstanceTag.lastSuccess]).toBe(image.CreationDate);
+    expect(tags[InstanceTag.lastSuccess]).toBe(RUN);
   });
 
   it.each(BACKED_UP)('tags every snapshot of the image of %s with ownership and its source', (name) => {

@@ -559,38 +559,41 @@ describe('imagingTags', () => {
 });
 
 describe('outcomeTags', () => {
-  it('records a success with its image and time', () => {
+  it('records a success with its run, the same tags for every success of the run whatever its image', () => {
     // Prepare
     const image = runImage('available', { createdAt: atSecond(400) });
+    const other = { ...image, id: 'ami-0123456789abcdef0', createdAt: atSecond(900) };
 
     // Act
     const tags = outcomeTags({ kind: 'succeeded', instanceId: ID, runId: RUN_ID, image });
+    const otherTags = outcomeTags({
+      kind: 'succeeded',
+      instanceId: 'i-0aaaaaaaaaaaaaaaa',
+      runId: RUN_ID,
+      image: other,
+    });
 
     // Assess
-    expect(tags).toEqual({
-      [InstanceTag.state]: BackupStep.succeeded,
-      [InstanceTag.imageId]: 'ami-0fedcba9876543210',
-      [InstanceTag.lastSuccess]: atSecond(400).toISOString(),
-    });
+    expect(tags).toEqual({ [InstanceTag.state]: BackupStep.succeeded, [InstanceTag.lastSuccess]: RUN_ID });
+    expect(otherTags).toEqual(tags);
   });
 
-  it('records a failure with its run, reason and image', () => {
+  it('records a failure with its run and reason', () => {
     expect(
       outcomeTags({
         kind: 'failed',
         instanceId: ID,
         runId: RUN_ID,
-        reason: 'image is failed',
+        reason: 'image ami-0abc1234 is failed',
         imageId: 'ami-0abc1234',
       }),
     ).toEqual({
       [InstanceTag.state]: BackupStep.failed,
-      [InstanceTag.lastError]: `${RUN_ID}: image is failed`,
-      [InstanceTag.imageId]: 'ami-0abc1234',
+      [InstanceTag.lastError]: `${RUN_ID}: image ami-0abc1234 is failed`,
     });
   });
 
-  it('records a failure without an image, leaving the last image id as it was', () => {
+  it('records a failure without an image', () => {
     expect(outcomeTags({ kind: 'failed', instanceId: ID, runId: RUN_ID, reason: 'instance is terminated' })).toEqual({
       [InstanceTag.state]: BackupStep.failed,
       [InstanceTag.lastError]: `${RUN_ID}: instance is terminated`,
