@@ -1,12 +1,13 @@
 /**
  * Reads the functions of a `serverless.yml` (Serverless Framework v3 format) as the local runner needs them: handler
- * module and export, timeout, environment, and the schedule and EventBridge events that invoke them.
+ * module and export, timeout, environment, and the schedule, EventBridge and SQS events that invoke them; and, from
+ * `resources.Resources`, the SQS queues and the EventBridge rules with an event pattern that feed them.
  *
  * Variables are resolved as the framework does for the sources that make sense locally: `${param:…}` (CLI-style
  * overrides, then `params.<stage>`, then `params.default`), `${self:…}`, `${sls:stage}` and `${opt:stage}` /
  * `${opt:region}`, each with fallbacks (`${opt:stage, 'dev'}`). Any other source is an error naming the variable.
- * Only the parts that are read are resolved, so deployment-only settings (IAM, resources, `${file(…)}`) may use any
- * variable; `${AWS::Region}` and the like are CloudFormation's and are not variables.
+ * Only the parts that are read are resolved, so deployment-only settings (IAM, the rest of resources, `${file(…)}`)
+ * may use any variable; `${AWS::Region}` and the like are CloudFormation's and are not variables.
  */
 import { readFileSync } from 'node:fs';
 import { parseDocument, type Tags } from 'yaml';
@@ -27,6 +28,31 @@ export interface ServerlessConfig {
   readonly stage: string;
   readonly region: string;
   readonly functions: readonly FunctionConfig[];
+  /** The stack's SQS queues (`AWS::SQS::Queue` resources). */
+  readonly queues: readonly QueueConfig[];
+  /** The stack's EventBridge rules that match events (`AWS::Events::Rule` resources with an `EventPattern`). */
+  readonly rules: readonly RuleConfig[];
+}
+
+export interface QueueConfig {
+  /** The queue's logical id. */
+  readonly name: string;
+  /** Seconds a received message stays invisible: the queue's `VisibilityTimeout`, else SQS's default of 30. */
+  readonly visibilityTimeout: number;
+  /** Receives after which SQS moves a message to the dead-letter queue: the `RedrivePolicy`'s, when there is one. */
+  readonly maxReceiveCount?: number;
+}
+
+export interface RuleConfig {
+  /** The rule's logical id. */
+  readonly name: string;
+  readonly pattern: EventPattern;
+  /** The bus the rule listens on: `default` unless given. */
+  readonly eventBus: string;
+  /** `State` is not DISABLED. */
+  readonly enabled: boolean;
+  /** Logical ids of the stack's queues among its targets; other targets are not simulated. */
+  readonly queues: readonly string[];
 }
 
 export interface FunctionConfig {
@@ -47,7 +73,7 @@ export interface FunctionConfig {
   readonly events: readonly FunctionEvent[];
 }
 
-export type FunctionEvent = ScheduleEvent | EventBridgeEvent;
+export type FunctionEvent = ScheduleEvent | EventBridgeEvent | SqsEvent;
 
 /** One schedule rule; a `rate` list in the file gives one event per expression. */
 export interface ScheduleEvent {
@@ -70,6 +96,20 @@ export interface EventBridgeEvent {
   readonly name?: string;
 }
 
+/** Lambda's event source mapping on one of the stack's queues. */
+export interface SqsEvent {
+  readonly kind: 'sqs';
+  /** The queue's logical id. */
+  readonly queue: string;
+  /** Most messages in one invocation. */
+  readonly batchSize: number;
+  /** Seconds Lambda waits to fill a batch. */
+  readonly maximumBatchingWindow: number;
+  /** `functionResponseType: ReportBatchItemFailures`: the handler's `batchItemFailures` are retried alone. */
+  readonly reportsBatchItemFailures: boolean;
+  readonly enabled: boolean;
+}
+
 /** A configuration the local runner cannot use; the message names the place (and variable) at fault. */
 export class ServerlessConfigError extends Error {
   override readonly name = 'ServerlessConfigError';
@@ -87,6 +127,12 @@ const DEFAULT_STAGE = 'dev';
 const DEFAULT_REGION = 'us-east-1';
 const DEFAULT_TIMEOUT_SECONDS = 6;
 const DEFAULT_MAXIMUM_RETRY_ATTEMPTS = 2;
+const DEFAULT_SQS_BATCH_SIZE = 10;
+/** Lambda's limit for standard queues; batches above 10 messages need a batching window. */
+const MAXIMUM_SQS_BATCH_SIZE = 10_000;
+const MAXIMUM_BATCHING_WINDOW_SECONDS = 300;
+const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30;
+const MAXIMUM_VISIBILITY_TIMEOUT_SECONDS = 43_200;
 /** Deeper than any sensible chain of variables; beyond it, variables refer to each other in a loop. */
 const MAXIMUM_VARIABLE_DEPTH = 32;
 
@@ -102,6 +148,18 @@ const EVENT_BRIDGE_KEYS = new Set([
   'retryPolicy',
   'deadLetterQueueArn',
 ]);
+/** `maximumConcurrency` only caps scaling; `filterPatterns` would change what is delivered, so it is refused. */
+const SQS_KEYS = new Set([
+  'arn',
+  'batchSize',
+  'maximumBatchingWindow',
+  'functionResponseType',
+  'enabled',
+  'maximumConcurrency',
+]);
+/** Input, InputPath and InputTransformer would change the message body, so they are refused on a queue target. */
+const QUEUE_TARGET_KEYS = new Set(['Id', 'Arn', 'DeadLetterConfig', 'RetryPolicy']);
+const RULE_STATES = new Set(['ENABLED', 'DISABLED', 'ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS']);
 
 const INTRINSIC_FUNCTIONS = [
   'Ref',
@@ -165,6 +223,17 @@ export function parseServerlessConfig(text: string, options: ServerlessConfigOpt
   const providerEnvironment = readEnvironment(variables, provider.environment, 'provider.environment');
   const providerTimeout = readTimeout(variables, provider.timeout, 'provider.timeout') ?? DEFAULT_TIMEOUT_SECONDS;
 
+  const resources = readResources(root.resources);
+  const queues = Object.entries(resources).flatMap(([name, resource]) =>
+    resource.Type === 'AWS::SQS::Queue' ? [readQueue(variables, name, resource)] : [],
+  );
+  const queueNames = new Set(queues.map((queue) => queue.name));
+  const rules = Object.entries(resources).flatMap(([name, resource]) =>
+    resource.Type === 'AWS::Events::Rule' && isJsonObject(resource.Properties) && resource.Properties.EventPattern
+      ? [readRule(variables, name, resource.Properties, queueNames)]
+      : [],
+  );
+
   const functions = root.functions === undefined ? {} : root.functions;
   if (!isJsonObject(functions)) throw new ServerlessConfigError('functions', 'expected a mapping of functions');
   return {
@@ -172,8 +241,10 @@ export function parseServerlessConfig(text: string, options: ServerlessConfigOpt
     stage,
     region: region ?? DEFAULT_REGION,
     functions: Object.entries(functions).map(([name, definition]) =>
-      readFunction(variables, name, definition, providerEnvironment, providerTimeout),
+      readFunction(variables, name, definition, providerEnvironment, providerTimeout, queueNames),
     ),
+    queues,
+    rules,
   };
 }
 
@@ -205,6 +276,7 @@ function readFunction(
   definition: unknown,
   providerEnvironment: Readonly<Record<string, string>>,
   providerTimeout: number,
+  queueNames: ReadonlySet<string>,
 ): FunctionConfig {
   const where = `functions.${name}`;
   if (!isJsonObject(definition)) throw new ServerlessConfigError(where, 'expected a mapping');
@@ -230,7 +302,7 @@ function readFunction(
       ...providerEnvironment,
       ...readEnvironment(variables, definition.environment, `${where}.environment`),
     },
-    events: events.flatMap((event, index) => readEvent(variables, event, `${where}.events[${index}]`)),
+    events: events.flatMap((event, index) => readEvent(variables, event, `${where}.events[${index}]`, queueNames)),
   };
 }
 
@@ -263,7 +335,12 @@ function readEnvironment(variables: VariableResolver, value: unknown, where: str
   );
 }
 
-function readEvent(variables: VariableResolver, event: unknown, where: string): FunctionEvent[] {
+function readEvent(
+  variables: VariableResolver,
+  event: unknown,
+  where: string,
+  queueNames: ReadonlySet<string>,
+): FunctionEvent[] {
   const entries = isJsonObject(event) ? Object.entries(event) : [];
   const [entry] = entries;
   if (entry === undefined || entries.length !== 1) {
@@ -272,7 +349,11 @@ function readEvent(variables: VariableResolver, event: unknown, where: string): 
   const [type, definition] = entry;
   if (type === 'schedule') return readScheduleEvent(variables, definition, `${where}.schedule`);
   if (type === 'eventBridge') return [readEventBridgeEvent(variables, definition, `${where}.eventBridge`)];
-  throw new ServerlessConfigError(where, `the local runner supports schedule and eventBridge events, not "${type}"`);
+  if (type === 'sqs') return [readSqsEvent(variables, definition, `${where}.sqs`, queueNames)];
+  throw new ServerlessConfigError(
+    where,
+    `the local runner supports schedule, eventBridge and sqs events, not "${type}"`,
+  );
 }
 
 function readScheduleEvent(variables: VariableResolver, definition: unknown, where: string): ScheduleEvent[] {
@@ -315,24 +396,189 @@ function readEventBridgeEvent(variables: VariableResolver, definition: unknown, 
   checkKeys(settings, EVENT_BRIDGE_KEYS, where);
   if (settings.pattern === undefined)
     throw new ServerlessConfigError(`${where}.pattern`, 'an event pattern is required');
-  let pattern: EventPattern;
-  try {
-    pattern = validatePattern(settings.pattern);
-  } catch (error: unknown) {
-    if (error instanceof EventPatternError) {
-      throw new ServerlessConfigError(`${where}.pattern`, error.message, { cause: error });
-    }
-    throw error;
-  }
   const name = optionalString(settings.name, `${where}.name`);
   return {
     kind: 'eventBridge',
-    pattern,
+    pattern: validatePatternAt(settings.pattern, `${where}.pattern`),
     eventBus: optionalString(settings.eventBus, `${where}.eventBus`) ?? 'default',
     enabled: readEnabled(settings.enabled, `${where}.enabled`),
     ...(settings.input === undefined ? {} : { input: settings.input }),
     ...(name === undefined ? {} : { name }),
   };
+}
+
+function validatePatternAt(pattern: unknown, where: string): EventPattern {
+  try {
+    return validatePattern(pattern);
+  } catch (error: unknown) {
+    if (error instanceof EventPatternError) throw new ServerlessConfigError(where, error.message, { cause: error });
+    throw error;
+  }
+}
+
+function readSqsEvent(
+  variables: VariableResolver,
+  definition: unknown,
+  where: string,
+  queueNames: ReadonlySet<string>,
+): SqsEvent {
+  const resolved = variables.resolve(definition, where);
+  // The short form gives the queue alone: `sqs: !GetAtt Queue.Arn`.
+  const settings = isJsonObject(resolved) && referenceOf(resolved) === undefined ? resolved : { arn: resolved };
+  checkKeys(settings, SQS_KEYS, where);
+  const queue = referenceOf(settings.arn);
+  if (queue?.attribute !== 'Arn') {
+    throw new ServerlessConfigError(
+      `${where}.arn`,
+      `expected the ARN of a queue of this stack, as !GetAtt <Queue>.Arn; got ${JSON.stringify(settings.arn)}`,
+    );
+  }
+  if (!queueNames.has(queue.id)) {
+    throw new ServerlessConfigError(`${where}.arn`, `${queue.id} is not a resource of type AWS::SQS::Queue`);
+  }
+  const batchSize =
+    readWholeNumber(settings.batchSize, `${where}.batchSize`, 1, MAXIMUM_SQS_BATCH_SIZE) ?? DEFAULT_SQS_BATCH_SIZE;
+  const window =
+    readWholeNumber(
+      settings.maximumBatchingWindow,
+      `${where}.maximumBatchingWindow`,
+      0,
+      MAXIMUM_BATCHING_WINDOW_SECONDS,
+    ) ?? 0;
+  if (batchSize > 10 && window < 1) {
+    throw new ServerlessConfigError(
+      `${where}.batchSize`,
+      'a batch of more than 10 messages needs a maximumBatchingWindow of at least 1 second',
+    );
+  }
+  const responseType = settings.functionResponseType;
+  if (responseType !== undefined && responseType !== 'ReportBatchItemFailures') {
+    throw new ServerlessConfigError(`${where}.functionResponseType`, 'expected ReportBatchItemFailures');
+  }
+  return {
+    kind: 'sqs',
+    queue: queue.id,
+    batchSize,
+    maximumBatchingWindow: window,
+    reportsBatchItemFailures: responseType === 'ReportBatchItemFailures',
+    enabled: readEnabled(settings.enabled, `${where}.enabled`),
+  };
+}
+
+/** A whole number within bounds; CloudFormation also takes numbers written as strings. */
+function readWholeNumber(value: unknown, where: string, minimum: number, maximum: number): number | undefined {
+  if (value === undefined) return undefined;
+  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isInteger(number) || number < minimum || number > maximum) {
+    throw new ServerlessConfigError(
+      where,
+      `expected a whole number from ${minimum} to ${maximum}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return number;
+}
+
+/** `{ Ref: Id }`, or `{ "Fn::GetAtt": "Id.Attribute" }` / `[Id, Attribute]`: what it refers to; else undefined. */
+function referenceOf(value: unknown): { readonly id: string; readonly attribute?: string } | undefined {
+  if (!isJsonObject(value) || Object.keys(value).length !== 1) return undefined;
+  if (typeof value.Ref === 'string') return { id: value.Ref };
+  const getAtt = value['Fn::GetAtt'];
+  const dot = typeof getAtt === 'string' ? getAtt.indexOf('.') : -1;
+  const [id, attribute] =
+    typeof getAtt === 'string' ? [getAtt.slice(0, dot), getAtt.slice(dot + 1)] : Array.isArray(getAtt) ? getAtt : [];
+  return typeof id === 'string' && id !== '' && typeof attribute === 'string' ? { id, attribute } : undefined;
+}
+
+/** The `Type` and `Properties` of each resource, by logical id; nothing else of them is read. */
+function readResources(resources: unknown): Readonly<Record<string, JsonObject>> {
+  if (resources === undefined || resources === null) return {};
+  if (!isJsonObject(resources)) throw new ServerlessConfigError('resources', 'expected a mapping with "Resources"');
+  const entries = resources.Resources ?? {};
+  if (!isJsonObject(entries)) throw new ServerlessConfigError('resources.Resources', 'expected a mapping');
+  return Object.fromEntries(
+    Object.entries(entries).map(([name, resource]) => {
+      if (!isJsonObject(resource)) throw new ServerlessConfigError(`resources.Resources.${name}`, 'expected a mapping');
+      return [name, resource];
+    }),
+  );
+}
+
+function readQueue(variables: VariableResolver, name: string, resource: JsonObject): QueueConfig {
+  const where = `resources.Resources.${name}.Properties`;
+  const properties = isJsonObject(resource.Properties) ? resource.Properties : {};
+  if (variables.resolve(properties.FifoQueue, `${where}.FifoQueue`) === true) {
+    throw new ServerlessConfigError(`${where}.FifoQueue`, 'the local runner simulates standard queues only');
+  }
+  const visibilityTimeout = readWholeNumber(
+    variables.resolve(properties.VisibilityTimeout, `${where}.VisibilityTimeout`),
+    `${where}.VisibilityTimeout`,
+    0,
+    MAXIMUM_VISIBILITY_TIMEOUT_SECONDS,
+  );
+  const redrive = parseJsonText(variables.resolve(properties.RedrivePolicy, `${where}.RedrivePolicy`));
+  if (redrive !== undefined && !isJsonObject(redrive)) {
+    throw new ServerlessConfigError(`${where}.RedrivePolicy`, 'expected a mapping with "maxReceiveCount"');
+  }
+  const maxReceiveCount =
+    redrive === undefined
+      ? undefined
+      : readWholeNumber(redrive.maxReceiveCount, `${where}.RedrivePolicy.maxReceiveCount`, 1, 1000);
+  return {
+    name,
+    visibilityTimeout: visibilityTimeout ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
+    ...(maxReceiveCount === undefined ? {} : { maxReceiveCount }),
+  };
+}
+
+/** CloudFormation takes JSON properties (an event pattern, a redrive policy) as a mapping or as JSON text. */
+function parseJsonText(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+function readRule(
+  variables: VariableResolver,
+  name: string,
+  properties: JsonObject,
+  queueNames: ReadonlySet<string>,
+): RuleConfig {
+  const where = `resources.Resources.${name}.Properties`;
+  const state = variables.resolve(properties.State, `${where}.State`) ?? 'ENABLED';
+  if (typeof state !== 'string' || !RULE_STATES.has(state)) {
+    throw new ServerlessConfigError(`${where}.State`, `expected ${[...RULE_STATES].join(', ')}`);
+  }
+  const targets = properties.Targets ?? [];
+  if (!Array.isArray(targets)) throw new ServerlessConfigError(`${where}.Targets`, 'expected a list of targets');
+  return {
+    name,
+    pattern: validatePatternAt(
+      parseJsonText(variables.resolve(properties.EventPattern, `${where}.EventPattern`)),
+      `${where}.EventPattern`,
+    ),
+    eventBus: readEventBusName(variables.resolve(properties.EventBusName, `${where}.EventBusName`), where),
+    enabled: state !== 'DISABLED',
+    queues: targets.flatMap((target: unknown, index) => {
+      const targetWhere = `${where}.Targets[${index}]`;
+      if (!isJsonObject(target)) throw new ServerlessConfigError(targetWhere, 'expected a mapping with "Arn"');
+      const queue = referenceOf(variables.resolve(target.Arn, `${targetWhere}.Arn`));
+      if (queue?.attribute !== 'Arn' || !queueNames.has(queue.id)) return [];
+      checkKeys(target, QUEUE_TARGET_KEYS, targetWhere);
+      return [queue.id];
+    }),
+  };
+}
+
+/** A name or ARN gives the bus's name; a reference is to a bus of this stack, named here by its logical id. */
+function readEventBusName(value: unknown, where: string): string {
+  if (value === undefined) return 'default';
+  if (typeof value === 'string' && value !== '') return value.slice(value.lastIndexOf('/') + 1);
+  const bus = referenceOf(value);
+  if (bus === undefined) throw new ServerlessConfigError(`${where}.EventBusName`, 'expected a bus name or ARN');
+  return bus.id;
 }
 
 function checkKeys(settings: JsonObject, allowed: ReadonlySet<string>, where: string): void {

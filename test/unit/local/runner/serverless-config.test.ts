@@ -126,6 +126,8 @@ describe('parseServerlessConfig', () => {
           ],
         },
       ],
+      queues: [],
+      rules: [],
     });
   });
 
@@ -364,6 +366,240 @@ describe('parseServerlessConfig', () => {
       ['an EventBridge rule without pattern', '      - eventBridge: { eventBus: default }', 'pattern is required'],
     ])('refuses %s', (_case, list, problem) => {
       expect(failure(service(`  f:\n    handler: f.handler\n    events:\n${list}`)).message).toContain(problem);
+    });
+  });
+
+  describe('queues and the rules that feed them', () => {
+    const QUEUED = `service: demo
+params:
+  default:
+    batch: 1000
+    imageState: available
+functions:
+  record:
+    handler: record.handler
+    events:
+      - sqs:
+          arn: !GetAtt ImageStateQueue.Arn
+          batchSize: \${param:batch}
+          maximumBatchingWindow: 60
+          functionResponseType: ReportBatchItemFailures
+      - sqs:
+          arn: { Fn::GetAtt: [SlowQueue, Arn] }
+          enabled: false
+      - sqs:
+          arn:
+            Fn::GetAtt: SlowQueue.Arn
+resources:
+  Resources:
+    ImageStateRule:
+      Type: AWS::Events::Rule
+      Properties:
+        Description: \${file(./not-read.yml)}
+        EventPattern:
+          source: [aws.ec2]
+          detail: { State: ['\${param:imageState}'] }
+        Targets:
+          - Id: ImageStateQueue
+            Arn: !GetAtt ImageStateQueue.Arn
+          - Id: Notify
+            Arn: !Ref NotifyTopic
+            InputPath: $.detail
+    QuietRule:
+      Type: AWS::Events::Rule
+      Properties:
+        State: DISABLED
+        EventBusName: arn:aws:events:us-east-1:123456789012:event-bus/backups
+        EventPattern: '{"source":["com.example"]}'
+        Targets: [{ Id: q, Arn: { Fn::GetAtt: [SlowQueue, Arn] } }]
+    NightlyRule:
+      Type: AWS::Events::Rule
+      Properties:
+        ScheduleExpression: rate(1 day)
+        Targets: [{ Id: q, Arn: !GetAtt SlowQueue.Arn }]
+    ImageStateQueue:
+      Type: AWS::SQS::Queue
+      Properties:
+        VisibilityTimeout: 720
+        RedrivePolicy:
+          deadLetterTargetArn: !GetAtt Failed.Arn
+          maxReceiveCount: 5
+    SlowQueue:
+      Type: AWS::SQS::Queue
+      Properties:
+        RedrivePolicy: '{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:failed","maxReceiveCount":"3"}'
+    NotifyTopic:
+      Type: AWS::SNS::Topic
+`;
+    /** QUEUED with one line replaced. */
+    const changed = (line: string, replacement: string) => {
+      expect(QUEUED).toContain(line);
+      return QUEUED.replace(line, replacement);
+    };
+
+    it('reads sqs events, queues and pattern rules, with defaults and variables resolved', () => {
+      const config = parseServerlessConfig(QUEUED);
+      expect(config.functions[0]?.events).toEqual([
+        {
+          kind: 'sqs',
+          queue: 'ImageStateQueue',
+          batchSize: 1000,
+          maximumBatchingWindow: 60,
+          reportsBatchItemFailures: true,
+          enabled: true,
+        },
+        {
+          kind: 'sqs',
+          queue: 'SlowQueue',
+          batchSize: 10,
+          maximumBatchingWindow: 0,
+          reportsBatchItemFailures: false,
+          enabled: false,
+        },
+        {
+          kind: 'sqs',
+          queue: 'SlowQueue',
+          batchSize: 10,
+          maximumBatchingWindow: 0,
+          reportsBatchItemFailures: false,
+          enabled: true,
+        },
+      ]);
+      expect(config.queues).toEqual([
+        { name: 'ImageStateQueue', visibilityTimeout: 720, maxReceiveCount: 5 },
+        { name: 'SlowQueue', visibilityTimeout: 30, maxReceiveCount: 3 },
+      ]);
+      expect(config.rules).toEqual([
+        {
+          name: 'ImageStateRule',
+          pattern: { source: ['aws.ec2'], detail: { State: ['available'] } },
+          eventBus: 'default',
+          enabled: true,
+          queues: ['ImageStateQueue'],
+        },
+        {
+          name: 'QuietRule',
+          pattern: { source: ['com.example'] },
+          eventBus: 'backups',
+          enabled: false,
+          queues: ['SlowQueue'],
+        },
+      ]);
+    });
+
+    it('reads the short form of an sqs event', () => {
+      const config = parseServerlessConfig(
+        changed(
+          '      - sqs:\n          arn:\n            Fn::GetAtt: SlowQueue.Arn',
+          '      - sqs: !GetAtt SlowQueue.Arn',
+        ),
+      );
+      expect(config.functions[0]?.events[2]).toMatchObject({ kind: 'sqs', queue: 'SlowQueue', batchSize: 10 });
+    });
+
+    it.each<[string, string, string, string, string]>([
+      [
+        'an unknown sqs key',
+        '          functionResponseType: ReportBatchItemFailures',
+        '          filterPatterns: [{ body: { a: [1] } }]',
+        'functions.record.events[0].sqs.filterPatterns',
+        'not supported',
+      ],
+      [
+        'a queue ARN written out',
+        '          arn: !GetAtt ImageStateQueue.Arn',
+        '          arn: arn:aws:sqs:us-east-1:123456789012:elsewhere',
+        'functions.record.events[0].sqs.arn',
+        '!GetAtt <Queue>.Arn',
+      ],
+      [
+        'a queue that is not a queue resource',
+        '          arn: !GetAtt ImageStateQueue.Arn',
+        '          arn: !GetAtt NotifyTopic.Arn',
+        'functions.record.events[0].sqs.arn',
+        'NotifyTopic is not a resource of type AWS::SQS::Queue',
+      ],
+      [
+        'a batch above 10,000',
+        '          batchSize: ${param:batch}',
+        '          batchSize: 10001',
+        'functions.record.events[0].sqs.batchSize',
+        'from 1 to 10000',
+      ],
+      [
+        'a batch above 10 without a window',
+        '          maximumBatchingWindow: 60',
+        '          maximumBatchingWindow: 0',
+        'functions.record.events[0].sqs.batchSize',
+        'maximumBatchingWindow of at least 1 second',
+      ],
+      [
+        'a window above 300 seconds',
+        '          maximumBatchingWindow: 60',
+        '          maximumBatchingWindow: 301',
+        'functions.record.events[0].sqs.maximumBatchingWindow',
+        'from 0 to 300',
+      ],
+      [
+        'another response type',
+        '          functionResponseType: ReportBatchItemFailures',
+        '          functionResponseType: Everything',
+        'functions.record.events[0].sqs.functionResponseType',
+        'ReportBatchItemFailures',
+      ],
+      [
+        'a pattern that does not validate',
+        "          detail: { State: ['${param:imageState}'] }",
+        '          detail: { State: available }',
+        'resources.Resources.ImageStateRule.Properties.EventPattern',
+        'detail.State',
+      ],
+      [
+        'an unknown rule state',
+        '        State: DISABLED',
+        '        State: PAUSED',
+        'resources.Resources.QuietRule.Properties.State',
+        'ENABLED, DISABLED',
+      ],
+      [
+        'an input transformer on a queue target',
+        '            Arn: !GetAtt ImageStateQueue.Arn',
+        '            Arn: !GetAtt ImageStateQueue.Arn\n            InputTransformer: { InputTemplate: x }',
+        'resources.Resources.ImageStateRule.Properties.Targets[0].InputTransformer',
+        'not supported',
+      ],
+      [
+        'a visibility timeout above 12 hours',
+        '        VisibilityTimeout: 720',
+        '        VisibilityTimeout: 43201',
+        'resources.Resources.ImageStateQueue.Properties.VisibilityTimeout',
+        'from 0 to 43200',
+      ],
+      [
+        'a redrive policy without a receive count',
+        '          maxReceiveCount: 5',
+        '          maxReceiveCount: many',
+        'resources.Resources.ImageStateQueue.Properties.RedrivePolicy.maxReceiveCount',
+        'from 1 to 1000',
+      ],
+      [
+        'a FIFO queue',
+        '        VisibilityTimeout: 720',
+        '        FifoQueue: true',
+        'resources.Resources.ImageStateQueue.Properties.FifoQueue',
+        'standard queues only',
+      ],
+      [
+        'a variable without value in what is read',
+        '        VisibilityTimeout: 720',
+        '        VisibilityTimeout: ${param:visibility}',
+        'resources.Resources.ImageStateQueue.Properties.VisibilityTimeout',
+        'has no value',
+      ],
+    ])('refuses %s, naming where', (_case, line, replacement, where, problem) => {
+      const error = failure(changed(line, replacement));
+      expect(error.where).toBe(where);
+      expect(error.message).toContain(problem);
     });
   });
 
