@@ -1,11 +1,12 @@
 /**
  * The service's functions as `serverless.yml` declares them: their handler modules loaded in this process, their
- * environment set, their schedules and event patterns ready for the simulation. Nothing here names a function: the
+ * environment set, their schedules, event patterns and queues (with the patterns of the rules that feed them) ready
+ * for the simulation. Nothing here names a function: the
  * wiring is read from the file, so a wrong pattern there makes the local night fail as it would in AWS.
  */
 import { dirname, resolve } from 'node:path';
-import { loadServerlessConfig } from './serverless-config';
-import type { Handler, LocalFunction } from './simulation';
+import { loadServerlessConfig, type ServerlessConfig, type SqsEvent } from './serverless-config';
+import type { Handler, LocalFunction, QueueTrigger } from './simulation';
 
 export interface LoadFunctionsOptions {
   readonly stage: string;
@@ -29,6 +30,16 @@ export class WiringError extends Error {
  */
 export async function loadFunctions(file: string, options: LoadFunctionsOptions): Promise<LocalFunction[]> {
   const config = loadServerlessConfig(file, { stage: options.stage, region: options.region });
+  const readers = new Map<string, string>();
+  for (const fn of config.functions) {
+    for (const event of fn.events) {
+      if (event.kind !== 'sqs' || !event.enabled) continue;
+      const other = readers.get(event.queue);
+      // Two mappings on one queue compete for its messages; the simulation gives each queue one reader.
+      if (other !== undefined) throw new WiringError(`${other} and ${fn.name} both read ${event.queue}`);
+      readers.set(event.queue, fn.name);
+    }
+  }
   const environment: Record<string, string> = {};
   for (const fn of config.functions) {
     for (const [name, value] of Object.entries(fn.environment)) {
@@ -67,7 +78,28 @@ export async function loadFunctions(file: string, options: LoadFunctionsOptions)
       patterns: fn.events.flatMap((event) =>
         event.kind === 'eventBridge' && event.enabled && event.eventBus === 'default' ? [event.pattern] : [],
       ),
+      queues: fn.events.flatMap((event) =>
+        event.kind === 'sqs' && event.enabled ? [queueTrigger(config, event)] : [],
+      ),
     });
   }
   return functions;
+}
+
+/** The queue as the function's event source mapping reads it, fed by the enabled rules on the default bus. */
+export function queueTrigger(config: ServerlessConfig, event: SqsEvent): QueueTrigger {
+  const queue = config.queues.find((candidate) => candidate.name === event.queue);
+  // The configuration checks that a sqs event names one of its queues.
+  if (queue === undefined) throw new WiringError(`${event.queue} is not a queue of the stack`);
+  return {
+    queue: queue.name,
+    patterns: config.rules.flatMap((rule) =>
+      rule.enabled && rule.eventBus === 'default' && rule.queues.includes(queue.name) ? [rule.pattern] : [],
+    ),
+    batchSize: event.batchSize,
+    batchingWindowMs: event.maximumBatchingWindow * 1000,
+    reportsBatchItemFailures: event.reportsBatchItemFailures,
+    visibilityTimeoutMs: queue.visibilityTimeout * 1000,
+    ...(queue.maxReceiveCount === undefined ? {} : { maxReceiveCount: queue.maxReceiveCount }),
+  };
 }

@@ -22,7 +22,7 @@ import type { RotateSummary } from '../../lib/use-cases/rotate';
 import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../ec2';
 import { type FleetMember, type LaunchedMember, launchFleet, stopMembers, terminateMembers } from './fleet';
 import { loadFunctions } from './functions';
-import { type InvocationRecord, type SimulationClock, simulate } from './simulation';
+import { type InvocationRecord, type QueuedMessages, type SimulationClock, simulate } from './simulation';
 
 export interface NightOptions {
   readonly fleet: readonly FleetMember[];
@@ -181,6 +181,8 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
     const records: InvocationRecord[] = [];
     const downtime = new Map<string, number>();
     const simStart = clock.now();
+    // Messages still queued at the end of a night are received in the next.
+    const queued: QueuedMessages = new Map();
     for (let night = 1; night <= options.nights; night += 1) {
       const until = new Date(simStart.getTime() + night * DAY_MS);
       const tracked: SimulationClock = {
@@ -212,6 +214,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
           region,
           account: LOCAL_ACCOUNT_ID,
           rateAnchor: simStart,
+          queued,
           ...(options.stepMs === undefined ? {} : { stepMs: options.stepMs }),
           ...(options.onInvocation ? { onInvocation: options.onInvocation } : {}),
         },
@@ -221,8 +224,13 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       if (night === 1) await terminateMembers(client, launched);
     }
     const report = await reportOn(client, launched, records, downtime, new Date(clock.now().getTime() - DAY_MS));
+    const unreceived = [...queued.values()].reduce((sum, messages) => sum + messages.length, 0);
     return {
       ...report,
+      problems: [
+        ...report.problems,
+        ...(unreceived > 0 ? [`${unreceived} queued message(s) not yet received after the last night`] : []),
+      ],
       nights: options.nights,
       totals: { ...report.totals, ec2Calls: counter.count() },
       simulatedSeconds: Math.round((clock.now().getTime() - simStart.getTime()) / 1000),
@@ -446,6 +454,9 @@ async function reportOn(
     record.error ? [`${record.functionName}: ${record.error}`] : [],
   );
   problems.push(...invocationErrors);
+  for (const record of records) {
+    if (record.deadLettered) problems.push(`${record.functionName}: ${record.deadLettered} message(s) dead-lettered`);
+  }
   const imagesCreated = new Set(
     allOutcomes.flatMap((outcome) => (outcome.action === 'create-image' && outcome.imageId ? [outcome.imageId] : [])),
   ).size;
