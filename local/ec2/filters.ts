@@ -60,3 +60,29 @@ export function compileFilters<T extends TaggedResource>(
   });
   return (resource) => tests.every((test) => test(resource));
 }
+
+/** A filter's values when none holds a wildcard or escape: then each matches exactly itself. */
+function literalValues(filter: Filter): readonly string[] | undefined {
+  return filter.values.some((value) => /[*?\\]/.test(value)) ? undefined : filter.values;
+}
+
+/**
+ * The only resources that can pass the filters, found by look-ups instead of a scan: for each filter on a field with a
+ * look-up (an id, a name) and no wildcard, the resources holding one of its values; the fewest of them, in creation
+ * order. Undefined when no filter has a look-up. The filters still apply to what this returns.
+ */
+export function filterCandidates<T extends { seq: number }>(
+  filters: readonly Filter[],
+  lookups: Readonly<Record<string, (value: string) => Iterable<T>>>,
+): T[] | undefined {
+  let fewest: Set<T> | undefined;
+  for (const filter of filters) {
+    const lookup = Object.hasOwn(lookups, filter.name) ? lookups[filter.name] : undefined;
+    const values = lookup === undefined ? undefined : literalValues(filter);
+    if (lookup === undefined || values === undefined) continue;
+    const found = new Set<T>();
+    for (const value of values) for (const resource of lookup(value)) found.add(resource);
+    if (fewest === undefined || found.size < fewest.size) fewest = found;
+  }
+  return fewest === undefined ? undefined : [...fewest].sort((a, b) => a.seq - b.seq);
+}

@@ -2,7 +2,7 @@ import type { SimClock } from './clock';
 import type { Durations } from './durations';
 import { Ec2ApiError, incorrectInstanceState, invalidParameterValue } from './errors';
 import { amiStateChangeEvent, type EventHub, type InstanceStateName, instanceStateChangeEvent } from './events';
-import { compileFilters } from './filters';
+import { compileFilters, filterCandidates } from './filters';
 import {
   assertImageId,
   assertInstanceId,
@@ -42,6 +42,12 @@ import {
 } from './rules';
 
 export const DEPRECATION_HORIZON_YEARS = 10;
+
+/** The resource with this id, as a look-up for {@link filterCandidates}. */
+function byId<T>(resources: ReadonlyMap<string, T>, id: string): T[] {
+  const resource = resources.get(id);
+  return resource === undefined ? [] : [resource];
+}
 
 /** What EC2 answers when an account acts on an image another account owns. */
 const notAuthorizedForImage = (imageId: string): Ec2ApiError =>
@@ -109,6 +115,8 @@ export class Ec2Backend {
   readonly volumes = new Map<string, VolumeRecord>();
   readonly images = new Map<string, ImageRecord>();
   readonly snapshots = new Map<string, SnapshotRecord>();
+  /** Every image listed (deregistered and shared ones too) per name: DescribeImages by name without a scan. */
+  private readonly imagesByName = new Map<string, Set<ImageRecord>>();
   /** Registered (not deregistered) image per AMI name: names are unique per account and Region. */
   private readonly imageNames = new Map<string, string>();
   /** Registered images per snapshot: a snapshot backing one cannot be deleted. */
@@ -165,7 +173,7 @@ export class Ec2Backend {
       requestId: newId('r'),
       ownerId: input.ownerId,
     };
-    this.images.set(image.id, image);
+    this.addImage(image);
     return image;
   }
 
@@ -244,7 +252,8 @@ export class Ec2Backend {
   describeInstances(ids: string[], filters: Filter[], page: PageRequest): Page<InstanceRecord> {
     const wanted = this.lookupInstances(ids);
     const matches = compileFilters(filters, INSTANCE_FILTERS);
-    return paginate(wanted ?? this.instances.values(), matches, page);
+    const candidates = wanted ?? filterCandidates(filters, { 'instance-id': (id) => byId(this.instances, id) });
+    return paginate(candidates ?? this.instances.values(), matches, page);
   }
 
   describeInstanceStatus(
@@ -487,7 +496,13 @@ export class Ec2Backend {
               .filter(isDefined),
           )
         : undefined;
-    return paginate(wanted ?? this.images.values(), (image) => visible(image) && matches(image), page);
+    const candidates =
+      wanted ??
+      filterCandidates(filters, {
+        'image-id': (id) => byId(this.images, id),
+        name: (name) => this.imagesByName.get(name) ?? [],
+      });
+    return paginate(candidates ?? this.images.values(), (image) => visible(image) && matches(image), page);
   }
 
   deregisterImage(imageId: string, deleteAssociatedSnapshots: boolean): DeleteSnapshotResult[] {
@@ -562,7 +577,8 @@ export class Ec2Backend {
               .filter(isDefined),
           )
         : undefined;
-    return paginate(wanted ?? this.snapshots.values(), matches, page);
+    const candidates = wanted ?? filterCandidates(filters, { 'snapshot-id': (id) => byId(this.snapshots, id) });
+    return paginate(candidates ?? this.snapshots.values(), matches, page);
   }
 
   deleteSnapshot(snapshotId: string): void {
@@ -636,7 +652,7 @@ export class Ec2Backend {
       if (instance.transitionAt !== undefined) this.scheduleInstanceTransition(instance, instance.transitionAt);
     }
     for (const image of state.images) {
-      this.images.set(image.id, image);
+      this.addImage(image);
       if (image.state !== 'deregistered') this.indexImage(image);
       if (image.transitionAt !== undefined) this.scheduleImageTransition(image, image.transitionAt);
     }
@@ -746,10 +762,27 @@ export class Ec2Backend {
       rootDeviceName: ROOT_DEVICE_NAME,
       ...(failure === undefined ? {} : { failure }),
     };
-    this.images.set(image.id, image);
+    this.addImage(image);
     this.indexImage(image);
     this.scheduleImageTransition(image, completeAt);
     return image;
+  }
+
+  private addImage(image: ImageRecord): void {
+    this.images.set(image.id, image);
+    let named = this.imagesByName.get(image.name);
+    if (named === undefined) {
+      named = new Set();
+      this.imagesByName.set(image.name, named);
+    }
+    named.add(image);
+  }
+
+  private removeImage(image: ImageRecord): void {
+    this.images.delete(image.id);
+    const named = this.imagesByName.get(image.name);
+    named?.delete(image);
+    if (named?.size === 0) this.imagesByName.delete(image.name);
   }
 
   private indexImage(image: ImageRecord): void {
@@ -777,7 +810,7 @@ export class Ec2Backend {
     this.options.clock.schedule(at, () => {
       if (this.images.get(image.id) !== image || image.transitionAt !== at) return; // superseded
       delete image.transitionAt;
-      if (image.state === 'deregistered') this.images.delete(image.id);
+      if (image.state === 'deregistered') this.removeImage(image);
       else if (image.state === 'pending') this.finishImage(image, image.failure);
     });
   }
