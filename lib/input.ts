@@ -99,3 +99,53 @@ export function parseImageStateChange(event: unknown): ImageStateChange | undefi
   if (typeof detail.State !== 'string') throw new InvalidInputError('detail.State must be a string');
   return { now: eventTime(event.time, 'time'), imageId: detail.ImageId, state: detail.State };
 }
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A message of a Lambda SQS batch, by its id (the handle for reporting it failed). */
+export interface QueuedChange {
+  readonly messageId: string;
+  readonly change: ImageStateChange;
+}
+
+export interface QueueBatch {
+  readonly changes: readonly QueuedChange[];
+  /** Messages that are not image state changes: reported failed, so that the queue's redrive policy keeps them. */
+  readonly rejected: readonly { readonly messageId: string; readonly reason: string }[];
+}
+
+/**
+ * Parses a Lambda SQS event whose messages are EventBridge events; undefined if the event is not one. A message
+ * that is not an `EC2 AMI State Change` is rejected on its own, so that one bad message never holds back the batch.
+ */
+export function parseQueueBatch(event: unknown): QueueBatch | undefined {
+  if (!isRecord(event) || !('Records' in event)) return undefined;
+  const records = event.Records;
+  if (!Array.isArray(records) || records.length === 0) {
+    throw new InvalidInputError('Records must be a non-empty array of SQS messages');
+  }
+  const changes: QueuedChange[] = [];
+  const rejected: { messageId: string; reason: string }[] = [];
+  records.forEach((record: unknown, index) => {
+    if (!isRecord(record) || record.eventSource !== 'aws:sqs' || typeof record.messageId !== 'string') {
+      throw new InvalidInputError(`Records[${index}] is not an SQS message with a messageId`);
+    }
+    const { messageId } = record;
+    const body = typeof record.body === 'string' ? parseJson(record.body) : undefined;
+    try {
+      const change = parseImageStateChange(body);
+      if (change === undefined) throw new InvalidInputError('the message is not an EC2 AMI State Change event');
+      changes.push({ messageId, change });
+    } catch (error: unknown) {
+      if (!(error instanceof InvalidInputError)) throw error;
+      rejected.push({ messageId, reason: error.message });
+    }
+  });
+  return { changes, rejected };
+}

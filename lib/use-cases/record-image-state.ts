@@ -1,60 +1,83 @@
 /**
- * An image of this service became available or failed: record the outcome on its instance (and on the image, which
- * marks it recorded) at once, instead of waiting for the next sweep. One look-up and one write: images the service
- * does not own, and outcomes already recorded, are ignored.
+ * Images of this service became available or failed: record their outcomes on their instances (and on the images,
+ * which marks them recorded) at once, instead of waiting for the next sweep. A batch of state changes costs one
+ * look-up of its images and, for its successes, one write: images the service does not own, and outcomes already
+ * recorded, are ignored.
  */
 
-import { decideImageOutcome, type ImageOutcome } from '../decisions/progress';
+import type { ProgressDecision } from '../decisions/progress';
+import { decideImageOutcome } from '../decisions/progress';
 import { errorMessage, isTransient } from '../errors';
 import type { ImageStateChange } from '../input';
 import { applyRuns } from './advance-runs';
 import type { Summary, UseCaseContext } from './context';
 
-export interface RecordSummary extends Summary {
+export interface IgnoredChange {
   readonly imageId: string;
-  /** Why nothing was recorded, when nothing was. */
-  readonly ignored?: string;
+  /** Why nothing was recorded for it. */
+  readonly reason: string;
+}
+
+export interface RecordSummary extends Summary {
+  readonly ignored: readonly IgnoredChange[];
 }
 
 /**
- * Records the outcome; when EC2 throttles (many images completing at once), leaves it to the next createImages sweep,
- * which records every outcome due, rather than failing the invocation into Lambda's retries.
+ * Records the outcomes; when EC2 throttles (many images completing at once), leaves them to the next createImages
+ * sweep, which records every outcome due, rather than failing the batch into redeliveries.
  */
-export async function recordImageState(change: ImageStateChange, context: UseCaseContext): Promise<RecordSummary> {
+export async function recordImageStates(
+  changes: readonly ImageStateChange[],
+  context: UseCaseContext,
+): Promise<RecordSummary> {
+  // The latest time of the batch: every change in it had happened by then.
+  const now = new Date(Math.max(...changes.map((change) => change.now.getTime())));
+  const base = { function: 'recordImageState', now: now.toISOString(), dryRun: false };
   try {
-    return await record(change, context);
+    return { ...base, ...(await record(changes, now, context)) };
   } catch (error: unknown) {
     if (!isTransient(error)) throw error;
-    context.logger.warn('EC2 busy: the next sweep records this outcome', {
-      imageId: change.imageId,
+    const reason = `EC2 busy (${errorMessage(error)}): the next createImages sweep records this outcome`;
+    context.logger.warn('EC2 busy: the next sweep records these outcomes', {
+      imageIds: changes.map((change) => change.imageId),
       error: errorMessage(error),
     });
-    return {
-      function: 'recordImageState',
-      now: change.now.toISOString(),
-      dryRun: false,
-      imageId: change.imageId,
-      instances: [],
-      ignored: `EC2 busy (${errorMessage(error)}): the next createImages sweep records this outcome`,
-    };
+    return { ...base, instances: [], ignored: changes.map((change) => ({ imageId: change.imageId, reason })) };
   }
 }
 
-async function record(change: ImageStateChange, context: UseCaseContext): Promise<RecordSummary> {
+async function record(
+  changes: readonly ImageStateChange[],
+  now: Date,
+  context: UseCaseContext,
+): Promise<Pick<RecordSummary, 'instances' | 'ignored'>> {
   const { config, ec2, logger } = context;
-  const base = { function: 'recordImageState', now: change.now.toISOString(), dryRun: false, imageId: change.imageId };
-  const [image] = await ec2.findImagesById([change.imageId]);
-  const outcome: ImageOutcome =
-    image === undefined
-      ? { kind: 'ignore', reason: 'image not found in this account' }
-      : decideImageOutcome(image, change.now, config);
-  if (outcome.kind === 'ignore') {
-    logger.info('image state change ignored', {
-      imageId: change.imageId,
-      state: change.state,
-      ignored: outcome.reason,
-    });
-    return { ...base, instances: [], ignored: outcome.reason };
+  // EventBridge delivers at least once: an image named twice in a batch is recorded once.
+  const latest = new Map<string, ImageStateChange>();
+  for (const change of changes) {
+    const seen = latest.get(change.imageId);
+    if (seen === undefined || seen.now < change.now) latest.set(change.imageId, change);
   }
-  return { ...base, instances: await applyRuns([outcome.decision], change.now, context, { createImages: false }) };
+  const images = new Map((await ec2.findImagesById([...latest.keys()])).map((image) => [image.id, image]));
+  const decisions: Extract<ProgressDecision, { kind: 'succeeded' | 'failed' }>[] = [];
+  const ignored: IgnoredChange[] = [];
+  for (const change of latest.values()) {
+    const image = images.get(change.imageId);
+    const outcome =
+      image === undefined
+        ? { kind: 'ignore' as const, reason: 'image not found in this account' }
+        : decideImageOutcome(image, change.now, config);
+    if (outcome.kind === 'record') {
+      decisions.push(outcome.decision);
+    } else {
+      logger.info('image state change ignored', {
+        imageId: change.imageId,
+        state: change.state,
+        ignored: outcome.reason,
+      });
+      ignored.push({ imageId: change.imageId, reason: outcome.reason });
+    }
+  }
+  const instances = decisions.length > 0 ? await applyRuns(decisions, now, context, { createImages: false }) : [];
+  return { instances, ignored };
 }

@@ -1,7 +1,7 @@
 /** The sample events in events/ are the console test events and payloads the README documents: each must parse. */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseImageStateChange, parseInvocation } from '../../lib/input';
+import { parseImageStateChange, parseInvocation, parseQueueBatch } from '../../lib/input';
 
 const EVENTS = join(__dirname, '../../events');
 const samples = readdirSync(EVENTS)
@@ -16,6 +16,7 @@ describe('events/', () => {
       'console-all.json',
       'console-dry-run.json',
       'console-instances.json',
+      'queue-batch.json',
       'scheduled.json',
     ]);
   });
@@ -24,9 +25,21 @@ describe('events/', () => {
     expect(parseImageStateChange(event)).toMatchObject({ imageId: expect.stringMatching(/^ami-/) });
   });
 
-  it.each(samples.filter(([file]) => !file.startsWith('ami-')))('%s is a valid invocation', (file, event) => {
-    const invocation = parseInvocation(event, () => new Date('2026-11-26T12:00:00Z'));
-    expect(invocation.trigger).toBe(file === 'scheduled.json' ? 'schedule' : 'console');
-    expect(invocation.dryRun).toBe(file === 'console-dry-run.json');
+  it('queue-batch.json is a batch of image state changes, none rejected', () => {
+    const [, event] = samples.find(([file]) => file === 'queue-batch.json') ?? [];
+    const batch = parseQueueBatch(event);
+    expect(batch?.changes).toEqual([
+      expect.objectContaining({ change: expect.objectContaining({ state: 'available' }) }),
+    ]);
+    expect(batch?.rejected).toEqual([]);
   });
+
+  it.each(samples.filter(([file]) => file.startsWith('console-') || file === 'scheduled.json'))(
+    '%s is a valid invocation',
+    (file, event) => {
+      const invocation = parseInvocation(event, () => new Date('2026-11-26T12:00:00Z'));
+      expect(invocation.trigger).toBe(file === 'scheduled.json' ? 'schedule' : 'console');
+      expect(invocation.dryRun).toBe(file === 'console-dry-run.json');
+    },
+  );
 });

@@ -127,7 +127,42 @@ describe('console payloads of every shape', () => {
           (error: unknown) => error,
         );
         if (outcome instanceof Error) expect(outcome).toBeInstanceOf(InvalidInputError);
-        else expect(outcome).toMatchObject({ ignored: expect.any(String), instances: [] });
+        else
+          expect(outcome).toMatchObject({
+            ignored: [expect.objectContaining({ reason: expect.any(String) })],
+            instances: [],
+          });
+        expect(JSON.stringify(harness.world())).toBe(before);
+      }),
+      { numRuns: 100 * RUNS },
+    );
+  });
+  it('queue batches of every shape: each message is rejected on its own or ignored; nothing changes', async () => {
+    const body = fc.oneof(
+      nasty,
+      fc.json(),
+      fc
+        .record({
+          source: fc.constant('aws.ec2'),
+          'detail-type': fc.constant('EC2 AMI State Change'),
+          time: fc.oneof(fc.constant('2026-11-27T03:10:00Z'), nasty),
+          detail: fc.record({ ImageId: fc.oneof(nasty, fc.stringMatching(/^ami-[0-9a-f]{8}$/)), State: nasty }),
+        })
+        .map((event) => JSON.stringify(event)),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(body, { minLength: 1, maxLength: 6 }), async (bodies) => {
+        const before = JSON.stringify(harness.world());
+        const batch = {
+          Records: bodies.map((text, index) => ({ messageId: `m-${index}`, body: text, eventSource: 'aws:sqs' })),
+        };
+        const summary = (await harness.invoke('recordImageState', batch)) as {
+          batchItemFailures: { itemIdentifier: string }[];
+          ignored?: unknown[];
+          instances?: unknown[];
+        };
+        expect(summary.batchItemFailures.length + (summary.ignored?.length ?? 0)).toBeGreaterThan(0);
+        expect(summary.instances ?? []).toEqual([]);
         expect(JSON.stringify(harness.world())).toBe(before);
       }),
       { numRuns: 100 * RUNS },

@@ -63,16 +63,25 @@ function amiEvent(imageId: string, imageState: string): unknown {
   };
 }
 
-/** An opted-in instance through a run's reboot and its first sweep: its image is being made at `ready`. */
-async function rebootAndImage(): Promise<{ instanceId: string; ready: Date }> {
-  const instanceId = await launch({ Backup: 'true' });
+/** Opted-in instances through a run's reboot and its first sweep: their images are being made at `ready`. */
+async function rebootAndImageMany(count: number): Promise<{ instanceIds: string[]; ready: Date }> {
+  const members = await launchFleet(
+    client,
+    Array.from({ length: count }, (_, index) => ({ name: `test-${index}`, tags: { Backup: 'true' }, optedIn: true })),
+  );
   const start = nextRunTime();
   ec2.clock.advanceTo(start);
   await invoke('reboot', at(start));
   const ready = new Date(start.getTime() + 10 * MINUTE);
   ec2.clock.advanceTo(ready);
   await invoke('createImages', at(ready));
-  return { instanceId, ready };
+  return { instanceIds: members.map((member) => member.instanceId), ready };
+}
+
+/** An opted-in instance through a run's reboot and its first sweep: its image is being made at `ready`. */
+async function rebootAndImage(): Promise<{ instanceId: string; ready: Date }> {
+  const { instanceIds, ready } = await rebootAndImageMany(1);
+  return { instanceId: instanceIds[0] ?? '', ready };
 }
 
 /** A scheduled time an hour after the endpoint's clock, on the minute (each test starts its own run). */
@@ -247,7 +256,7 @@ describe('image state-change events', () => {
 
     const again = await invoke('recordImageState', event);
 
-    expect(again.ignored).toContain('already recorded');
+    expect(again.ignored).toEqual([{ imageId: image?.ImageId, reason: expect.stringContaining('already recorded') }]);
     expect(ec2.putEvents.length).toBe(published);
     expect(state(await inventory(client))).toEqual(before);
   });
@@ -261,7 +270,64 @@ describe('image state-change events', () => {
     ec2.clock.advance(30 * MINUTE);
     const before = state(await inventory(client));
     const summary = await invoke('recordImageState', amiEvent(foreign.ImageId ?? '', 'available'));
-    expect(summary.ignored).toBe('image not managed by this service');
+    expect(summary.ignored).toEqual([{ imageId: foreign.ImageId, reason: 'image not managed by this service' }]);
+    expect(state(await inventory(client))).toEqual(before);
+  });
+});
+
+/** Lambda's SQS event: the image state queue's messages, each an EventBridge event. */
+function queueBatch(bodies: readonly string[]): unknown {
+  return {
+    Records: bodies.map((body, index) => ({
+      messageId: `message-${index}`,
+      receiptHandle: `handle-${index}`,
+      body,
+      attributes: { ApproximateReceiveCount: '1' },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: `arn:aws:sqs:us-east-1:${LOCAL_ACCOUNT_ID}:ImageStateQueue`,
+      awsRegion: 'us-east-1',
+    })),
+  };
+}
+
+describe('image state-change batches from the queue', () => {
+  it('records every outcome of a batch with one look-up and one write, and reports the messages that are not events', async () => {
+    const { instanceIds } = await rebootAndImageMany(2);
+    ec2.clock.advance(30 * MINUTE);
+    const images = (await inventory(client)).images.filter((image) =>
+      instanceIds.includes(tagsOf(image)[ImageTag.instanceId] ?? ''),
+    );
+    const events = images.map((image) => JSON.stringify(amiEvent(image.ImageId ?? '', 'available')));
+    const describes = ec2.callCount('DescribeImages');
+    const writes = ec2.callCount('CreateTags');
+
+    const summary = await invoke(
+      'recordImageState',
+      queueBatch([...events, events[0] ?? '', 'not json', JSON.stringify({ source: 'aws.ec2' })]),
+    );
+
+    expect(images).toHaveLength(2);
+    expect(summary.instances).toEqual(
+      expect.arrayContaining(
+        instanceIds.map((instanceId) => expect.objectContaining({ instanceId, action: 'succeeded' })),
+      ),
+    );
+    expect(summary.batchItemFailures).toEqual([{ itemIdentifier: 'message-3' }, { itemIdentifier: 'message-4' }]);
+    expect(ec2.callCount('DescribeImages') - describes).toBe(1);
+    expect(ec2.callCount('CreateTags') - writes).toBe(1);
+    const after = await inventory(client);
+    for (const instanceId of instanceIds) {
+      const instance = after.instances.find((candidate) => candidate.InstanceId === instanceId) ?? {};
+      expect(tagsOf(instance)[InstanceTag.state]).toBe(BackupStep.succeeded);
+    }
+  });
+
+  it('rejects a batch that is not made of SQS messages, and changes nothing', async () => {
+    const before = state(await inventory(client));
+    await expect(invoke('recordImageState', { Records: [] })).rejects.toThrow('Records must be a non-empty array');
+    await expect(invoke('recordImageState', { Records: [{ body: '{}' }] })).rejects.toThrow('Records[0]');
     expect(state(await inventory(client))).toEqual(before);
   });
 });

@@ -4,6 +4,7 @@ import {
   MAX_CONSOLE_INSTANCE_IDS,
   parseImageStateChange,
   parseInvocation,
+  parseQueueBatch,
 } from '../../../lib/input';
 
 const REAL_NOW = new Date('2026-11-26T10:15:00.000Z');
@@ -309,5 +310,94 @@ describe('parseImageStateChange', () => {
       rejection(() => parseImageStateChange(amiStateChange({ ImageId: 'ami-0abc1234', State: 'available' }, 'soon')))
         .message,
     ).toMatch(/^time must be an ISO-8601 time/);
+  });
+});
+
+/** Lambda's SQS event around message bodies. */
+function sqsEvent(bodies: readonly unknown[]) {
+  return {
+    Records: bodies.map((body, index) => ({
+      messageId: `m-${index}`,
+      receiptHandle: 'handle',
+      body,
+      attributes: { ApproximateReceiveCount: '1' },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:ImageStateQueue',
+      awsRegion: 'us-east-1',
+    })),
+  };
+}
+
+describe('parseQueueBatch', () => {
+  it('is not concerned with events that are not SQS batches', () => {
+    expect(parseQueueBatch(amiStateChange({ ImageId: 'ami-0abc1234', State: 'available' }))).toBeUndefined();
+    expect(parseQueueBatch(scheduledEvent('2026-11-26T03:00:00Z'))).toBeUndefined();
+    expect(parseQueueBatch(undefined)).toBeUndefined();
+  });
+
+  it('reads the image state change of each message, keeping its message id', () => {
+    // Prepare
+    const body = JSON.stringify(amiStateChange({ ImageId: 'ami-0abc1234', State: 'available' }));
+
+    // Act
+    const batch = parseQueueBatch(sqsEvent([body]));
+
+    // Assess
+    expect(batch).toEqual({
+      changes: [
+        {
+          messageId: 'm-0',
+          change: { imageId: 'ami-0abc1234', state: 'available', now: new Date('2026-11-26T03:25:00Z') },
+        },
+      ],
+      rejected: [],
+    });
+  });
+
+  it('rejects each message that is not an image state change on its own, saying why', () => {
+    // Prepare
+    const good = JSON.stringify(amiStateChange({ ImageId: 'ami-0abc1234', State: 'failed' }));
+    const bodies = [
+      'not json',
+      JSON.stringify(scheduledEvent('2026-11-26T03:00:00Z')),
+      JSON.stringify(amiStateChange({ ImageId: 'vol-1', State: 'available' })),
+      42,
+      good,
+    ];
+
+    // Act
+    const batch = parseQueueBatch(sqsEvent(bodies));
+
+    // Assess
+    expect(batch?.changes.map((queued) => queued.messageId)).toEqual(['m-4']);
+    expect(batch?.rejected).toEqual([
+      { messageId: 'm-0', reason: 'the message is not an EC2 AMI State Change event' },
+      { messageId: 'm-1', reason: 'the message is not an EC2 AMI State Change event' },
+      { messageId: 'm-2', reason: expect.stringContaining('detail.ImageId') },
+      { messageId: 'm-3', reason: 'the message is not an EC2 AMI State Change event' },
+    ]);
+  });
+
+  it.each([
+    [{ Records: [] }, 'Records must be a non-empty array'],
+    [{ Records: 'x' }, 'Records must be a non-empty array'],
+    [{ Records: [{ body: '{}' }] }, 'Records[0] is not an SQS message'],
+    [{ Records: [{ messageId: 'm', body: '{}', eventSource: 'aws:kinesis' }] }, 'Records[0] is not an SQS message'],
+  ])('rejects a batch %j that is not made of SQS messages', (event, message) => {
+    expect(rejection(() => parseQueueBatch(event)).message).toContain(message);
+  });
+
+  it('never throws anything but a clear rejection, whatever the messages hold', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.string(), fc.json(), fc.anything()), { minLength: 1, maxLength: 5 }),
+        (bodies) => {
+          const batch = parseQueueBatch(sqsEvent(bodies));
+          expect((batch?.changes.length ?? 0) + (batch?.rejected.length ?? 0)).toBe(bodies.length);
+        },
+      ),
+    );
   });
 });
