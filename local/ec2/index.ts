@@ -152,9 +152,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
   const calls = new Map<string, number>();
   const logError = options.logError ?? ((message, error) => console.error(message, error));
 
-  const serveEc2 = (body: string, requestId: string): { status: number; xml: string } => {
-    const params = QueryParams.parse(body);
-    const action = params.string('Action') ?? '';
+  const serveEc2 = (params: QueryParams, action: string, requestId: string): { status: number; xml: string } => {
     calls.set(action, (calls.get(action) ?? 0) + 1);
     try {
       const handler = Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : undefined;
@@ -179,10 +177,9 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     response.setHeader('x-amzn-requestid', requestId);
     const target = request.headers['x-amz-target'];
     const query = request.method === 'GET' ? new URL(request.url ?? '/', 'http://localhost').search.slice(1) : body;
-    const action =
-      typeof target === 'string'
-        ? target.slice(target.indexOf('.') + 1)
-        : (QueryParams.parse(query).string('Action') ?? '');
+    // Parsed once, for the fault verdict and then the action (EventBridge's JSON is not form-encoded).
+    const params = QueryParams.parse(typeof target === 'string' ? '' : query);
+    const action = typeof target === 'string' ? target.slice(target.indexOf('.') + 1) : (params.string('Action') ?? '');
     const verdict = injector.verdict(action);
     if (verdict.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.delayMs));
     if (verdict.error !== undefined) {
@@ -198,7 +195,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
       response.end(JSON.stringify(result.body));
       return;
     }
-    const result = serveEc2(query, requestId);
+    const result = serveEc2(params, action, requestId);
     response.statusCode = result.status;
     response.setHeader('content-type', 'text/xml;charset=UTF-8');
     response.end(result.xml);
@@ -211,7 +208,9 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
       response.end();
     });
   });
-  server.keepAliveTimeout = 1000;
+  // Node's HTTP agent does not reuse a connection whose server announces a keep-alive timeout under 2 s: with 1 s,
+  // every call opened a new connection.
+  server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
