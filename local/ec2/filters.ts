@@ -39,8 +39,11 @@ export function compileFilters<T extends TaggedResource>(
   fields: Readonly<Record<string, FilterField<T>>>,
 ): ResourcePredicate<T> {
   const tests = filters.map((filter): ResourcePredicate<T> => {
-    const patterns = filter.values.map(wildcardToRegExp);
-    const matchesAny = (value: string): boolean => patterns.some((pattern) => pattern.test(value));
+    // Values without wildcards are looked up rather than tried one by one (a filter may hold 200 ids).
+    const literals = new Set(filter.values.filter(isLiteral));
+    const patterns = filter.values.filter((value) => !isLiteral(value)).map(wildcardToRegExp);
+    const matchesAny = (value: string): boolean =>
+      literals.has(value) || patterns.some((pattern) => pattern.test(value));
     if (filter.name.startsWith('tag:')) {
       const key = filter.name.slice('tag:'.length);
       return (resource) => {
@@ -61,9 +64,14 @@ export function compileFilters<T extends TaggedResource>(
   return (resource) => tests.every((test) => test(resource));
 }
 
-/** A filter's values when none holds a wildcard or escape: then each matches exactly itself. */
+/** A value without wildcards or escapes matches exactly itself. */
+function isLiteral(value: string): boolean {
+  return !/[*?\\]/.test(value);
+}
+
+/** A filter's values when all are literal. */
 function literalValues(filter: Filter): readonly string[] | undefined {
-  return filter.values.some((value) => /[*?\\]/.test(value)) ? undefined : filter.values;
+  return filter.values.every(isLiteral) ? filter.values : undefined;
 }
 
 /**

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { compileFilters, filterCandidates } from '../../../local/ec2/filters';
+import { compileFilters, filterCandidates, wildcardToRegExp } from '../../../local/ec2/filters';
 import type { Filter } from '../../../local/ec2/query';
 
 interface Item {
@@ -51,6 +51,19 @@ describe('filterCandidates', () => {
         const scanned = items.filter(matches);
         const candidates = filterCandidates(filters, lookups);
         expect(ids((candidates ?? items).filter(matches))).toEqual(ids(scanned));
+      }),
+    );
+  });
+});
+
+describe('compileFilters', () => {
+  it('matches a value as its patterns do, whether they are literal or hold wildcards', () => {
+    const text = fc.string({ unit: fc.constantFrom('a', 'b', '*', '?', '\\') });
+    fc.assert(
+      fc.property(fc.array(text, { maxLength: 4 }), text, (values, name) => {
+        const item: Item = { seq: 1, id: 'id-1', name, tags: new Map() };
+        const expected = values.some((value) => wildcardToRegExp(value).test(name));
+        expect(compileFilters([{ name: 'name', values }], fields)(item)).toBe(expected);
       }),
     );
   });
