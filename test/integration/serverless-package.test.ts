@@ -1,6 +1,7 @@
 /**
  * Packages the service with the real `serverless` CLI (offline, without AWS credentials) and checks the generated
- * CloudFormation template against the deployment contract: functions, environment, triggers, retries and IAM.
+ * CloudFormation template against the deployment contract: functions, environment, triggers (schedules, and the
+ * image state rule → queue → event source mapping), retries and IAM.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -38,11 +39,11 @@ interface PackagedService {
   readonly template: Template;
 }
 
-/** The functions of the contract: logical name, handler file, timeout in seconds, async retries. */
+/** The functions of the contract: logical name, handler file, timeout in seconds, async retries (none: not async). */
 const FUNCTIONS = [
   { name: 'reboot', file: 'reboot', timeout: 900, retries: 2 },
   { name: 'createImages', file: 'create-images', timeout: 900, retries: 0 },
-  { name: 'recordImageState', file: 'record-image-state', timeout: 60, retries: 2 },
+  { name: 'recordImageState', file: 'record-image-state', timeout: 120, retries: undefined },
   { name: 'rotate', file: 'rotate', timeout: 900, retries: 2 },
 ] as const;
 
@@ -56,6 +57,7 @@ const IMAGES = sub('arn:${AWS::Partition}:ec2:${AWS::Region}::image/*');
 const SNAPSHOTS = sub('arn:${AWS::Partition}:ec2:${AWS::Region}::snapshot/*');
 const SERVICE_KEYS = { 'ForAllValues:StringLike': { 'aws:TagKeys': [`${TAG_PREFIX}*`] } };
 const FAILURE_QUEUE_ARN = { 'Fn::GetAtt': ['FailedInvocationsQueue', 'Arn'] };
+const IMAGE_STATE_QUEUE_ARN = { 'Fn::GetAtt': ['ImageStateQueue', 'Arn'] };
 
 /**
  * Runs `serverless package` into a fresh directory outside the repository. The child gets no AWS credentials or
@@ -173,25 +175,71 @@ describe('serverless package with the default parameters', () => {
     });
   });
 
-  it('sends available and failed AMI state changes from the default bus to recordImageState', () => {
+  it('sends available and failed AMI state changes from the default bus to the image state queue only', () => {
     const patternRules = resourcesOfType(service.template, 'AWS::Events::Rule').filter(
       (rule) => rule.Properties.EventPattern !== undefined,
     );
-    expect(patternRules).toHaveLength(1);
+    expect(patternRules).toEqual([service.template.Resources.ImageStateRule]);
     const [rule] = patternRules as [Resource];
-    expect(ruleTarget(rule)).toBe('RecordImageStateLambdaFunction');
     expect(rule.Properties.EventBusName).toBeUndefined();
+    expect(rule.Properties.State).toBeUndefined();
     expect(rule.Properties.EventPattern).toEqual({
       source: ['aws.ec2'],
       'detail-type': ['EC2 AMI State Change'],
       detail: { State: ['available', 'failed'] },
     });
+    expect(rule.Properties.Targets).toEqual([{ Id: 'ImageStateQueue', Arn: IMAGE_STATE_QUEUE_ARN }]);
+  });
+
+  it('lets only that rule send to the image state queue', () => {
+    const policies = resourcesOfType(service.template, 'AWS::SQS::QueuePolicy');
+    expect(policies).toHaveLength(1);
+    const [policy] = policies as [Resource];
+    expect(policy.Properties.Queues).toEqual([{ Ref: 'ImageStateQueue' }]);
+    expect(policy.Properties.PolicyDocument).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'ImageStateRuleSends',
+          Effect: 'Allow',
+          Principal: { Service: 'events.amazonaws.com' },
+          Action: 'sqs:SendMessage',
+          Resource: IMAGE_STATE_QUEUE_ARN,
+          Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': ['ImageStateRule', 'Arn'] } } },
+        },
+      ],
+    });
+  });
+
+  it('has recordImageState read the queue in batches, reporting failed items, and dead-letters what keeps failing', () => {
+    const mappings = resourcesOfType(service.template, 'AWS::Lambda::EventSourceMapping');
+    expect(mappings.map((mapping) => mapping.Properties)).toEqual([
+      {
+        EventSourceArn: IMAGE_STATE_QUEUE_ARN,
+        FunctionName: { 'Fn::GetAtt': ['RecordImageStateLambdaFunction', 'Arn'] },
+        BatchSize: 1000,
+        MaximumBatchingWindowInSeconds: expect.any(Number),
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        Enabled: true,
+      },
+    ]);
+    // Lambda takes batches above 10 messages from a standard queue only with a window, of at most 5 minutes.
+    const window = mappings[0]?.Properties.MaximumBatchingWindowInSeconds;
+    expect(window).toBeGreaterThanOrEqual(1);
+    expect(window).toBeLessThanOrEqual(300);
+    const queue = service.template.Resources.ImageStateQueue;
+    expect(queue?.Type).toBe('AWS::SQS::Queue');
+    expect(queue?.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: FAILURE_QUEUE_ARN, maxReceiveCount: 5 });
+    // Lambda asks for at least six times the function's timeout, so a batch in flight is not received twice.
+    const timeout = lambdaFunction(service.template, 'recordImageState').Properties.Timeout as number;
+    expect(queue?.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * timeout);
   });
 
   it('retries each asynchronous function as configured and sends what still fails to the failure queue', () => {
+    const asynchronous = FUNCTIONS.filter(({ retries }) => retries !== undefined);
     const configs = resourcesOfType(service.template, 'AWS::Lambda::EventInvokeConfig');
-    expect(configs).toHaveLength(FUNCTIONS.length);
-    for (const { name, retries } of FUNCTIONS) {
+    expect(configs).toHaveLength(asynchronous.length);
+    for (const { name, retries } of asynchronous) {
       const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction`;
       const config = configs.find((candidate) => JSON.stringify(candidate.Properties.FunctionName).includes(logicalId));
       expect(config?.Properties).toEqual({
@@ -292,13 +340,21 @@ describe('serverless package with the default parameters', () => {
     expect(statements(service.template).filter((candidate) => candidate.Sid !== undefined)).toEqual(expected);
   });
 
-  it('adds nothing beyond its own log groups and the failure queue in the statements the framework generates', () => {
+  it('adds nothing beyond its own log groups and the two queues in the statements the framework generates', () => {
     const generated = statements(service.template).filter((candidate) => candidate.Sid === undefined);
     expect(generated.length).toBeGreaterThan(0);
+    const readsImageStates = {
+      Effect: 'Allow',
+      Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+      Resource: [IMAGE_STATE_QUEUE_ARN],
+    };
+    expect(generated).toContainEqual(readsImageStates);
     for (const candidate of generated) {
       const actions = actionsOf(candidate);
       if (actions.every((action) => action.startsWith('logs:'))) {
         expect(JSON.stringify(candidate.Resource)).toMatch(/log-group:\/aws\/lambda\/ami-backup-dev\*/);
+      } else if (actions.includes('sqs:ReceiveMessage')) {
+        expect(candidate).toEqual(readsImageStates);
       } else {
         expect(candidate).toEqual({ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: FAILURE_QUEUE_ARN });
       }

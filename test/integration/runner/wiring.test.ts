@@ -1,18 +1,19 @@
 /**
- * The local night is wired from serverless.yml itself: route the image state-change rule to the wrong events in a
- * copy of the file, and the night fails as it would in AWS.
+ * The local night is wired from serverless.yml itself: let the image state-change rule send the wrong events to the
+ * queue in a copy of the file, and the night fails as it would in AWS.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEMO_FLEET } from '../../../local/runner/fleet';
+import { loadFunctions } from '../../../local/runner/functions';
 import { runNights } from '../../../local/runner/night';
 
 const ROOT = resolve(__dirname, '../../..');
 
-it('fails the night when the EventBridge pattern in serverless.yml routes the wrong events', async () => {
+it('fails the night when the rule in serverless.yml sends the wrong events to the queue', async () => {
   const original = readFileSync(join(ROOT, 'serverless.yml'), 'utf8');
-  // The rule loses its detail-type and State filters: every EC2 event reaches recordImageState.
+  // The rule loses its detail-type and State filters: every EC2 event reaches the queue that recordImageState reads.
   const broken = original.replace(
     /\n\s+detail-type: \[EC2 AMI State Change\]\n\s+detail:\n\s+State: \[available, failed\]/,
     '',
@@ -30,7 +31,39 @@ it('fails the night when the EventBridge pattern in serverless.yml routes the wr
     logLevel: 'SILENT',
   });
 
-  expect(report.invocationErrors.length).toBeGreaterThan(0);
-  expect(report.invocationErrors.every((error) => error.startsWith('recordImageState: InvalidInputError'))).toBe(true);
-  expect(report.problems).toEqual(expect.arrayContaining(report.invocationErrors));
+  // recordImageState reports what is not an image state change as failed: received again, then dead-lettered.
+  expect(report.invocationErrors).toEqual([]);
+  const deadLettered = report.problems.filter((problem) => / message\(s\) dead-lettered$/.test(problem));
+  expect(deadLettered.length).toBeGreaterThan(0);
+  expect(deadLettered.every((problem) => problem.startsWith('recordImageState: '))).toBe(true);
 }, 60_000);
+
+it('wires recordImageState to the image state queue, fed by the rule on the default bus', async () => {
+  const functions = await loadFunctions(join(ROOT, 'serverless.yml'), {
+    stage: 'dev',
+    endpoint: 'http://127.0.0.1:9',
+    region: 'us-east-1',
+    account: '000000000000',
+    logLevel: 'SILENT',
+  });
+  const recordImageState = functions.find((fn) => fn.name === 'recordImageState');
+  expect(recordImageState?.patterns).toEqual([]);
+  expect(recordImageState?.queues).toEqual([
+    {
+      queue: 'ImageStateQueue',
+      patterns: [
+        { source: ['aws.ec2'], 'detail-type': ['EC2 AMI State Change'], detail: { State: ['available', 'failed'] } },
+      ],
+      batchSize: 1000,
+      batchingWindowMs: expect.any(Number),
+      reportsBatchItemFailures: true,
+      visibilityTimeoutMs: 720_000,
+      maxReceiveCount: 5,
+    },
+  ]);
+  // Lambda takes batches above 10 messages from a standard queue only with a window, of at most 5 minutes.
+  const window = recordImageState?.queues[0]?.batchingWindowMs;
+  expect(window).toBeGreaterThanOrEqual(1000);
+  expect(window).toBeLessThanOrEqual(300_000);
+  expect(functions.filter((fn) => fn.name !== 'recordImageState').every((fn) => fn.queues.length === 0)).toBe(true);
+});
