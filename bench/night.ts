@@ -214,11 +214,23 @@ async function main(): Promise<void> {
   if (options.json) {
     process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
   } else {
+    const { ec2Calls: calls, bundles: sizes, problems, ...scalars } = figures;
     const table = new Table({ head: ['figure', 'value'] });
-    for (const [name, value] of Object.entries(figures)) {
-      table.push([name, typeof value === 'object' ? JSON.stringify(value) : String(value)]);
+    for (const [name, value] of Object.entries(scalars)) table.push([name, String(value)]);
+    const callTable = new Table({ head: ['EC2 action', 'calls (all nights)'] });
+    for (const [action, count] of Object.entries(calls)) callTable.push([action, String(count)]);
+    const bundleTable = new Table({ head: ['function', 'bytes', 'import (ms)', 'naive import (ms)'] });
+    for (const bundle of sizes) {
+      bundleTable.push([
+        bundle.function,
+        String(bundle.bytes),
+        bundle.importMs.toFixed(0),
+        bundle.naiveImportMs.toFixed(0),
+      ]);
     }
-    process.stdout.write(`${table.toString()}\n`);
+    const tables = [table, callTable, ...(sizes.length > 0 ? [bundleTable] : [])];
+    process.stdout.write(`${tables.map((each) => each.toString()).join('\n')}\n`);
+    for (const problem of problems) process.stdout.write(`problem: ${problem}\n`);
   }
   if (report.problems.length > 0) process.exitCode = 1;
 }
