@@ -403,15 +403,27 @@ async function reportOn(
   const allOutcomes = outcomes(records);
   const defaultRetain = Number(process.env.DEFAULT_RETAIN ?? 7);
   const problems: string[] = [];
+  // Grouped once: a fleet of thousands has tens of thousands of images and outcomes.
+  const availableBySource = new Map<string, Image[]>();
+  for (const image of images) {
+    const source = tagsOf(image.Tags)[ImageTag.instanceId];
+    if (source === undefined || image.State !== 'available') continue;
+    const kept = availableBySource.get(source);
+    if (kept === undefined) availableBySource.set(source, [image]);
+    else kept.push(image);
+  }
+  const successes = new Map<string, number>();
+  for (const outcome of allOutcomes) {
+    if (outcome.action === 'succeeded' && !outcome.error) {
+      successes.set(outcome.instanceId, (successes.get(outcome.instanceId) ?? 0) + 1);
+    }
+  }
 
   const reports = launched.map((member): InstanceReport => {
     const instance = instances.get(member.instanceId);
     const tags = tagsOf(instance?.Tags);
-    const own = images.filter((image) => tagsOf(image.Tags)[ImageTag.instanceId] === member.instanceId);
-    const available = own.filter((image) => image.State === 'available');
-    const succeeded = allOutcomes.filter(
-      (outcome) => outcome.instanceId === member.instanceId && outcome.action === 'succeeded' && !outcome.error,
-    ).length;
+    const available = availableBySource.get(member.instanceId) ?? [];
+    const succeeded = successes.get(member.instanceId) ?? 0;
     const mode = parseMode(member.tags);
     const expectedBackup = member.optedIn && mode.ok && !member.imagesFail && !member.terminateAfterFirstNight;
     const state = tags[InstanceTag.state] ?? '-';
