@@ -188,6 +188,9 @@ async function main(): Promise<void> {
   const bound = throttleBound(lastTally, {
     rebootGraceSeconds: 300,
     imageSeconds: (DEFAULT_DURATIONS.imageBase + 8 * DEFAULT_DURATIONS.imagePerGiB) / 1000,
+    imagedWithoutReboot: benchFleet(options.instances).filter(
+      (member) => member.tags[OperatorTag.mode] === BackupMode.noReboot,
+    ).length,
   });
   const longest = Math.max(...records.map((record) => record.simulatedMs)) / 1000;
   const bundles = options.bundles ? (await measureBundles()).bundles : [];
