@@ -2,7 +2,7 @@
  * Nights of the real handlers, wired from serverless.yml, on a local endpoint whose state can be saved and restored:
  * the same night replayed from the same start under different faults. Each invocation tells the endpoint when it
  * ends (so a cut-off lasts exactly one invocation), and a failed invocation is retried as Lambda retries an
- * asynchronous one (the function's `maximumRetryAttempts`).
+ * asynchronous one (the function's `maximumRetryAttempts`; a failed queue batch is received again instead).
  */
 import { resolve } from 'node:path';
 import {
@@ -162,6 +162,10 @@ function wallClockFollowing(): { advance(ms: number): void; release(): void } {
   };
 }
 
+function isQueueBatch(event: unknown): boolean {
+  return typeof event === 'object' && event !== null && 'Records' in event;
+}
+
 export async function startHarness(
   fleet: readonly FleetMember[] = MIXED_FLEET,
   options: HarnessOptions = {},
@@ -195,6 +199,8 @@ export async function startHarness(
   );
   const functions: LocalFunction[] = loaded.map((fn) => {
     const retried: LocalFunction['handler'] = async (event, context) => {
+      // Lambda retries an asynchronous invocation; a queue's batch is received again by the simulation instead.
+      const retryAttempts = isQueueBatch(event) ? 0 : (retries.get(fn.name) ?? 0);
       for (let attempt = 0; ; attempt += 1) {
         let failure: unknown;
         try {
@@ -207,7 +213,7 @@ export async function startHarness(
         } finally {
           ec2.faults.invocationEnded();
         }
-        if (attempt >= (retries.get(fn.name) ?? 0)) throw failure;
+        if (attempt >= retryAttempts) throw failure;
       }
     };
     const handler: LocalFunction['handler'] = options.overlap
