@@ -153,7 +153,7 @@ export function scheduledEvent(ruleName: string, time: Date, region: string, acc
 }
 
 /** A message as Lambda passes it to the handler, `receiveCount` and `firstReceivedAt` set by this receive. */
-export function sqsRecord(message: QueuedMessage, queue: string, region: string, account: string): SQSRecord {
+function sqsRecord(message: QueuedMessage, queue: string, region: string, account: string): SQSRecord {
   return {
     messageId: message.messageId,
     receiptHandle: Buffer.from(randomUUID()).toString('base64'),
