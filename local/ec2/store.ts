@@ -115,10 +115,11 @@ export class Ec2Backend {
   readonly volumes = new Map<string, VolumeRecord>();
   readonly images = new Map<string, ImageRecord>();
   readonly snapshots = new Map<string, SnapshotRecord>();
-  /** Every image listed (deregistered and shared ones too) per name: DescribeImages by name without a scan. */
+  /**
+   * Every image listed (deregistered and shared ones too) per name: DescribeImages by name without a scan, and the
+   * holder of a name for CreateImage's Duplicate check.
+   */
   private readonly imagesByName = new Map<string, Set<ImageRecord>>();
-  /** Registered (not deregistered) image per AMI name: names are unique per account and Region. */
-  private readonly imageNames = new Map<string, string>();
   /** Registered images per snapshot: a snapshot backing one cannot be deleted. */
   private readonly snapshotUsers = new Map<string, Set<string>>();
   private readonly copyTokens = new Map<string, string>();
@@ -527,7 +528,6 @@ export class Ec2Backend {
     );
     image.state = 'deregistered';
     delete image.failure;
-    this.imageNames.delete(image.name);
     for (const device of image.devices) this.snapshotUsers.get(device.snapshotId)?.delete(image.id);
     this.scheduleImageTransition(image, this.now + this.durations.deregisteredVisible);
     this.emitAmiState(image, '');
@@ -710,9 +710,11 @@ export class Ec2Backend {
   }
 
   private assertNameFree(name: string): void {
-    const holder = this.imageNames.get(name);
+    // Names are unique among the account's own registered images; another account's image does not hold one.
+    const named = this.imagesByName.get(name) ?? [];
+    const holder = [...named].find((image) => image.ownerId === undefined && image.state !== 'deregistered');
     if (holder !== undefined) {
-      throw new Ec2ApiError('InvalidAMIName.Duplicate', `AMI name ${name} is already in use by AMI ${holder}`);
+      throw new Ec2ApiError('InvalidAMIName.Duplicate', `AMI name ${name} is already in use by AMI ${holder.id}`);
     }
   }
 
@@ -786,7 +788,6 @@ export class Ec2Backend {
   }
 
   private indexImage(image: ImageRecord): void {
-    this.imageNames.set(image.name, image.id);
     if (image.state === 'pending' && image.sourceInstanceId !== undefined) {
       let pending = this.pendingImagesOf.get(image.sourceInstanceId);
       if (pending === undefined) {

@@ -141,6 +141,30 @@ describe('CreateImage', () => {
     });
   });
 
+  it('leaves a name free while only another account’s image holds it, also after the state is saved and loaded', async () => {
+    const instanceId = await runningInstance();
+    ec2.backend.shareImage({ ownerId: '210987654321', name: 'shared-name', tags: new Map() });
+    const restored = await startTestEc2({ initialState: ec2.backend.exportState() });
+    try {
+      await expect(createImage(instanceId, 'shared-name')).resolves.toMatch(/^ami-/);
+      const [instance] = restored.ec2.backend.runInstances({
+        imageId: 'ami-0123456789abcdef0',
+        instanceType: 't3.micro',
+        minCount: 1,
+        maxCount: 1,
+        tagSpecifications: [],
+        blockDeviceMappings: [],
+      }).instances;
+      restored.clock.advance(5 * MINUTE);
+      const created = await restored.client.send(
+        new CreateImageCommand({ InstanceId: instance?.id, Name: 'shared-name', NoReboot: true }),
+      );
+      expect(created.ImageId).toMatch(/^ami-/);
+    } finally {
+      await restored.ec2.stop();
+    }
+  });
+
   it('refuses a description over 255 characters, a pending instance and an unknown one', async () => {
     const instanceId = await runningInstance();
     expect(
