@@ -45,6 +45,9 @@ export type ProgressDecision =
       readonly imageId?: string;
     };
 
+/** A run's end: its image is good, or the run failed. */
+export type RunOutcome = Extract<ProgressDecision, { kind: 'succeeded' | 'failed' }>;
+
 export interface RunInProgress {
   readonly instance: Instance;
   /** Status checks, when they were asked for (see {@link needsHealth}). */
@@ -238,7 +241,7 @@ export function imagingTags(now: Date): TagWrite['tags'] {
 }
 
 export type ImageOutcome =
-  | { readonly kind: 'record'; readonly decision: Extract<ProgressDecision, { kind: 'succeeded' | 'failed' }> }
+  | { readonly kind: 'record'; readonly decision: RunOutcome }
   | { readonly kind: 'ignore'; readonly reason: string };
 
 /**
@@ -274,7 +277,7 @@ export function decideImageOutcome(image: Image, now: Date, settings: ProgressSe
  * it: `ami-backup-<instance>-<run>`), so every success of a run gets the same tags and one CreateTags call records up
  * to 1,000 instances and images: the night spends its per-instance calls on CreateImage and DeregisterImage alone.
  */
-export function outcomeTags(decision: Extract<ProgressDecision, { kind: 'succeeded' | 'failed' }>): TagWrite['tags'] {
+export function outcomeTags(decision: RunOutcome): TagWrite['tags'] {
   if (decision.kind === 'succeeded') {
     return {
       [InstanceTag.state]: BackupStep.succeeded,

@@ -9,6 +9,7 @@ import {
   needsHealth,
   outcomeTags,
   type ProgressDecision,
+  type RunOutcome,
   runImageName,
 } from '../decisions/progress';
 import { errorMessage, isTransient } from '../errors';
@@ -21,9 +22,7 @@ const CREATE_CONCURRENCY = 4;
 /** Outcomes published and recorded together: their instances and images fill one CreateTags call (1,000 ids). */
 const RECORD_SLICE = 500;
 
-type Outcome = Extract<ProgressDecision, { kind: 'succeeded' | 'failed' }>;
-
-function outcomeEvent(decision: Outcome, now: Date): ServiceEvent {
+function outcomeEvent(decision: RunOutcome, now: Date): ServiceEvent {
   const { instanceId, runId } = decision;
   return decision.kind === 'succeeded'
     ? { type: EventType.backupSucceeded, time: now, detail: { instanceId, imageId: decision.image.id, runId } }
@@ -97,7 +96,7 @@ export async function applyRuns(
 
   const creations = options.createImages ? decisions.filter((decision) => decision.kind === 'create-image') : [];
   const createdIds = new Map<string, string>();
-  const refused: Outcome[] = [];
+  const refused: RunOutcome[] = [];
   const deferred = await forEachLimit(creations, CREATE_CONCURRENCY, more, async (decision) => {
     try {
       const created = await ec2.createImage(decision.request);
@@ -135,7 +134,9 @@ export async function applyRuns(
   // Outcomes go in slices, each published then recorded, while time remains: what is left is still due on the next
   // pass, and one that is published but not recorded is published again then (never lost).
   const outcomes = [
-    ...decisions.filter((decision): decision is Outcome => decision.kind === 'succeeded' || decision.kind === 'failed'),
+    ...decisions.filter(
+      (decision): decision is RunOutcome => decision.kind === 'succeeded' || decision.kind === 'failed',
+    ),
     ...refused,
   ];
   for (let start = 0; start < outcomes.length; start += RECORD_SLICE) {

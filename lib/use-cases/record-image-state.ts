@@ -5,8 +5,7 @@
  * recorded, are ignored.
  */
 
-import type { ProgressDecision } from '../decisions/progress';
-import { decideImageOutcome } from '../decisions/progress';
+import { decideImageOutcome, type RunOutcome } from '../decisions/progress';
 import { errorMessage, isTransient } from '../errors';
 import type { ImageStateChange } from '../input';
 import { applyRuns } from './advance-runs';
@@ -59,7 +58,7 @@ async function record(
     if (seen === undefined || seen.now < change.now) latest.set(change.imageId, change);
   }
   const images = new Map((await ec2.findImagesById([...latest.keys()])).map((image) => [image.id, image]));
-  const decisions: Extract<ProgressDecision, { kind: 'succeeded' | 'failed' }>[] = [];
+  const decisions: RunOutcome[] = [];
   const ignored: IgnoredChange[] = [];
   for (const change of latest.values()) {
     const image = images.get(change.imageId);
