@@ -1,6 +1,6 @@
 /**
- * Every few minutes, or from the console: image each instance whose reboot is over and whose status checks pass,
- * and record the outcome of images whose state-change event never came.
+ * Every minute, or from the console: image each queued instance whose turn has come (through EC2's reboot, a group at
+ * a time), find instances back healthy from their image's reboot, and record outcomes whose event never came.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';

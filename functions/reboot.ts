@@ -1,4 +1,4 @@
-/** Nightly, or from the console: start a run — reboot each opted-in instance and record its step in tags. */
+/** Nightly, or from the console: start a run — queue each opted-in instance for its image, recorded in its tags. */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';

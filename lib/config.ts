@@ -9,10 +9,16 @@ export interface Config {
   /** The value of the ownership tag on everything this service creates: service and stage. */
   readonly owner: string;
   readonly defaultRetain: number;
-  /** How long after a reboot request before status checks are trusted again. */
+  /** How long after an image's reboot begins before status checks are trusted again. */
   readonly rebootGraceSeconds: number;
-  /** How long an instance may take to be ready for imaging before the run is recorded as failed. */
+  /** How long an instance may take to come back healthy from its image's reboot before the backup fails verification. */
   readonly readyTimeoutSeconds: number;
+  /** At most this many instances of one group in an image's reboot at once. */
+  readonly maxDownPerGroup: number;
+  /** At most this many instances in an image's reboot at once, fleet-wide. */
+  readonly maxConcurrentReboots: number;
+  /** Image reboots start no later than this many minutes after the run's start. */
+  readonly rebootWindowMinutes: number;
   /** How long an image may stay pending before the run is recorded as failed. */
   readonly imageTimeoutSeconds: number;
   readonly eventBusName: string;
@@ -69,6 +75,9 @@ export function readConfig(env: Env = process.env): Config {
     rebootGraceSeconds,
     readyTimeoutSeconds,
     imageTimeoutSeconds: wholeNumber(env, 'IMAGE_TIMEOUT_SECONDS', 86_400, 600, 7 * 86_400),
+    maxDownPerGroup: wholeNumber(env, 'MAX_DOWN_PER_GROUP', 1, 1, 1000),
+    maxConcurrentReboots: wholeNumber(env, 'MAX_CONCURRENT_REBOOTS', 50, 1, 10_000),
+    rebootWindowMinutes: wholeNumber(env, 'REBOOT_WINDOW_MINUTES', 180, 1, 1440),
     eventBusName: text(env, 'EVENT_BUS_NAME', 'default'),
   });
 }

@@ -14,7 +14,6 @@ import {
   paginateDescribeImages,
   paginateDescribeInstances,
   paginateDescribeSnapshots,
-  RebootInstancesCommand,
   type Image as SdkImage,
   type Instance as SdkInstance,
   type Snapshot as SdkSnapshot,
@@ -34,7 +33,7 @@ import type {
   TagWrite,
 } from './model';
 import { Pacers } from './pacing';
-import { ImageTag, type Tags } from './tags';
+import { ImageMode, ImageTag, type Tags } from './tags';
 
 /** EC2's limits: ids per CreateTags call, ids per DescribeInstanceStatus call, values per filter (kept modest). */
 const TAG_BATCH = 1000;
@@ -71,7 +70,16 @@ function toTags(tags: Tags): Tag[] {
 function toInstance(instance: SdkInstance): Instance | undefined {
   const id = instance.InstanceId;
   const state = instance.State?.Name as InstanceState | undefined;
-  return id === undefined || state === undefined ? undefined : { id, state, tags: tagsOf(instance.Tags) };
+  if (id === undefined || state === undefined) return undefined;
+  const rootDeviceType = instance.RootDeviceType;
+  const stateReasonCode = instance.StateReason?.Code;
+  return {
+    id,
+    state,
+    tags: tagsOf(instance.Tags),
+    ...(rootDeviceType === 'ebs' || rootDeviceType === 'instance-store' ? { rootDeviceType } : {}),
+    ...(stateReasonCode ? { stateReasonCode } : {}),
+  };
 }
 
 function toImage(image: SdkImage): Image | undefined {
@@ -247,20 +255,10 @@ export class Ec2Gateway {
     return failures;
   }
 
-  /** Reboots instances in one call; if EC2 refuses the batch, instance by instance. */
-  async reboot(instanceIds: readonly string[]): Promise<ResourceFailures> {
-    const failures = new Map<string, string>();
-    for (const batch of chunk(instanceIds, TAG_BATCH)) {
-      await this.eachOrAll(batch, failures, (ids) =>
-        this.paced('RebootInstances', () => this.client.send(new RebootInstancesCommand({ InstanceIds: ids }))),
-      );
-    }
-    return failures;
-  }
-
   /**
-   * Creates the image without a further reboot (the service's own reboot, or a stopped instance, is what makes it
-   * consistent). If the name is taken, the existing image is returned: names are unique per run.
+   * Creates the image: in `reboot` mode with `NoReboot=false`, so that EC2 shuts the instance down and snapshots its
+   * volumes at rest; otherwise without touching the instance. If the name is taken, the existing image is returned:
+   * names are unique per run, so a rerun never makes (or reboots for) a second one.
    */
   async createImage(request: ImageRequest): Promise<CreatedImage> {
     const tags = toTags(request.tags);
@@ -271,7 +269,7 @@ export class Ec2Gateway {
           InstanceId: request.instanceId,
           Name: request.name,
           Description: request.description,
-          NoReboot: true,
+          NoReboot: request.mode !== ImageMode.reboot,
           TagSpecifications: [
             { ResourceType: 'image', Tags: tags },
             { ResourceType: 'snapshot', Tags: tags },

@@ -10,7 +10,14 @@ export interface Instance {
   readonly id: string;
   readonly state: InstanceState;
   readonly tags: Tags;
+  /** Absent when EC2 does not say (read as `ebs`). */
+  readonly rootDeviceType?: 'ebs' | 'instance-store';
+  /** EC2's code for the last state change, e.g. `Client.UserInitiatedHibernate` for a hibernated instance. */
+  readonly stateReasonCode?: string;
 }
+
+/** The state reason EC2 gives an instance stopped by hibernation. */
+export const HIBERNATED_STATE_REASON = 'Client.UserInitiatedHibernate';
 
 /** EC2's summary of a status check. */
 export type CheckStatus = 'ok' | 'impaired' | 'insufficient-data' | 'not-applicable' | 'initializing';

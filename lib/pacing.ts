@@ -15,7 +15,6 @@ export interface Rate {
 /** 90% of EC2's documented refill rates and bucket sizes (EC2 developer guide, "Request throttling"). */
 export const EC2_PACE: Readonly<Record<string, Rate>> = {
   CreateImage: { perSecond: 4.5, burst: 45 },
-  RebootInstances: { perSecond: 4.5, burst: 45 },
   CreateTags: { perSecond: 9, burst: 90 },
   DeleteTags: { perSecond: 9, burst: 90 },
   DeregisterImage: { perSecond: 4.5, burst: 90 },

@@ -2,7 +2,7 @@
  * An instance's backup policy, read from the tags an operator sets. Invalid values are reported, never guessed:
  * an instance whose retention cannot be read never has an image expired.
  */
-import { BackupMode, ImageTag, OperatorTag, type Tags } from './tags';
+import { AUTO_SCALING_GROUP_TAG, BackupMode, ImageTag, OperatorTag, type Tags } from './tags';
 
 export interface Retention {
   /** Keep this many newest good images (≥ 1: the last good backup is always kept). */
@@ -13,6 +13,7 @@ export interface Retention {
 
 export interface BackupPolicy extends Retention {
   readonly mode: BackupMode;
+  readonly group?: string;
 }
 
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problems: string[] };
@@ -61,12 +62,38 @@ export function parseMode(tags: Tags): Parsed<BackupMode> {
   };
 }
 
+/** A group name: what EC2 allows in a tag value, less the characters that would make a log line ambiguous. */
+const GROUP_NAME = /^[\p{L}\p{N} _.:/=+\-@]{1,128}$/u;
+
+/**
+ * The group an instance's image reboots are staggered in: its own `ami-backup:group` tag, else its Auto Scaling
+ * group (an operator's group of the same name is the same group), else none (only the fleet-wide cap applies).
+ */
+export function parseGroup(tags: Tags): Parsed<string | undefined> {
+  const own = tags[OperatorTag.group];
+  if (own === undefined) return { ok: true, value: tags[AUTO_SCALING_GROUP_TAG] };
+  if (!GROUP_NAME.test(own)) {
+    return {
+      ok: false,
+      problems: [
+        `${OperatorTag.group}=${JSON.stringify(own)} must be 1–128 letters, digits, spaces or _ . : / = + - @`,
+      ],
+    };
+  }
+  return { ok: true, value: own };
+}
+
 /** The policy an operator set on an instance. */
 export function parseInstancePolicy(tags: Tags, defaultRetain: number): Parsed<BackupPolicy> {
   const mode = parseMode(tags);
+  const group = parseGroup(tags);
   const retention = parseRetention(tags, OperatorTag, defaultRetain);
-  if (mode.ok && retention.ok) return { ok: true, value: { ...retention.value, mode: mode.value } };
-  return { ok: false, problems: [...(mode.ok ? [] : mode.problems), ...(retention.ok ? [] : retention.problems)] };
+  if (mode.ok && group.ok && retention.ok) {
+    const value = { ...retention.value, mode: mode.value };
+    return { ok: true, value: group.value === undefined ? value : { ...value, group: group.value } };
+  }
+  const problems = [mode, group, retention].flatMap((parsed) => (parsed.ok ? [] : parsed.problems));
+  return { ok: false, problems };
 }
 
 /** The retention recorded on an image when it was made (used once its instance is gone or opted out). */

@@ -14,7 +14,15 @@ export const OperatorTag = {
   retainDays: 'ami-backup:retain-days',
   /** `reboot` (default) or `no-reboot`. */
   mode: 'ami-backup:mode',
+  /**
+   * The instance's group (free text, see {@link parseGroup}): at most `maxDownPerGroup` members of a group are in an
+   * image's reboot at once. Without it, an Auto Scaling group's members form a group ({@link AUTO_SCALING_GROUP_TAG}).
+   */
+  group: 'ami-backup:group',
 } as const;
+
+/** The tag EC2 Auto Scaling puts on the instances it launches: its group's name. */
+export const AUTO_SCALING_GROUP_TAG = 'aws:autoscaling:groupName';
 
 /** Tags the service sets on an instance: the step it is in and what the next step needs. */
 export const InstanceTag = {
@@ -22,13 +30,18 @@ export const InstanceTag = {
   state: 'ami-backup:state',
   /** The run the step belongs to (see {@link formatRunId}). */
   run: 'ami-backup:run',
-  /** When the step started (ISO-8601): the reboot request, or the queueing of an instance imaged without reboot. */
-  since: 'ami-backup:since',
   /**
-   * When EC2 accepted the run's reboot (ISO-8601), written after RebootInstances returns: a step `rebooting` without
-   * it (or with an older one) was never rebooted, so it is rebooted on the run's retry and never imaged unrebooted.
+   * When the step started (ISO-8601): the run's start for `queued`; for `imaging`, no earlier than the CreateImage
+   * call (rounded up to {@link IMAGING_SINCE_STEP_SECONDS}), so the reboot's grace period is never cut short.
    */
-  rebootedAt: 'ami-backup:rebooted-at',
+  since: 'ami-backup:since',
+  /** How the run's image is made, one of {@link ImageMode}; set with the step `imaging`. */
+  imageMode: 'ami-backup:image-mode',
+  /**
+   * When the instance was seen back from its image's reboot (ISO-8601): running, both status checks `ok`, after the
+   * grace period. Until then (if it is not older than `since`) the instance counts as down in its group.
+   */
+  healthyAt: 'ami-backup:healthy-at',
   /**
    * The run of the last good backup, whose image is therefore `ami-backup-<instance>-<run>`. The same value for every
    * instance of a run, so that one CreateTags call records many successes (an image id would cost one per instance).
@@ -48,6 +61,8 @@ export const ImageTag = {
   instanceId: 'ami-backup:instance-id',
   /** The run that made it. */
   run: 'ami-backup:run',
+  /** How it was made, one of {@link ImageMode}: what its consistency is. */
+  imageMode: 'ami-backup:image-mode',
   /** The retention that applied when it was made (used when the instance is gone). */
   retain: 'ami-backup:retain',
   retainDays: 'ami-backup:retain-days',
@@ -55,11 +70,12 @@ export const ImageTag = {
 
 /** An instance's step. Absent means the instance has never been backed up. */
 export const BackupStep = {
-  /** A reboot was requested at `since`; the image is made once the reboot is over. */
-  rebooting: 'rebooting',
-  /** To be imaged as it is (no-reboot mode, or stopped), queued at `since`. */
+  /** Waiting for its image: at once when imaged without downtime, in its group's turn when imaged with a reboot. */
   queued: 'queued',
-  /** CreateImage was called; the run's image is pending. */
+  /**
+   * CreateImage was called: the run's image is pending, and in `reboot` image mode the instance is down until it is
+   * seen back healthy (`healthy-at`). The outcome is recorded once both are known.
+   */
   imaging: 'imaging',
   succeeded: 'succeeded',
   failed: 'failed',
@@ -68,10 +84,40 @@ export type BackupStep = (typeof BackupStep)[keyof typeof BackupStep];
 
 export const BACKUP_STEPS: readonly BackupStep[] = Object.values(BackupStep);
 /** Steps of a run still in progress. */
-export const IN_PROGRESS_STEPS: readonly BackupStep[] = [BackupStep.rebooting, BackupStep.queued, BackupStep.imaging];
+export const IN_PROGRESS_STEPS: readonly BackupStep[] = [BackupStep.queued, BackupStep.imaging];
 
 export const BackupMode = { reboot: 'reboot', noReboot: 'no-reboot' } as const;
 export type BackupMode = (typeof BackupMode)[keyof typeof BackupMode];
+
+/** How an image is made, which says what its snapshots hold. */
+export const ImageMode = {
+  /** CreateImage with `NoReboot=false`: EC2 shuts the OS down, snapshots the volumes at rest, then boots it. */
+  reboot: 'reboot',
+  /** CreateImage with `NoReboot=true` on a running instance: crash-consistent snapshots, no downtime. */
+  noReboot: 'no-reboot',
+  /** A stopped instance: its volumes are at rest already, nothing is rebooted. */
+  stopped: 'stopped',
+} as const;
+export type ImageMode = (typeof ImageMode)[keyof typeof ImageMode];
+
+export function parseImageMode(value: string | undefined): ImageMode | undefined {
+  return (Object.values(ImageMode) as readonly string[]).includes(value ?? '') ? (value as ImageMode) : undefined;
+}
+
+/** `imaging` since-times are rounded up to this step, so that one CreateTags call records a whole stretch of a pass. */
+export const IMAGING_SINCE_STEP_SECONDS = 10;
+
+/**
+ * Failure reasons that mean something to the service itself start with one of these words (`last-error` is
+ * `<run>: <reason>`): a run that missed its reboot window is taken first the next night.
+ */
+export const FailureKind = {
+  /** The instance's turn for an image reboot did not come within the reboot window. */
+  missedWindow: 'missed-window',
+  /** The image was made but the instance did not come back healthy from its reboot: the image is not a good backup. */
+  failedVerification: 'failed-verification',
+} as const;
+export type FailureKind = (typeof FailureKind)[keyof typeof FailureKind];
 
 /** EC2's limits on user tags. */
 export const MAX_TAG_VALUE_LENGTH = 256;

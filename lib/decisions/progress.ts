@@ -1,11 +1,29 @@
 /**
- * Moving a run forward: is the instance ready for its image, has its image become available or failed, has a step
- * lasted too long. Pure: a function of the instance, its health, the image found under the run's name, and now.
- * Used by the frequent sweep (createImages) and by the image state-change event (recordImageState).
+ * Moving runs forward, pass after pass: which queued instances are imaged now (those imaged with a reboot in their
+ * group's turn, within the fleet-wide cap and the reboot window), whether an instance came back healthy from its
+ * image's reboot, whether its image became available or failed, whether a step lasted too long. Pure: a function of
+ * the instances in progress, their health, the images found under their runs' names, and now. Used by the frequent
+ * sweep (createImages) and by the image state-change event (recordImageState).
+ *
+ * Staggering needs no lock: every pass takes the same candidates in the same order (a deterministic function of the
+ * tags), so two passes running at once pick the same instance, and EC2's unique image names make the second
+ * CreateImage a no-op (`InvalidAMIName.Duplicate`) instead of a second reboot.
  */
 import type { Image, Instance, InstanceHealth, TagWrite } from '../model';
-import { parseInstancePolicy, retentionTags } from '../policy';
-import { BackupStep, ImageTag, InstanceTag, imageName, tagValue } from '../tags';
+import { parseGroup, parseInstancePolicy, parseMode, retentionTags } from '../policy';
+import {
+  BackupMode,
+  BackupStep,
+  FailureKind,
+  IMAGING_SINCE_STEP_SECONDS,
+  ImageMode,
+  ImageTag,
+  InstanceTag,
+  imageName,
+  parseImageMode,
+  parseRunId,
+  tagValue,
+} from '../tags';
 
 export interface ProgressSettings {
   readonly owner: string;
@@ -13,6 +31,9 @@ export interface ProgressSettings {
   readonly rebootGraceSeconds: number;
   readonly readyTimeoutSeconds: number;
   readonly imageTimeoutSeconds: number;
+  readonly maxDownPerGroup: number;
+  readonly maxConcurrentReboots: number;
+  readonly rebootWindowMinutes: number;
 }
 
 /** A new image is invisible to DescribeImages for a short while (eventual consistency). */
@@ -22,6 +43,8 @@ export interface ImageRequest {
   readonly instanceId: string;
   readonly name: string;
   readonly description: string;
+  /** How the image is made: `reboot` is CreateImage with `NoReboot=false`, the others `NoReboot=true`. */
+  readonly mode: ImageMode;
   /** Tags for the image and each of its snapshots, set by CreateImage itself. */
   readonly tags: Readonly<Record<string, string>>;
 }
@@ -32,10 +55,11 @@ export type ProgressDecision =
       readonly kind: 'create-image';
       readonly instanceId: string;
       readonly runId: string;
+      readonly reason: string;
       readonly request: ImageRequest;
     }
-  /** The run's image exists but the instance does not say so yet (a crash after CreateImage): record it. */
-  | { readonly kind: 'adopt-image'; readonly instanceId: string; readonly runId: string; readonly imageId: string }
+  /** Back healthy from its image's reboot while the image is still pending: recorded, and its group moves on. */
+  | { readonly kind: 'healthy'; readonly instanceId: string; readonly runId: string; readonly reason: string }
   | { readonly kind: 'succeeded'; readonly instanceId: string; readonly runId: string; readonly image: Image }
   | {
       readonly kind: 'failed';
@@ -52,8 +76,14 @@ export interface RunInProgress {
   readonly instance: Instance;
   /** Status checks, when they were asked for (see {@link needsHealth}). */
   readonly health?: InstanceHealth;
-  /** The image carrying the run's name, if EC2 shows one. */
+  /** The image carrying the run's name, if EC2 shows one (looked up only where {@link needsImage}). */
   readonly image?: Image;
+}
+
+interface Run {
+  readonly runId: string;
+  readonly since: Date;
+  readonly step: string;
 }
 
 function secondsBetween(from: Date, to: Date): number {
@@ -67,17 +97,36 @@ function parseTime(raw: string | undefined): Date | undefined {
 }
 
 /** The run an in-progress instance is in, if its tags can be read. */
-export function runOf(instance: Instance): { runId: string; since: Date; step: string } | undefined {
+export function runOf(instance: Instance): Run | undefined {
   const runId = instance.tags[InstanceTag.run];
   const since = parseTime(instance.tags[InstanceTag.since]);
   const step = instance.tags[InstanceTag.state];
   return runId === undefined || since === undefined || step === undefined ? undefined : { runId, since, step };
 }
 
-/** Whether EC2 accepted the reboot of the instance's current run (it is recorded after RebootInstances returns). */
-export function rebootConfirmed(instance: Instance, since: Date): boolean {
-  const rebootedAt = parseTime(instance.tags[InstanceTag.rebootedAt]);
-  return rebootedAt !== undefined && rebootedAt.getTime() >= since.getTime();
+/** When a run's image reboots stop starting: its start (from its id, else when it was queued) plus the window. */
+export function windowEnd(run: Run, settings: Pick<ProgressSettings, 'rebootWindowMinutes'>): Date {
+  const start = parseRunId(run.runId) ?? run.since;
+  return new Date(start.getTime() + settings.rebootWindowMinutes * 60_000);
+}
+
+/** The `since` of an imaging step whose CreateImage call was made at `calledAt`: rounded up, never earlier. */
+export function imagingSince(calledAt: Date): Date {
+  const step = IMAGING_SINCE_STEP_SECONDS * 1000;
+  return new Date(Math.ceil(calledAt.getTime() / step) * step);
+}
+
+/** Whether the instance is imaging and was seen back healthy since the step began. */
+function backHealthy(instance: Instance, run: Run): boolean {
+  const healthyAt = parseTime(instance.tags[InstanceTag.healthyAt]);
+  return run.step === BackupStep.imaging && healthyAt !== undefined && healthyAt.getTime() >= run.since.getTime();
+}
+
+/** Whether the instance is in its image's reboot: imaged with `NoReboot=false` and not yet seen back healthy. */
+export function isDown(instance: Instance): boolean {
+  const run = runOf(instance);
+  if (run === undefined || run.step !== BackupStep.imaging) return false;
+  return parseImageMode(instance.tags[InstanceTag.imageMode]) === ImageMode.reboot && !backHealthy(instance, run);
 }
 
 /** Whether the decision for this instance depends on its status checks (so the sweep asks EC2 only for these). */
@@ -85,11 +134,21 @@ export function needsHealth(instance: Instance, now: Date, settings: ProgressSet
   const run = runOf(instance);
   return (
     run !== undefined &&
-    run.step === BackupStep.rebooting &&
+    isDown(instance) &&
     instance.state === 'running' &&
-    rebootConfirmed(instance, run.since) &&
     secondsBetween(run.since, now) >= settings.rebootGraceSeconds
   );
+}
+
+/**
+ * Whether the decision for this instance depends on its image: an instance imaging, unless it is still within its
+ * reboot's grace period (its outcome waits for its health anyway). Queued instances need none: a CreateImage under
+ * a name already taken by the run's image returns that image.
+ */
+export function needsImage(instance: Instance, now: Date, settings: ProgressSettings): boolean {
+  const run = runOf(instance);
+  if (run === undefined || run.step !== BackupStep.imaging) return false;
+  return !isDown(instance) || secondsBetween(run.since, now) >= settings.rebootGraceSeconds;
 }
 
 /** The AMI name the instance's current run uses, if its tags can be read. */
@@ -98,29 +157,44 @@ export function runImageName(instance: Instance): string | undefined {
   return run === undefined ? undefined : imageName(instance.id, run.runId);
 }
 
-function imageRequest(instance: Instance, runId: string, settings: ProgressSettings): ImageRequest {
+/** The group an instance's image reboots are staggered in (an unreadable group tag is a group of its own). */
+function groupOf(instance: Instance): string | undefined {
+  const group = parseGroup(instance.tags);
+  return group.ok ? group.value : `invalid:${instance.id}`;
+}
+
+/**
+ * Whether the instance's last run missed its reboot window and no success came since: the next night takes it first.
+ * Run ids sort as their times do.
+ */
+export function missedLastWindow(instance: Instance): boolean {
+  const lastError = instance.tags[InstanceTag.lastError] ?? '';
+  const separator = lastError.indexOf(': ');
+  if (separator < 0 || !lastError.startsWith(FailureKind.missedWindow, separator + 2)) return false;
+  const lastSuccess = instance.tags[InstanceTag.lastSuccess];
+  return lastSuccess === undefined || lastSuccess < lastError.slice(0, separator);
+}
+
+function imageRequest(instance: Instance, runId: string, mode: ImageMode, settings: ProgressSettings): ImageRequest {
   const policy = parseInstancePolicy(instance.tags, settings.defaultRetain);
   return {
     instanceId: instance.id,
     name: imageName(instance.id, runId),
     description: `ami-backup of ${instance.id}, run ${runId}`,
+    mode,
     tags: {
       [ImageTag.managedBy]: settings.owner,
       [ImageTag.instanceId]: instance.id,
       [ImageTag.run]: runId,
+      [ImageTag.imageMode]: mode,
       // An invalid retention is recorded as none: such images are never expired by a recorded retention.
       ...(policy.ok ? retentionTags(policy.value) : {}),
     },
   };
 }
 
-function decideWithImage(
-  instance: Instance,
-  run: { runId: string; since: Date; step: string },
-  image: Image,
-  now: Date,
-  settings: ProgressSettings,
-): ProgressDecision {
+/** The outcome the run's image gives, once the instance no longer waits for its health; `wait` while pending. */
+function decideWithImage(instance: Instance, run: Run, image: Image, now: Date, settings: ProgressSettings) {
   const { runId } = run;
   const instanceId = instance.id;
   if (image.tags[ImageTag.managedBy] !== settings.owner) {
@@ -129,14 +203,13 @@ function decideWithImage(
       instanceId,
       runId,
       reason: `AMI name ${image.name} is taken by ${image.id}, which this service does not manage`,
-    };
+    } as const;
   }
   switch (image.state) {
     case 'available':
-      return { kind: 'succeeded', instanceId, runId, image };
+      return { kind: 'succeeded', instanceId, runId, image } as const;
     case 'pending':
     case 'transient':
-      if (run.step !== BackupStep.imaging) return { kind: 'adopt-image', instanceId, runId, imageId: image.id };
       if (secondsBetween(image.createdAt, now) > settings.imageTimeoutSeconds) {
         return {
           kind: 'failed',
@@ -144,9 +217,9 @@ function decideWithImage(
           runId,
           imageId: image.id,
           reason: `image ${image.id} still pending after ${settings.imageTimeoutSeconds} s`,
-        };
+        } as const;
       }
-      return { kind: 'wait', instanceId, runId, reason: `image ${image.id} is ${image.state}` };
+      return { kind: 'wait', instanceId, runId, reason: `image ${image.id} is ${image.state}` } as const;
     default:
       return {
         kind: 'failed',
@@ -154,90 +227,194 @@ function decideWithImage(
         runId,
         imageId: image.id,
         reason: `image ${image.id} is ${image.state}${image.stateReason ? `: ${image.stateReason}` : ''}`,
-      };
+      } as const;
   }
 }
 
-function decideWithoutImage(
-  instance: Instance,
-  run: { runId: string; since: Date; step: string },
-  health: InstanceHealth | undefined,
-  now: Date,
-  settings: ProgressSettings,
-): ProgressDecision {
+/** An imaging instance: first its return from the image's reboot (if it had one), then its image. */
+function decideImaging(progress: RunInProgress, run: Run, now: Date, settings: ProgressSettings): ProgressDecision {
+  const { instance, image, health } = progress;
   const { runId } = run;
   const instanceId = instance.id;
-  const elapsed = secondsBetween(run.since, now);
-  if (run.step === BackupStep.imaging) {
-    const name = imageName(instanceId, runId);
-    if (elapsed <= IMAGE_VISIBILITY_GRACE_SECONDS) {
-      return { kind: 'wait', instanceId, runId, reason: `image ${name} is not visible yet` };
+  let backHealthy = false;
+  if (isDown(instance)) {
+    const elapsed = secondsBetween(run.since, now);
+    let waiting: string;
+    if (instance.state !== 'running') {
+      waiting = `instance is ${instance.state}`;
+    } else if (elapsed < settings.rebootGraceSeconds) {
+      waiting = `in its image's reboot (grace period, ${Math.round(elapsed)} of ${settings.rebootGraceSeconds} s)`;
+    } else if (health === undefined) {
+      waiting = 'status checks unknown';
+    } else if (health.instanceStatus === 'ok' && health.systemStatus === 'ok') {
+      waiting = '';
+      backHealthy = true;
+    } else {
+      waiting = `status checks: instance ${health.instanceStatus}, system ${health.systemStatus}`;
     }
-    return { kind: 'failed', instanceId, runId, reason: `image ${name} no longer exists` };
+    if (!backHealthy) {
+      if (
+        elapsed > settings.readyTimeoutSeconds ||
+        instance.state === 'terminated' ||
+        instance.state === 'shutting-down'
+      ) {
+        // The image is kept, but it is no good backup: nothing proves the instance it came from works.
+        return {
+          kind: 'failed',
+          instanceId,
+          runId,
+          ...(image === undefined ? {} : { imageId: image.id }),
+          reason: `${FailureKind.failedVerification}: not back healthy ${settings.readyTimeoutSeconds} s after its image's reboot (${waiting})`,
+        };
+      }
+      return { kind: 'wait', instanceId, runId, reason: waiting };
+    }
   }
+  let outcome: ProgressDecision;
+  if (image !== undefined) {
+    outcome = decideWithImage(instance, run, image, now, settings);
+  } else if (secondsBetween(run.since, now) <= IMAGE_VISIBILITY_GRACE_SECONDS) {
+    outcome = { kind: 'wait', instanceId, runId, reason: `image ${imageName(instanceId, runId)} is not visible yet` };
+  } else {
+    outcome = { kind: 'failed', instanceId, runId, reason: `image ${imageName(instanceId, runId)} no longer exists` };
+  }
+  if (backHealthy && outcome.kind === 'wait') {
+    return { kind: 'healthy', instanceId, runId, reason: `back healthy from its image's reboot; ${outcome.reason}` };
+  }
+  return outcome;
+}
+
+/** A queued instance that can be imaged without downtime now, cannot be imaged, or needs a turn (undefined). */
+function decideQueued(
+  instance: Instance,
+  run: Run,
+  now: Date,
+  settings: ProgressSettings,
+): ProgressDecision | undefined {
+  const { runId } = run;
+  const instanceId = instance.id;
   if (instance.state === 'terminated' || instance.state === 'shutting-down') {
     return { kind: 'failed', instanceId, runId, reason: `instance is ${instance.state}` };
   }
-  const create: ProgressDecision = {
-    kind: 'create-image',
-    instanceId,
-    runId,
-    request: imageRequest(instance, runId, settings),
-  };
-  // A stopped instance's disks are at rest: it is consistent whatever its step.
-  if (instance.state === 'stopped') return create;
-  let waiting: string;
-  if (instance.state !== 'running') {
-    waiting = `instance is ${instance.state}`;
-  } else if (run.step === BackupStep.queued) {
-    return create;
-  } else if (!rebootConfirmed(instance, run.since)) {
-    // The run's start died between recording the step and rebooting: its retry reboots; imaging now would not be
-    // the consistent image asked for.
-    waiting = 'reboot not confirmed (the run start did not finish; its retry reboots the instance)';
-  } else if (elapsed < settings.rebootGraceSeconds) {
-    waiting = `reboot grace period (${Math.round(elapsed)} of ${settings.rebootGraceSeconds} s)`;
-  } else if (health === undefined) {
-    waiting = 'status checks unknown';
-  } else if (health.instanceStatus === 'ok' && health.systemStatus === 'ok') {
-    return create;
-  } else {
-    waiting = `status checks: instance ${health.instanceStatus}, system ${health.systemStatus}`;
+  if (instance.state === 'stopped') {
+    return {
+      kind: 'create-image',
+      instanceId,
+      runId,
+      reason: 'stopped: imaged at rest',
+      request: imageRequest(instance, runId, ImageMode.stopped, settings),
+    };
   }
-  if (elapsed > settings.readyTimeoutSeconds) {
+  const mode = parseMode(instance.tags);
+  if (!mode.ok) return { kind: 'failed', instanceId, runId, reason: mode.problems.join('; ') };
+  if (instance.state === 'running' && mode.value === BackupMode.noReboot) {
+    return {
+      kind: 'create-image',
+      instanceId,
+      runId,
+      reason: 'no-reboot mode: crash-consistent',
+      request: imageRequest(instance, runId, ImageMode.noReboot, settings),
+    };
+  }
+  if (now.getTime() >= windowEnd(run, settings).getTime()) {
+    const why =
+      instance.state === 'running' ? 'its turn for an image reboot did not come' : `instance still ${instance.state}`;
     return {
       kind: 'failed',
       instanceId,
       runId,
-      reason: `not ready after ${settings.readyTimeoutSeconds} s: ${waiting}`,
+      reason: `${FailureKind.missedWindow}: ${why} within the ${settings.rebootWindowMinutes}-minute reboot window`,
     };
   }
-  return { kind: 'wait', instanceId, runId, reason: waiting };
+  if (instance.state !== 'running') {
+    return { kind: 'wait', instanceId, runId, reason: `instance is ${instance.state}` };
+  }
+  return undefined;
 }
 
-/** Decides the next move of an instance whose run is in progress. */
-export function decideProgress(progress: RunInProgress, now: Date, settings: ProgressSettings): ProgressDecision {
-  const { instance } = progress;
-  const run = runOf(instance);
-  if (run === undefined) {
-    return {
-      kind: 'failed',
-      instanceId: instance.id,
-      runId: instance.tags[InstanceTag.run] ?? 'unknown',
-      reason: `unreadable step tags (${InstanceTag.run}, ${InstanceTag.since})`,
-    };
-  }
-  return progress.image === undefined
-    ? decideWithoutImage(instance, run, progress.health, now, settings)
-    : decideWithImage(instance, run, progress.image, now, settings);
+/** Candidates for an image reboot, in the order every pass takes them: last night's missed first, then by id. */
+function turnOrder(a: Instance, b: Instance): number {
+  return Number(missedLastWindow(b)) - Number(missedLastWindow(a)) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /**
- * The instance tags that record an image being made. They name no image (it is found by the run's name), so every
- * instance imaged in one pass gets the same tags, and one CreateTags call records up to 1,000 of them.
+ * Decides the next move of every instance in progress. `runs` must hold every instance in progress (so that the
+ * instances down in each group are all counted), whichever of them the caller then acts on.
  */
-export function imagingTags(now: Date): TagWrite['tags'] {
-  return { [InstanceTag.state]: BackupStep.imaging, [InstanceTag.since]: now.toISOString() };
+export function decidePass(runs: readonly RunInProgress[], now: Date, settings: ProgressSettings): ProgressDecision[] {
+  const decisions = new Map<string, ProgressDecision>();
+  const candidates: Instance[] = [];
+  for (const progress of runs) {
+    const { instance } = progress;
+    const run = runOf(instance);
+    if (run === undefined) {
+      decisions.set(instance.id, {
+        kind: 'failed',
+        instanceId: instance.id,
+        runId: instance.tags[InstanceTag.run] ?? 'unknown',
+        reason: `unreadable step tags (${InstanceTag.run}, ${InstanceTag.since})`,
+      });
+    } else if (run.step === BackupStep.imaging) {
+      decisions.set(instance.id, decideImaging(progress, run, now, settings));
+    } else {
+      const decision = decideQueued(instance, run, now, settings);
+      if (decision === undefined) candidates.push(instance);
+      else decisions.set(instance.id, decision);
+    }
+  }
+
+  // Down: in an image's reboot, and not found back healthy (or failed) by this pass.
+  const downByGroup = new Map<string, number>();
+  let down = 0;
+  for (const { instance } of runs) {
+    const kind = decisions.get(instance.id)?.kind;
+    if (!isDown(instance) || kind === 'healthy' || kind === 'succeeded' || kind === 'failed') continue;
+    down += 1;
+    const group = groupOf(instance);
+    if (group !== undefined) downByGroup.set(group, (downByGroup.get(group) ?? 0) + 1);
+  }
+  for (const instance of [...candidates].sort(turnOrder)) {
+    const run = runOf(instance) as Run; // candidates have readable runs
+    const group = groupOf(instance);
+    const groupDown = group === undefined ? 0 : (downByGroup.get(group) ?? 0);
+    let waiting: string | undefined;
+    if (down >= settings.maxConcurrentReboots) {
+      waiting = `fleet-wide cap: ${down} instances in an image's reboot (maxConcurrentReboots ${settings.maxConcurrentReboots})`;
+    } else if (group !== undefined && groupDown >= settings.maxDownPerGroup) {
+      waiting = `group ${group}: ${groupDown} in an image's reboot (maxDownPerGroup ${settings.maxDownPerGroup})`;
+    }
+    if (waiting !== undefined) {
+      decisions.set(instance.id, { kind: 'wait', instanceId: instance.id, runId: run.runId, reason: waiting });
+      continue;
+    }
+    down += 1;
+    if (group !== undefined) downByGroup.set(group, groupDown + 1);
+    decisions.set(instance.id, {
+      kind: 'create-image',
+      instanceId: instance.id,
+      runId: run.runId,
+      reason: group === undefined ? "EC2's reboot for the image" : `EC2's reboot for the image (group ${group})`,
+      request: imageRequest(instance, run.runId, ImageMode.reboot, settings),
+    });
+  }
+  return runs.map(({ instance }) => decisions.get(instance.id) as ProgressDecision); // every instance was decided
+}
+
+/**
+ * The instance tags that record an image being made. They name no image (it is found by the run's name) and their
+ * time is rounded, so the instances imaged in one stretch of a pass share them and one CreateTags call records many.
+ */
+export function imagingTags(calledAt: Date, mode: ImageMode): TagWrite['tags'] {
+  return {
+    [InstanceTag.state]: BackupStep.imaging,
+    [InstanceTag.since]: imagingSince(calledAt).toISOString(),
+    [InstanceTag.imageMode]: mode,
+  };
+}
+
+/** The instance tag that records its return from its image's reboot (the same for every instance of a pass). */
+export function healthyTags(now: Date): TagWrite['tags'] {
+  return { [InstanceTag.healthyAt]: now.toISOString() };
 }
 
 export type ImageOutcome =
@@ -245,11 +422,18 @@ export type ImageOutcome =
   | { readonly kind: 'ignore'; readonly reason: string };
 
 /**
- * The outcome an image's state change records, read from the image alone (its tags name its instance and run), so
- * that the event costs no look-up of the instance. Safe without one: while an instance waits for an image no new run
- * starts for it, and an image older than the image timeout is one its run has already given up on.
+ * The outcome an image's state change records. An image made without a reboot is read alone (its tags name its
+ * instance and run); one made with EC2's reboot is recorded only once its instance is back healthy (`instance`, looked
+ * up for it), else the sweep records it when it finds the instance back. Safe without a look-up of the others: while
+ * an instance waits for an image no new run starts for it, and an image older than the image timeout is one its run
+ * has already given up on.
  */
-export function decideImageOutcome(image: Image, now: Date, settings: ProgressSettings): ImageOutcome {
+export function decideImageOutcome(
+  image: Image,
+  instance: Instance | undefined,
+  now: Date,
+  settings: ProgressSettings,
+): ImageOutcome {
   const instanceId = image.tags[ImageTag.instanceId];
   const runId = image.tags[ImageTag.run];
   if (image.tags[ImageTag.managedBy] !== settings.owner)
@@ -264,18 +448,25 @@ export function decideImageOutcome(image: Image, now: Date, settings: ProgressSe
   if (secondsBetween(image.createdAt, now) > settings.imageTimeoutSeconds) {
     return { kind: 'ignore', reason: `older than the image timeout: run ${runId} has given up on it` };
   }
-  if (image.state === 'available') return { kind: 'record', decision: { kind: 'succeeded', instanceId, runId, image } };
-  if (image.state === 'failed' || image.state === 'error' || image.state === 'invalid') {
-    const reason = `image ${image.id} is ${image.state}${image.stateReason ? `: ${image.stateReason}` : ''}`;
-    return { kind: 'record', decision: { kind: 'failed', instanceId, runId, reason, imageId: image.id } };
+  if (image.state !== 'available' && image.state !== 'failed' && image.state !== 'error' && image.state !== 'invalid') {
+    return { kind: 'ignore', reason: `image is ${image.state}: the sweep follows it` };
   }
-  return { kind: 'ignore', reason: `image is ${image.state}: the sweep follows it` };
+  if (image.tags[ImageTag.imageMode] === ImageMode.reboot) {
+    const run = instance === undefined ? undefined : runOf(instance);
+    if (instance === undefined || run?.runId !== runId || !backHealthy(instance, run)) {
+      return { kind: 'ignore', reason: 'its instance is not back from the reboot yet: the sweep records it' };
+    }
+  }
+  if (image.state === 'available') return { kind: 'record', decision: { kind: 'succeeded', instanceId, runId, image } };
+  const reason = `image ${image.id} is ${image.state}${image.stateReason ? `: ${image.stateReason}` : ''}`;
+  return { kind: 'record', decision: { kind: 'failed', instanceId, runId, reason, imageId: image.id } };
 }
 
 /**
  * The tags that record a run's outcome, on the instance and on the image. A success names no image (the run names
  * it: `ami-backup-<instance>-<run>`), so every success of a run gets the same tags and one CreateTags call records up
  * to 1,000 instances and images: the night spends its per-instance calls on CreateImage and DeregisterImage alone.
+ * On the image, `succeeded` marks a good backup (available, and its instance back healthy from a reboot).
  */
 export function outcomeTags(decision: RunOutcome): TagWrite['tags'] {
   if (decision.kind === 'succeeded') {

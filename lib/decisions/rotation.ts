@@ -2,13 +2,18 @@
  * Rotation: which of the service's images expire, and which of its snapshots are orphans. Pure: a function of the
  * images and snapshots this service owns, the instances' current policies, and now.
  *
+ * A good image is one recorded `succeeded`: available, and (when made with EC2's reboot) its instance came back
+ * healthy. Only good images count toward retention. An available image that is not (yet) good, whose verification
+ * failed or is still awaited, is kept and never pushes a good one out: it goes only once `retain` good images are
+ * newer than it (and it is older than `retain-days`).
+ *
  * What it promises: only resources carrying the ownership tag are ever listed; pending images are never listed; the
  * newest good image of an instance is always kept; nothing is expired for an instance whose retention cannot be read
  * or whose newest backup is still pending.
  */
 import type { Image, Snapshot } from '../model';
 import { type Parsed, parseRecordedRetention, type Retention } from '../policy';
-import { ImageTag } from '../tags';
+import { BackupStep, ImageTag, InstanceTag } from '../tags';
 
 const DAY_MS = 86_400_000;
 
@@ -41,6 +46,11 @@ export interface RotationPlan {
   readonly orphanSnapshotIds: readonly string[];
 }
 
+/** A good backup: available, and recorded `succeeded` (its instance was back healthy if it was rebooted for it). */
+export function isGood(image: Image): boolean {
+  return image.state === 'available' && image.tags[InstanceTag.state] === BackupStep.succeeded;
+}
+
 function newestFirst(a: Image, b: Image): number {
   return b.createdAt.getTime() - a.createdAt.getTime() || b.id.localeCompare(a.id);
 }
@@ -52,7 +62,8 @@ function rotateInstance(
   now: Date,
 ): InstanceRotation {
   const sorted = [...images].sort(newestFirst);
-  const good = sorted.filter((image) => image.state === 'available');
+  const available = sorted.filter((image) => image.state === 'available');
+  const good = available.filter(isGood);
   // Failed images are not backups: they go whatever the retention, so their snapshots do not linger (unless rotation
   // is held, which expires nothing).
   const failed: Expiry[] = sorted
@@ -65,7 +76,7 @@ function rotateInstance(
     }));
   const hold = (reason: string): InstanceRotation => ({
     instanceId,
-    kept: good.map((image) => image.id),
+    kept: available.map((image) => image.id),
     expired: [],
     hold: reason,
   });
@@ -81,8 +92,9 @@ function rotateInstance(
     retention = policy.retention;
   } else {
     const recorded = good[0];
-    // No good image left: nothing to keep, so failed images go without needing a retention.
-    if (recorded === undefined) return { instanceId, kept: [], expired: failed };
+    // No good image left: failed images go without needing a retention; unverified ones stay (they may be all
+    // there is).
+    if (recorded === undefined) return { instanceId, kept: available.map((image) => image.id), expired: failed };
     retention = parseRecordedRetention(recorded.tags);
   }
   if (!retention.ok) return hold(`retention unreadable: ${retention.problems.join('; ')}`);
@@ -91,18 +103,22 @@ function rotateInstance(
   const youngSince = retainDays === undefined ? undefined : now.getTime() - retainDays * DAY_MS;
   const kept: string[] = [];
   const expired: Expiry[] = [...failed];
-  good.forEach((image, index) => {
+  const olderThan = retainDays === undefined ? '' : ` and older than ${retainDays} days`;
+  let goodNewer = 0;
+  for (const image of available) {
     const young = youngSince !== undefined && image.createdAt.getTime() > youngSince;
-    if (index < retain || young) {
+    const verified = isGood(image);
+    // A good image counts itself; an unverified one only sees the good ones newer than it.
+    if (young || goodNewer < retain) {
       kept.push(image.id);
     } else {
-      const why =
-        retainDays === undefined
-          ? `beyond the newest ${retain}`
-          : `beyond the newest ${retain} and older than ${retainDays} days`;
+      const why = verified
+        ? `beyond the newest ${retain}${olderThan}`
+        : `not a good backup (${image.tags[InstanceTag.lastError] ?? 'unverified'}), and ${retain} good ones are newer${olderThan}`;
       expired.push({ imageId: image.id, instanceId, reason: why, snapshotIds: image.snapshotIds });
     }
-  });
+    if (verified) goodNewer += 1;
+  }
   return { instanceId, kept, expired };
 }
 

@@ -1,22 +1,21 @@
 /**
- * Starting a night's run: which opted-in instances to reboot, which to image as they are, and which to leave.
- * Pure: a function of the instances (with their tags), the policy and the run.
+ * Starting a night's run: which opted-in instances to queue for their image, which cannot be imaged (screened before
+ * anything touches them), and which to leave. Nothing is rebooted here: the createImages passes image the queue, in
+ * each group's turn. Pure: a function of the instances (with their tags), the policy and the run.
  */
-import type { Instance, TagWrite } from '../model';
-import { isOptedIn, parseInstancePolicy, parseMode } from '../policy';
-import { BackupMode, BackupStep, formatRunId, IN_PROGRESS_STEPS, InstanceTag, isBackupStep, tagValue } from '../tags';
-import { rebootConfirmed, runOf } from './progress';
+import { HIBERNATED_STATE_REASON, type Instance, type TagWrite } from '../model';
+import { isOptedIn, parseGroup, parseInstancePolicy, parseMode } from '../policy';
+import { BackupMode, BackupStep, formatRunId, InstanceTag, isBackupStep, tagValue } from '../tags';
+import { runOf, windowEnd } from './progress';
 
 export interface StartRunSettings {
   readonly optIn: { readonly key: string; readonly value: string };
   readonly defaultRetain: number;
-  readonly readyTimeoutSeconds: number;
+  readonly rebootWindowMinutes: number;
 }
 
 export type StartDecision =
-  /** Reboot now (the image is made once the reboot is over). */
-  | { readonly kind: 'reboot'; readonly instanceId: string }
-  /** Image as it is: no-reboot mode, or a stopped instance whose disks are at rest. */
+  /** To be imaged this run: the reason says how (with EC2's reboot in its group's turn, crash-consistent, at rest). */
   | { readonly kind: 'queue'; readonly instanceId: string; readonly reason: string }
   /** Cannot be backed up this run; recorded as failed on the instance. */
   | { readonly kind: 'fail'; readonly instanceId: string; readonly reason: string }
@@ -26,11 +25,10 @@ export type StartDecision =
 export interface StartRunPlan {
   readonly runId: string;
   readonly decisions: readonly StartDecision[];
-  /** Tag writes, in the order they must be applied: before any reboot, so a crash never loses a rebooted instance. */
+  /** Tag writes: every queued instance of the run gets the same tags, so they go in a few CreateTags calls. */
   readonly tagWrites: readonly TagWrite[];
   /** Instances whose policy-error tag must go (their tags are valid again). */
   readonly clearPolicyError: readonly string[];
-  readonly rebootIds: readonly string[];
 }
 
 /** EC2 allows 50 user tags per resource (`aws:` tags do not count). */
@@ -46,6 +44,31 @@ export function hasRoomForStepTags(tags: Instance['tags']): boolean {
   return keys.size <= MAX_USER_TAGS;
 }
 
+/** Why an instance cannot be imaged at all, checked before anything touches it; undefined if it can. */
+function screen(instance: Instance): string | undefined {
+  if (instance.rootDeviceType === 'instance-store') {
+    return 'root device is instance-store: CreateImage makes AMIs of EBS-backed instances only';
+  }
+  if (instance.state === 'stopped' && instance.stateReasonCode === HIBERNATED_STATE_REASON) {
+    // AWS: an instance launched from an AMI of a hibernated instance may not be reachable; its RAM is on the root.
+    return 'instance is hibernated: an AMI of it may not launch usable instances (start it, or stop it without hibernating)';
+  }
+  return undefined;
+}
+
+function queueReason(instance: Instance, mode: BackupMode): string {
+  switch (instance.state) {
+    case 'stopped':
+      return 'stopped: imaged at rest, without a reboot';
+    case 'running':
+      return mode === BackupMode.noReboot
+        ? 'no-reboot mode: imaged crash-consistent, without downtime'
+        : "reboot mode: imaged through EC2's reboot, in its group's turn";
+    default:
+      return `instance is ${instance.state}: imaged once it is running or stopped, within the reboot window`;
+  }
+}
+
 function decide(instance: Instance, now: Date, runId: string, settings: StartRunSettings): StartDecision {
   const instanceId = instance.id;
   if (!isOptedIn(instance.tags, settings.optIn)) {
@@ -53,22 +76,15 @@ function decide(instance: Instance, now: Date, runId: string, settings: StartRun
   }
   const run = runOf(instance);
   if (run !== undefined && isBackupStep(run.step)) {
-    if (run.runId === runId) {
-      // A retry of this run: an instance recorded as rebooting whose reboot EC2 never confirmed is rebooted now.
-      if (run.step === BackupStep.rebooting && !rebootConfirmed(instance, run.since) && instance.state === 'running') {
-        return { kind: 'reboot', instanceId };
-      }
-      return { kind: 'skip', instanceId, reason: `run ${runId} already started (${run.step})` };
-    }
+    if (run.runId === runId) return { kind: 'skip', instanceId, reason: `run ${runId} already started (${run.step})` };
     if (run.step === BackupStep.imaging) {
-      // An earlier run's image is still pending; createImages records its outcome (or its timeout).
-      return { kind: 'skip', instanceId, reason: `the image of run ${run.runId} is still pending` };
+      // An earlier run's image (or the instance's return from its reboot) is still awaited; createImages records it.
+      return { kind: 'skip', instanceId, reason: `the image of run ${run.runId} is still in progress` };
     }
-    const inProgress = IN_PROGRESS_STEPS.includes(run.step);
-    if (inProgress && now.getTime() - run.since.getTime() < settings.readyTimeoutSeconds * 1000) {
-      return { kind: 'skip', instanceId, reason: `run ${run.runId} is in progress (${run.step})` };
+    if (run.step === BackupStep.queued && now.getTime() < windowEnd(run, settings).getTime()) {
+      return { kind: 'skip', instanceId, reason: `run ${run.runId} is in progress (queued)` };
     }
-    // Older than the ready timeout: that run is over (createImages records it failed); this one starts afresh.
+    // An earlier run, over: this one starts afresh.
   }
   // Before the mode: nothing is recorded on an instance that is going away, whatever its tags say.
   if (instance.state === 'terminated' || instance.state === 'shutting-down') {
@@ -81,30 +97,25 @@ function decide(instance: Instance, now: Date, runId: string, settings: StartRun
       reason: `no room for the service's ${Object.keys(InstanceTag).length} tags: EC2 allows ${MAX_USER_TAGS} per instance`,
     };
   }
-  // An invalid mode leaves no safe choice (reboot or not); an invalid retention only stops rotation, not backups.
+  const unsupported = screen(instance);
+  if (unsupported !== undefined) return { kind: 'fail', instanceId, reason: unsupported };
+  // An invalid mode or group leaves no safe choice (reboot or not, and with whom); an invalid retention only stops
+  // rotation, not backups.
   const mode = parseMode(instance.tags);
-  if (!mode.ok) return { kind: 'fail', instanceId, reason: mode.problems.join('; ') };
-  switch (instance.state) {
-    case 'running':
-      return mode.value === BackupMode.noReboot
-        ? { kind: 'queue', instanceId, reason: 'no-reboot mode' }
-        : { kind: 'reboot', instanceId };
-    case 'stopped':
-      return { kind: 'queue', instanceId, reason: 'stopped: imaged as it is' };
-    case 'pending':
-    case 'stopping':
-      return { kind: 'fail', instanceId, reason: `instance was ${instance.state} when the run started` };
+  const group = parseGroup(instance.tags);
+  if (!mode.ok || !group.ok) {
+    return {
+      kind: 'fail',
+      instanceId,
+      reason: [mode, group].flatMap((parsed) => (parsed.ok ? [] : parsed.problems)).join('; '),
+    };
   }
-}
-
-/** The instance tags that confirm EC2 accepted the run's reboot (the same for every instance rebooted in one call). */
-export function rebootConfirmation(now: Date): TagWrite['tags'] {
-  return { [InstanceTag.rebootedAt]: now.toISOString() };
+  return { kind: 'queue', instanceId, reason: queueReason(instance, mode.value) };
 }
 
 /**
  * Plans the start of run `runId` at `now`. A rerun of the same run changes nothing (instances already in it are
- * skipped); instances stuck in an earlier run's reboot or queue start afresh.
+ * skipped); instances left queued by an earlier run whose window is over start afresh.
  */
 export function planStartRun(
   instances: readonly Instance[],
@@ -129,9 +140,7 @@ export function planStartRun(
       clearPolicyError.push(instance.id);
     }
     const run = { [InstanceTag.run]: runId, [InstanceTag.since]: since };
-    if (decision.kind === 'reboot') {
-      tagWrites.push({ resourceId: instance.id, tags: { ...run, [InstanceTag.state]: BackupStep.rebooting } });
-    } else if (decision.kind === 'queue') {
+    if (decision.kind === 'queue') {
       tagWrites.push({ resourceId: instance.id, tags: { ...run, [InstanceTag.state]: BackupStep.queued } });
     } else {
       tagWrites.push({
@@ -144,6 +153,5 @@ export function planStartRun(
       });
     }
   });
-  const rebootIds = decisions.flatMap((decision) => (decision.kind === 'reboot' ? [decision.instanceId] : []));
-  return { runId, decisions, tagWrites, clearPolicyError, rebootIds };
+  return { runId, decisions, tagWrites, clearPolicyError };
 }

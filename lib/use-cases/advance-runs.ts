@@ -1,21 +1,31 @@
 /**
- * Moving runs forward: create the image of each instance whose reboot is over, and record the outcome of images that
- * became available or failed (whether or not their state-change event came).
+ * Moving runs forward: image each queued instance whose turn has come (with EC2's reboot, in its group's turn), find
+ * instances back healthy from their image's reboot, and record the outcome of images that became available or failed
+ * (whether or not their state-change event came).
  */
 import { backupFailed, EventType, type ServiceEvent } from '../backup-events';
 import {
-  decideProgress,
+  decidePass,
+  healthyTags,
   imagingTags,
   needsHealth,
+  needsImage,
   outcomeTags,
   type ProgressDecision,
   type RunOutcome,
   runImageName,
 } from '../decisions/progress';
 import { errorMessage, isTransient } from '../errors';
-import type { Image, Instance, TagWrite } from '../model';
-import { IN_PROGRESS_STEPS, InstanceTag } from '../tags';
-import { forEachLimit, type InstanceOutcome, SAFETY_MARGIN_MS, type Summary, type UseCaseContext } from './context';
+import type { Instance, TagWrite } from '../model';
+import { ImageMode, IN_PROGRESS_STEPS, InstanceTag } from '../tags';
+import {
+  forEachLimit,
+  type InstanceOutcome,
+  invocationClock,
+  SAFETY_MARGIN_MS,
+  type Summary,
+  type UseCaseContext,
+} from './context';
 
 /** CreateImage calls under way at once: EC2's mutating bucket refills at about 5 a second. */
 const CREATE_CONCURRENCY = 4;
@@ -36,11 +46,7 @@ function outcomeEvent(decision: RunOutcome, now: Date): ServiceEvent {
 
 function describe(decision: ProgressDecision, error?: string): InstanceOutcome {
   const imageId =
-    decision.kind === 'succeeded'
-      ? decision.image.id
-      : decision.kind === 'adopt-image' || decision.kind === 'failed'
-        ? decision.imageId
-        : undefined;
+    decision.kind === 'succeeded' ? decision.image.id : decision.kind === 'failed' ? decision.imageId : undefined;
   return {
     instanceId: decision.instanceId,
     action: decision.kind,
@@ -50,33 +56,36 @@ function describe(decision: ProgressDecision, error?: string): InstanceOutcome {
   };
 }
 
-/** Decides the next move of each instance in progress, reading only what the decisions need from EC2. */
+/**
+ * Decides the next move of each instance in progress (`instances` must be all of them: a group's members down are
+ * counted across the fleet), reading only what the decisions need from EC2.
+ */
 export async function decideRuns(
   instances: readonly Instance[],
   now: Date,
   context: UseCaseContext,
-  knownImages: readonly Image[] = [],
 ): Promise<ProgressDecision[]> {
   const { config, ec2 } = context;
   const healthIds = instances.filter((instance) => needsHealth(instance, now, config)).map((instance) => instance.id);
   const health = healthIds.length > 0 ? await ec2.findHealth(healthIds) : new Map();
-  const names = instances.flatMap((instance) => runImageName(instance) ?? []);
-  const unknownNames = names.filter((name) => !knownImages.some((image) => image.name === name));
-  const images = [...knownImages, ...(unknownNames.length > 0 ? await ec2.findImagesByName(unknownNames) : [])];
+  const names = instances.flatMap((instance) =>
+    needsImage(instance, now, config) ? (runImageName(instance) ?? []) : [],
+  );
+  const images = names.length > 0 ? await ec2.findImagesByName(names) : [];
   const byName = new Map(images.map((image) => [image.name, image]));
-  return instances.map((instance) => {
-    const name = runImageName(instance);
-    const image = name === undefined ? undefined : byName.get(name);
-    return decideProgress(
-      {
+  return decidePass(
+    instances.map((instance) => {
+      const name = needsImage(instance, now, config) ? runImageName(instance) : undefined;
+      const image = name === undefined ? undefined : byName.get(name);
+      return {
         instance,
         ...(image ? { image } : {}),
         ...(health.has(instance.id) ? { health: health.get(instance.id) } : {}),
-      },
-      now,
-      config,
-    );
-  });
+      };
+    }),
+    now,
+    config,
+  );
 }
 
 /**
@@ -93,18 +102,26 @@ export async function applyRuns(
   const errors = new Map<string, string>();
   const tagWrites: TagWrite[] = [];
   const more = (): boolean => remainingMs() > SAFETY_MARGIN_MS;
+  const clock = invocationClock(now, remainingMs);
 
-  const creations = options.createImages ? decisions.filter((decision) => decision.kind === 'create-image') : [];
+  // Image reboots first: they hold their groups back, while the others only wait for the CreateImage bucket.
+  const creations = options.createImages
+    ? decisions
+        .filter((decision) => decision.kind === 'create-image')
+        .sort((a, b) => Number(b.request.mode === ImageMode.reboot) - Number(a.request.mode === ImageMode.reboot))
+    : [];
   const createdIds = new Map<string, string>();
   const refused: RunOutcome[] = [];
   const deferred = await forEachLimit(creations, CREATE_CONCURRENCY, more, async (decision) => {
     try {
       const created = await ec2.createImage(decision.request);
       createdIds.set(decision.instanceId, created.imageId);
-      tagWrites.push({ resourceId: decision.instanceId, tags: imagingTags(now) });
+      // Recorded as called no earlier than now: the grace period of the image's reboot counts from here.
+      tagWrites.push({ resourceId: decision.instanceId, tags: imagingTags(clock(), decision.request.mode) });
       logger.info('image created', {
         instanceId: decision.instanceId,
         imageId: created.imageId,
+        imageMode: decision.request.mode,
         existed: created.existed,
       });
     } catch (error: unknown) {
@@ -125,9 +142,7 @@ export async function applyRuns(
   const deferredIds = new Set(deferred.map((decision) => decision.instanceId));
 
   for (const decision of decisions) {
-    if (decision.kind === 'adopt-image') {
-      tagWrites.push({ resourceId: decision.instanceId, tags: imagingTags(now) });
-    }
+    if (decision.kind === 'healthy') tagWrites.push({ resourceId: decision.instanceId, tags: healthyTags(now) });
   }
   for (const [id, error] of await ec2.writeTags(tagWrites)) errors.set(id, `tagging failed: ${error}`);
 
@@ -182,11 +197,14 @@ export async function advanceRuns(
   context: UseCaseContext,
   options: { createImages: boolean; functionName: string },
 ): Promise<Summary> {
+  // Every instance in progress, even when only some are asked for: the turns of a group depend on all its members.
   const instances = await context.ec2.findInstances({
     tag: { key: InstanceTag.state, values: [...IN_PROGRESS_STEPS] },
-    ...(invocation.instanceIds === undefined ? {} : { instanceIds: invocation.instanceIds }),
   });
-  const decisions = await decideRuns(instances, invocation.now, context);
+  const wanted = invocation.instanceIds === undefined ? undefined : new Set(invocation.instanceIds);
+  const decisions = (await decideRuns(instances, invocation.now, context)).filter(
+    (decision) => wanted === undefined || wanted.has(decision.instanceId),
+  );
   const base = { function: options.functionName, now: invocation.now.toISOString(), dryRun: invocation.dryRun };
   if (invocation.dryRun) return { ...base, instances: decisions.map((decision) => describe(decision)) };
   return { ...base, instances: await applyRuns(decisions, invocation.now, context, options) };

@@ -13,6 +13,15 @@ export interface UseCaseContext {
   readonly remainingMs: () => number;
 }
 
+/**
+ * The invocation's own clock: its start (`now`, the trigger's time) plus how long it has run, read from Lambda's
+ * countdown, so that it needs no wall clock and follows a simulated one.
+ */
+export function invocationClock(now: Date, remainingMs: () => number): () => Date {
+  const startRemaining = remainingMs();
+  return () => new Date(now.getTime() + Math.max(0, startRemaining - remainingMs()));
+}
+
 /** Time kept in hand at the end of an invocation for the calls already under way. */
 export const SAFETY_MARGIN_MS = 20_000;
 

@@ -8,6 +8,7 @@
 import { decideImageOutcome, type RunOutcome } from '../decisions/progress';
 import { errorMessage, isTransient } from '../errors';
 import type { ImageStateChange } from '../input';
+import { ImageMode, ImageTag } from '../tags';
 import { applyRuns } from './advance-runs';
 import type { Summary, UseCaseContext } from './context';
 
@@ -58,6 +59,16 @@ async function record(
     if (seen === undefined || seen.now < change.now) latest.set(change.imageId, change);
   }
   const images = new Map((await ec2.findImagesById([...latest.keys()])).map((image) => [image.id, image]));
+  // An image made with EC2's reboot is good only once its instance is back healthy: those instances are read too.
+  const rebootedIds = [...images.values()].flatMap((image) =>
+    image.tags[ImageTag.imageMode] === ImageMode.reboot ? (image.tags[ImageTag.instanceId] ?? []) : [],
+  );
+  const instances = new Map(
+    (rebootedIds.length > 0 ? await ec2.findInstances({ instanceIds: rebootedIds }) : []).map((instance) => [
+      instance.id,
+      instance,
+    ]),
+  );
   const decisions: RunOutcome[] = [];
   const ignored: IgnoredChange[] = [];
   for (const change of latest.values()) {
@@ -65,7 +76,7 @@ async function record(
     const outcome =
       image === undefined
         ? { kind: 'ignore' as const, reason: 'image not found in this account' }
-        : decideImageOutcome(image, change.now, config);
+        : decideImageOutcome(image, instances.get(image.tags[ImageTag.instanceId] ?? ''), change.now, config);
     if (outcome.kind === 'record') {
       decisions.push(outcome.decision);
     } else {
@@ -77,6 +88,6 @@ async function record(
       ignored.push({ imageId: change.imageId, reason: outcome.reason });
     }
   }
-  const instances = decisions.length > 0 ? await applyRuns(decisions, now, context, { createImages: false }) : [];
-  return { instances, ignored };
+  const recorded = decisions.length > 0 ? await applyRuns(decisions, now, context, { createImages: false }) : [];
+  return { instances: recorded, ignored };
 }

@@ -1,9 +1,12 @@
-/** The nightly start: tag each opted-in instance with its step, then reboot those that need it. */
+/**
+ * The nightly start: tag each opted-in instance `queued` for this run (the createImages passes image it, with a reboot
+ * in its group's turn), or record why it cannot be imaged. Nothing is rebooted here.
+ */
 import { backupFailed } from '../backup-events';
-import { planStartRun, rebootConfirmation, type StartDecision } from '../decisions/start-run';
+import { planStartRun, type StartDecision } from '../decisions/start-run';
 import { errorMessage } from '../errors';
 import type { Invocation } from '../input';
-import { BackupStep, InstanceTag, tagValue } from '../tags';
+import { InstanceTag } from '../tags';
 import type { InstanceOutcome, Summary, UseCaseContext } from './context';
 
 /** Some instances could not be started; the invocation fails so that Lambda retries it. */
@@ -70,7 +73,7 @@ export async function startRun(invocation: Invocation, context: UseCaseContext):
     context,
     errors,
   );
-  // Tags next: an instance is rebooted only once its step is recorded, so a crash never loses track of it.
+  // An instance whose step is not recorded is not in the run: it is reported, and the invocation fails (below).
   const startErrors = new Map(await ec2.writeTags(plan.tagWrites));
   for (const [id, error] of startErrors) errors.set(id, error);
   if (plan.clearPolicyError.length > 0) {
@@ -78,33 +81,6 @@ export async function startRun(invocation: Invocation, context: UseCaseContext):
       logger.warn('could not clear the policy error tag', { instanceId: id, error });
     }
   }
-  const rebootIds = plan.rebootIds.filter((id) => !errors.has(id));
-  const rebootFailures = await ec2.reboot(rebootIds);
-  // Confirmed only now: an instance recorded as rebooting without this is rebooted by the run's retry.
-  const unconfirmed = await ec2.writeTags(
-    rebootIds
-      .filter((id) => !rebootFailures.has(id))
-      .map((resourceId) => ({ resourceId, tags: rebootConfirmation(invocation.now) })),
-  );
-  for (const [id, error] of unconfirmed) startErrors.set(id, `reboot not confirmed: ${error}`);
-  // A reboot EC2 refused is recorded as this run's failure: the image would not be the consistent one asked for.
-  await publishFailures(
-    [...rebootFailures].map(([id, error]) => [id, `reboot failed: ${error}`]),
-    plan.runId,
-    invocation.now,
-    context,
-    errors,
-  );
-  const failedTags = await ec2.writeTags(
-    [...rebootFailures].map(([resourceId, error]) => ({
-      resourceId,
-      tags: {
-        [InstanceTag.state]: BackupStep.failed,
-        [InstanceTag.lastError]: tagValue(`${plan.runId}: reboot failed: ${error}`),
-      },
-    })),
-  );
-  for (const [id, error] of [...rebootFailures, ...failedTags]) errors.set(id, error);
 
   const result = summary(errors);
   for (const instance of result.instances) {
