@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 /** Plain model values for the decision tests: valid by default, with only what a test is about spelled out. */
 import type { Image, ImageState, Instance, InstanceState, Snapshot, SnapshotState } from '../../../lib/model';
-import { ImageTag, type Tags } from '../../../lib/tags';
+import { BackupStep, ImageTag, InstanceTag, type Tags } from '../../../lib/tags';
 
 export const OWNER = 'ami-backup-test';
 export const OPT_IN = { key: 'Backup', value: 'true' } as const;
@@ -21,7 +21,10 @@ export function instance(id: string, state: InstanceState, tags: Tags = {}): Ins
   return { id, state, tags };
 }
 
-/** An image this service made of `instanceId` (ownership and instance tags set), unless `tags` overrides them. */
+/**
+ * An image this service made of `instanceId` (ownership and instance tags set; an available one recorded as a good
+ * backup, `succeeded`), unless `tags` overrides them.
+ */
 export function ownedImage(
   id: string,
   instanceId: string,
@@ -34,12 +37,18 @@ export function ownedImage(
     stateReason?: string;
   } = {},
 ): Image {
+  const state = options.state ?? 'available';
   return {
     id,
     name: options.name ?? `ami-backup-${instanceId}-${id}`,
-    state: options.state ?? 'available',
+    state,
     createdAt: options.createdAt ?? NIGHT,
-    tags: { [ImageTag.managedBy]: OWNER, [ImageTag.instanceId]: instanceId, ...options.tags },
+    tags: {
+      [ImageTag.managedBy]: OWNER,
+      [ImageTag.instanceId]: instanceId,
+      ...(state === 'available' ? { [InstanceTag.state]: BackupStep.succeeded } : {}),
+      ...options.tags,
+    },
     snapshotIds: options.snapshotIds ?? [`snap-${id.slice(4)}`],
     ...(options.stateReason === undefined ? {} : { stateReason: options.stateReason }),
   };

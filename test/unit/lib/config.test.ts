@@ -15,6 +15,9 @@ describe('readConfig', () => {
       rebootGraceSeconds: 300,
       readyTimeoutSeconds: 3600,
       imageTimeoutSeconds: 86_400,
+      maxDownPerGroup: 1,
+      maxConcurrentReboots: 50,
+      rebootWindowMinutes: 180,
       eventBusName: 'default',
     });
   });
@@ -29,6 +32,9 @@ describe('readConfig', () => {
       REBOOT_GRACE_SECONDS: '0',
       READY_TIMEOUT_SECONDS: '600',
       IMAGE_TIMEOUT_SECONDS: '7200',
+      MAX_DOWN_PER_GROUP: '2',
+      MAX_CONCURRENT_REBOOTS: '1000',
+      REBOOT_WINDOW_MINUTES: '240',
       EVENT_BUS_NAME: 'backups',
     };
 
@@ -43,6 +49,9 @@ describe('readConfig', () => {
       rebootGraceSeconds: 0,
       readyTimeoutSeconds: 600,
       imageTimeoutSeconds: 7200,
+      maxDownPerGroup: 2,
+      maxConcurrentReboots: 1000,
+      rebootWindowMinutes: 240,
       eventBusName: 'backups',
     });
   });

@@ -3,13 +3,14 @@ import {
   isOptedIn,
   MAX_RETAIN,
   MAX_RETAIN_DAYS,
+  parseGroup,
   parseInstancePolicy,
   parseMode,
   parseRecordedRetention,
   parseRetention,
   retentionTags,
 } from '../../../lib/policy';
-import { ImageTag, OperatorTag } from '../../../lib/tags';
+import { AUTO_SCALING_GROUP_TAG, ImageTag, OperatorTag } from '../../../lib/tags';
 
 const DEFAULT_RETAIN = 7;
 
@@ -198,5 +199,37 @@ describe('retentionTags', () => {
         },
       ),
     );
+  });
+});
+
+describe('parseGroup', () => {
+  it('reads the operator group tag', () => {
+    expect(parseGroup({ [OperatorTag.group]: 'db cluster/eu-1' })).toEqual({ ok: true, value: 'db cluster/eu-1' });
+  });
+
+  it('falls back to the Auto Scaling group, and to none', () => {
+    expect(parseGroup({ [AUTO_SCALING_GROUP_TAG]: 'web-asg' })).toEqual({ ok: true, value: 'web-asg' });
+    expect(parseGroup({})).toEqual({ ok: true, value: undefined });
+  });
+
+  it('prefers the operator tag over the Auto Scaling group', () => {
+    expect(parseGroup({ [OperatorTag.group]: 'canary', [AUTO_SCALING_GROUP_TAG]: 'web-asg' })).toEqual({
+      ok: true,
+      value: 'canary',
+    });
+  });
+
+  it.each(['', 'x'.repeat(129), 'web\nservers', 'web;rm', 'a"b'])(
+    'reports an invalid group %p, naming the tag',
+    (raw) => {
+      const parsed = parseGroup({ [OperatorTag.group]: raw });
+      expect(parsed.ok).toBe(false);
+      expect(parsed.ok ? '' : parsed.problems.join()).toContain(OperatorTag.group);
+    },
+  );
+
+  it('makes an invalid group a policy problem of the instance', () => {
+    const parsed = parseInstancePolicy({ [OperatorTag.group]: '' }, 7);
+    expect(parsed.ok ? [] : parsed.problems).toEqual([expect.stringContaining(OperatorTag.group)]);
   });
 });

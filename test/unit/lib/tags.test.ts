@@ -158,8 +158,8 @@ describe('isBackupStep', () => {
     expect(isBackupStep(value)).toBe(false);
   });
 
-  it('counts rebooting, queued and imaging as in progress, and the outcomes as not', () => {
-    expect([...IN_PROGRESS_STEPS].sort()).toEqual(['imaging', 'queued', 'rebooting']);
+  it('counts queued and imaging as in progress, and the outcomes as not', () => {
+    expect([...IN_PROGRESS_STEPS].sort()).toEqual(['imaging', 'queued']);
   });
 });
 

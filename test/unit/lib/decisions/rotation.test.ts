@@ -8,7 +8,7 @@ import {
 } from '../../../../lib/decisions/rotation';
 import type { Image, ImageState } from '../../../../lib/model';
 import { parseRetention, type Retention } from '../../../../lib/policy';
-import { ImageTag, OperatorTag, type Tags } from '../../../../lib/tags';
+import { BackupStep, FailureKind, ImageTag, InstanceTag, OperatorTag, type Tags } from '../../../../lib/tags';
 import { anyImageState, daysBefore, NIGHT, OWNER, ownedImage, secondsAfter, snapshot } from '../builders';
 
 const ID = 'i-0123456789abcdef0';
@@ -37,6 +37,64 @@ function plan(images: readonly Image[], rules = policies(), now = NIGHT): Rotati
 function expiredIds(rotation: RotationPlan): string[] {
   return rotation.expired.map((expiry) => expiry.imageId);
 }
+
+/** An available image that is no good backup: its verification failed (or its outcome is not recorded yet). */
+function unverified(image: Image, recorded: 'failed' | 'unrecorded' = 'failed'): Image {
+  const { [InstanceTag.state]: _state, ...tags } = image.tags;
+  return {
+    ...image,
+    tags:
+      recorded === 'failed'
+        ? {
+            ...tags,
+            [InstanceTag.state]: BackupStep.failed,
+            [InstanceTag.lastError]: `run: ${FailureKind.failedVerification}: not back healthy`,
+          }
+        : tags,
+  };
+}
+
+describe('planRotation: unverified images', () => {
+  it.each<'failed' | 'unrecorded'>(['failed', 'unrecorded'])(
+    'keeps an available image whose verification %s, without counting it: it never pushes a good one out',
+    (recorded) => {
+      // Prepare: the newest image is not a good backup
+      const [newest, ...older] = nightly(3);
+      const images = [unverified(newest as Image, recorded), ...older];
+
+      // Act
+      const rotation = plan(images, policies({ [ID]: current({ retain: 2 }) }));
+
+      // Assess: both good ones stay, and so does the unverified one
+      expect(rotation.instances[0]?.kept).toEqual(['ami-00000001', 'ami-00000002', 'ami-00000003']);
+      expect(rotation.expired).toEqual([]);
+    },
+  );
+
+  it('expires an unverified image once retain good backups are newer than it', () => {
+    // Prepare
+    const images = nightly(4).map((image, index) => (index === 1 ? unverified(image) : image));
+
+    // Act
+    const rotation = plan(images, policies({ [ID]: current({ retain: 1 }) }));
+
+    // Assess
+    expect(rotation.instances[0]?.kept).toEqual(['ami-00000001']);
+    expect(expiredIds(rotation)).toEqual(['ami-00000002', 'ami-00000003', 'ami-00000004']);
+    expect(rotation.expired[0]?.reason).toContain('not a good backup');
+  });
+
+  it('keeps every unverified image while no good backup exists', () => {
+    const images = nightly(3).map((image) => unverified(image));
+    expect(plan(images, policies({ [ID]: current({ retain: 1 }) })).expired).toEqual([]);
+  });
+
+  it('keeps an unverified image younger than the retained days', () => {
+    const images = nightly(3).map((image, index) => (index === 2 ? unverified(image) : image));
+    const rotation = plan(images, policies({ [ID]: current({ retain: 1, retainDays: 5 }) }));
+    expect(rotation.expired).toEqual([]);
+  });
+});
 
 describe('planRotation: images', () => {
   it('keeps the newest N available images and expires the others with their snapshots', () => {
@@ -212,7 +270,17 @@ describe('planRotation: images', () => {
       (tags) => {
         // Prepare: older images recorded a valid one, but the newest rules
         const images = nightly(4, { [ImageTag.retain]: '1' }).map((image, index) =>
-          index === 0 ? { ...image, tags: { [ImageTag.managedBy]: OWNER, [ImageTag.instanceId]: ID, ...tags } } : image,
+          index === 0
+            ? {
+                ...image,
+                tags: {
+                  [ImageTag.managedBy]: OWNER,
+                  [ImageTag.instanceId]: ID,
+                  [InstanceTag.state]: 'succeeded',
+                  ...tags,
+                },
+              }
+            : image,
         );
         const broken = ownedImage('ami-0000000f', ID, { state: 'failed', createdAt: daysBefore(NIGHT, 10) });
 

@@ -1,10 +1,12 @@
 import fc from 'fast-check';
-import { planStartRun, rebootConfirmation, type StartRunSettings } from '../../../../lib/decisions/start-run';
-import type { Instance, InstanceState, TagWrite } from '../../../../lib/model';
+import { planStartRun, type StartRunPlan, type StartRunSettings } from '../../../../lib/decisions/start-run';
+import { HIBERNATED_STATE_REASON, type Instance, type InstanceState, type TagWrite } from '../../../../lib/model';
 import { BACKUP_STEPS, BackupStep, formatRunId, InstanceTag, OperatorTag, type Tags } from '../../../../lib/tags';
 import { anyInstanceState, instance, NIGHT, OPT_IN, secondsAfter } from '../builders';
 
-const SETTINGS: StartRunSettings = { optIn: OPT_IN, defaultRetain: 7, readyTimeoutSeconds: 3600 };
+const SETTINGS: StartRunSettings = { optIn: OPT_IN, defaultRetain: 7, rebootWindowMinutes: 180 };
+const WINDOW_SECONDS = SETTINGS.rebootWindowMinutes * 60;
+const REBOOT_REASON = "reboot mode: imaged through EC2's reboot, in its group's turn";
 const RUN_ID = formatRunId(NIGHT);
 const OPTED_IN: Tags = { [OPT_IN.key]: OPT_IN.value };
 
@@ -18,9 +20,12 @@ function inRun(step: BackupStep, since: Date): Tags {
     [InstanceTag.state]: step,
     [InstanceTag.run]: formatRunId(since),
     [InstanceTag.since]: since.toISOString(),
-    // A rebooting instance whose reboot EC2 accepted.
-    ...(step === BackupStep.rebooting ? { [InstanceTag.rebootedAt]: since.toISOString() } : {}),
   };
+}
+
+/** The instances the plan queues for their image this run. */
+function queuedIds(plan: StartRunPlan): string[] {
+  return plan.decisions.flatMap((decision) => (decision.kind === 'queue' ? [decision.instanceId] : []));
 }
 
 /** The instances as they are once the plan's tag writes (and policy-error removals) are applied. */
@@ -39,21 +44,20 @@ function writesFor(plan: { tagWrites: readonly TagWrite[] }, id: string): Tags {
 
 describe('planStartRun', () => {
   describe('by instance state and mode', () => {
-    it('reboots a running instance in reboot mode, recording the step first', () => {
+    it('queues a running instance in reboot mode for its image, rebooting nothing itself', () => {
       // Act
       const plan = planStartRun([optedIn('i-00000001', 'running')], NIGHT, SETTINGS);
 
       // Assess
       expect(plan.runId).toBe('20261126T0300Z');
-      expect(plan.decisions).toEqual([{ kind: 'reboot', instanceId: 'i-00000001' }]);
-      expect(plan.rebootIds).toEqual(['i-00000001']);
+      expect(plan.decisions).toEqual([{ kind: 'queue', instanceId: 'i-00000001', reason: REBOOT_REASON }]);
       expect(plan.tagWrites).toEqual([
         {
           resourceId: 'i-00000001',
           tags: {
             [InstanceTag.run]: RUN_ID,
             [InstanceTag.since]: NIGHT.toISOString(),
-            [InstanceTag.state]: BackupStep.rebooting,
+            [InstanceTag.state]: BackupStep.queued,
           },
         },
       ]);
@@ -61,10 +65,10 @@ describe('planStartRun', () => {
 
     it('treats an explicit reboot mode like the default', () => {
       const plan = planStartRun([optedIn('i-00000001', 'running', { [OperatorTag.mode]: 'reboot' })], NIGHT, SETTINGS);
-      expect(plan.rebootIds).toEqual(['i-00000001']);
+      expect(plan.decisions).toEqual([{ kind: 'queue', instanceId: 'i-00000001', reason: REBOOT_REASON }]);
     });
 
-    it('queues a running instance in no-reboot mode, without rebooting it', () => {
+    it('queues a running instance in no-reboot mode, crash-consistent', () => {
       // Act
       const plan = planStartRun(
         [optedIn('i-00000001', 'running', { [OperatorTag.mode]: 'no-reboot' })],
@@ -73,8 +77,13 @@ describe('planStartRun', () => {
       );
 
       // Assess
-      expect(plan.decisions).toEqual([{ kind: 'queue', instanceId: 'i-00000001', reason: 'no-reboot mode' }]);
-      expect(plan.rebootIds).toEqual([]);
+      expect(plan.decisions).toEqual([
+        {
+          kind: 'queue',
+          instanceId: 'i-00000001',
+          reason: 'no-reboot mode: imaged crash-consistent, without downtime',
+        },
+      ]);
       expect(writesFor(plan, 'i-00000001')).toEqual({
         [InstanceTag.run]: RUN_ID,
         [InstanceTag.since]: NIGHT.toISOString(),
@@ -87,8 +96,9 @@ describe('planStartRun', () => {
       const plan = planStartRun([optedIn('i-00000001', 'stopped', { [OperatorTag.mode]: mode })], NIGHT, SETTINGS);
 
       // Assess
-      expect(plan.decisions).toEqual([{ kind: 'queue', instanceId: 'i-00000001', reason: 'stopped: imaged as it is' }]);
-      expect(plan.rebootIds).toEqual([]);
+      expect(plan.decisions).toEqual([
+        { kind: 'queue', instanceId: 'i-00000001', reason: 'stopped: imaged at rest, without a reboot' },
+      ]);
       expect(writesFor(plan, 'i-00000001')[InstanceTag.state]).toBe(BackupStep.queued);
     });
 
@@ -99,24 +109,59 @@ describe('planStartRun', () => {
       // Assess
       expect(plan.decisions).toEqual([{ kind: 'skip', instanceId: 'i-00000001', reason: `instance is ${state}` }]);
       expect(plan.tagWrites).toEqual([]);
-      expect(plan.rebootIds).toEqual([]);
+      expect(queuedIds(plan)).toEqual([]);
     });
 
-    it.each<InstanceState>(['pending', 'stopping'])('records a %s instance as failed for this run', (state) => {
+    it.each<InstanceState>(['pending', 'stopping'])(
+      'queues a %s instance: not lost for the night, later passes image it within the window',
+      (state) => {
+        // Act
+        const plan = planStartRun([optedIn('i-00000001', state)], NIGHT, SETTINGS);
+
+        // Assess
+        expect(plan.decisions).toEqual([
+          {
+            kind: 'queue',
+            instanceId: 'i-00000001',
+            reason: `instance is ${state}: imaged once it is running or stopped, within the reboot window`,
+          },
+        ]);
+        expect(writesFor(plan, 'i-00000001')[InstanceTag.state]).toBe(BackupStep.queued);
+      },
+    );
+  });
+
+  describe('screened before anything touches them', () => {
+    it.each<[string, Instance]>([
+      ['an instance-store root', { ...optedIn('i-00000001', 'running'), rootDeviceType: 'instance-store' }],
+      ['a hibernated instance', { ...optedIn('i-00000001', 'stopped'), stateReasonCode: HIBERNATED_STATE_REASON }],
+    ])('records %s as failed with its reason, and queues nothing', (_, subject) => {
       // Act
-      const plan = planStartRun([optedIn('i-00000001', state)], NIGHT, SETTINGS);
+      const plan = planStartRun([subject], NIGHT, SETTINGS);
 
       // Assess
-      expect(plan.decisions).toEqual([
-        { kind: 'fail', instanceId: 'i-00000001', reason: `instance was ${state} when the run started` },
-      ]);
-      expect(plan.rebootIds).toEqual([]);
-      expect(writesFor(plan, 'i-00000001')).toEqual({
-        [InstanceTag.run]: RUN_ID,
-        [InstanceTag.since]: NIGHT.toISOString(),
-        [InstanceTag.state]: BackupStep.failed,
-        [InstanceTag.lastError]: `${RUN_ID}: instance was ${state} when the run started`,
-      });
+      expect(plan.decisions).toEqual([{ kind: 'fail', instanceId: 'i-00000001', reason: expect.any(String) }]);
+      const written = writesFor(plan, 'i-00000001');
+      expect(written[InstanceTag.state]).toBe(BackupStep.failed);
+      expect(written[InstanceTag.lastError]).toMatch(/instance-store|hibernated/);
+    });
+
+    it('queues an EBS-backed instance stopped without hibernation', () => {
+      const stopped = { ...optedIn('i-00000001', 'stopped'), stateReasonCode: 'Client.UserInitiatedShutdown' };
+      expect(queuedIds(planStartRun([stopped], NIGHT, SETTINGS))).toEqual(['i-00000001']);
+    });
+
+    it('fails an instance whose group tag is invalid: its turn cannot be known', () => {
+      // Act
+      const plan = planStartRun(
+        [optedIn('i-00000001', 'running', { [OperatorTag.group]: 'web\nservers' })],
+        NIGHT,
+        SETTINGS,
+      );
+
+      // Assess
+      expect(plan.decisions[0]).toMatchObject({ kind: 'fail', reason: expect.stringContaining(OperatorTag.group) });
+      expect(writesFor(plan, 'i-00000001')[InstanceTag.policyError]).toContain(OperatorTag.group);
     });
   });
 
@@ -132,7 +177,7 @@ describe('planStartRun', () => {
           { kind: 'skip', instanceId: 'i-00000001', reason: 'not opted in (Backup=true)' },
         ]);
         expect(plan.tagWrites).toEqual([]);
-        expect(plan.rebootIds).toEqual([]);
+        expect(queuedIds(plan)).toEqual([]);
       },
     );
 
@@ -148,7 +193,7 @@ describe('planStartRun', () => {
       const plan = planStartRun(fleet, NIGHT, settings);
 
       // Assess
-      expect(plan.rebootIds).toEqual(['i-00000001']);
+      expect(queuedIds(plan)).toEqual(['i-00000001']);
     });
   });
 
@@ -162,7 +207,7 @@ describe('planStartRun', () => {
         { kind: 'skip', instanceId: 'i-00000001', reason: `run ${RUN_ID} already started (${step})` },
       ]);
       expect(plan.tagWrites).toEqual([]);
-      expect(plan.rebootIds).toEqual([]);
+      expect(queuedIds(plan)).toEqual([]);
     });
 
     it('skips an instance whose earlier image is still pending, however old', () => {
@@ -173,49 +218,43 @@ describe('planStartRun', () => {
       const plan = planStartRun([optedIn('i-00000001', 'running', inRun('imaging', lastNight))], NIGHT, SETTINGS);
 
       // Assess
-      expect(plan.decisions[0]).toMatchObject({ kind: 'skip', reason: expect.stringContaining('still pending') });
+      expect(plan.decisions[0]).toMatchObject({ kind: 'skip', reason: expect.stringContaining('still in progress') });
       expect(plan.tagWrites).toEqual([]);
-      expect(plan.rebootIds).toEqual([]);
+      expect(queuedIds(plan)).toEqual([]);
     });
 
-    it.each<BackupStep>(['rebooting', 'queued'])(
-      'leaves an earlier run %s for less than the ready timeout alone',
-      (step) => {
-        // Prepare
-        const recently = secondsAfter(NIGHT, -(SETTINGS.readyTimeoutSeconds - 1));
+    it.each<BackupStep>(['queued'])('leaves an earlier run %s within its reboot window alone', (step) => {
+      // Prepare
+      const recently = secondsAfter(NIGHT, -(WINDOW_SECONDS - 60));
 
-        // Act
-        const plan = planStartRun([optedIn('i-00000001', 'running', inRun(step, recently))], NIGHT, SETTINGS);
+      // Act
+      const plan = planStartRun([optedIn('i-00000001', 'running', inRun(step, recently))], NIGHT, SETTINGS);
 
-        // Assess
-        expect(plan.decisions).toEqual([
-          {
-            kind: 'skip',
-            instanceId: 'i-00000001',
-            reason: `run ${formatRunId(recently)} is in progress (${step})`,
-          },
-        ]);
-        expect(plan.tagWrites).toEqual([]);
-      },
-    );
+      // Assess
+      expect(plan.decisions).toEqual([
+        {
+          kind: 'skip',
+          instanceId: 'i-00000001',
+          reason: `run ${formatRunId(recently)} is in progress (${step})`,
+        },
+      ]);
+      expect(plan.tagWrites).toEqual([]);
+    });
 
-    it.each<BackupStep>(['rebooting', 'queued'])(
-      'restarts an instance stuck in an earlier run %s for the ready timeout or longer',
-      (step) => {
-        // Prepare
-        const longAgo = secondsAfter(NIGHT, -SETTINGS.readyTimeoutSeconds);
+    it.each<BackupStep>(['queued'])('restarts an instance left %s by an earlier run whose window is over', (step) => {
+      // Prepare
+      const longAgo = secondsAfter(NIGHT, -WINDOW_SECONDS);
 
-        // Act
-        const plan = planStartRun([optedIn('i-00000001', 'running', inRun(step, longAgo))], NIGHT, SETTINGS);
+      // Act
+      const plan = planStartRun([optedIn('i-00000001', 'running', inRun(step, longAgo))], NIGHT, SETTINGS);
 
-        // Assess
-        expect(plan.rebootIds).toEqual(['i-00000001']);
-        expect(writesFor(plan, 'i-00000001')).toMatchObject({
-          [InstanceTag.run]: RUN_ID,
-          [InstanceTag.state]: BackupStep.rebooting,
-        });
-      },
-    );
+      // Assess
+      expect(queuedIds(plan)).toEqual(['i-00000001']);
+      expect(writesFor(plan, 'i-00000001')).toMatchObject({
+        [InstanceTag.run]: RUN_ID,
+        [InstanceTag.state]: BackupStep.queued,
+      });
+    });
 
     it.each<BackupStep>(['succeeded', 'failed'])('starts afresh after an earlier run that %s', (step) => {
       // Prepare
@@ -225,34 +264,18 @@ describe('planStartRun', () => {
       const plan = planStartRun([optedIn('i-00000001', 'running', inRun(step, lastNight))], NIGHT, SETTINGS);
 
       // Assess
-      expect(plan.rebootIds).toEqual(['i-00000001']);
+      expect(queuedIds(plan)).toEqual(['i-00000001']);
     });
 
     it.each<Tags>([
-      { [InstanceTag.state]: 'rebooting', [InstanceTag.run]: '20261125T0300Z', [InstanceTag.since]: 'yesterday' },
-      { [InstanceTag.state]: 'rebooting', [InstanceTag.since]: '2026-11-26T02:59:00.000Z' },
+      { [InstanceTag.state]: 'queued', [InstanceTag.run]: '20261125T0300Z', [InstanceTag.since]: 'yesterday' },
+      { [InstanceTag.state]: 'queued', [InstanceTag.since]: '2026-11-26T02:59:00.000Z' },
+      { [InstanceTag.state]: 'rebooting', [InstanceTag.run]: '20261125T0300Z', [InstanceTag.since]: 'x' },
       { [InstanceTag.state]: 'thinking', [InstanceTag.run]: '20261125T0300Z', [InstanceTag.since]: 'x' },
     ])('starts afresh when the step tags cannot be read (%#), instead of staying stuck', (tags) => {
-      expect(planStartRun([optedIn('i-00000001', 'running', tags)], NIGHT, SETTINGS).rebootIds).toEqual(['i-00000001']);
-    });
-
-    it('reboots, on a retry of the run, an instance recorded as rebooting whose reboot was never confirmed', () => {
-      // Prepare: the first attempt recorded the step, then died before RebootInstances returned
-      const fleet = [optedIn('i-00000001', 'running'), optedIn('i-00000002', 'running')];
-      const first = planStartRun(fleet, NIGHT, SETTINGS);
-      const confirmed = [{ resourceId: 'i-00000002', tags: rebootConfirmation(NIGHT) }];
-
-      // Act: Lambda retries with the same scheduled event, hence the same time
-      const retry = planStartRun(
-        applied(fleet, [...first.tagWrites, ...confirmed], first.clearPolicyError),
-        NIGHT,
-        SETTINGS,
-      );
-
-      // Assess
-      expect(retry.runId).toBe(first.runId);
-      expect(retry.rebootIds).toEqual(['i-00000001']);
-      expect(retry.decisions[1]).toMatchObject({ instanceId: 'i-00000002', kind: 'skip' });
+      expect(queuedIds(planStartRun([optedIn('i-00000001', 'running', tags)], NIGHT, SETTINGS))).toEqual([
+        'i-00000001',
+      ]);
     });
 
     it('changes nothing when the same run is planned again once its tags are written', () => {
@@ -267,10 +290,9 @@ describe('planStartRun', () => {
       ];
       const first = planStartRun(fleet, NIGHT, SETTINGS);
 
-      // Act: the same schedule delivered again a little later in the same minute, after the reboots were confirmed
-      const confirmations = first.rebootIds.map((resourceId) => ({ resourceId, tags: rebootConfirmation(NIGHT) }));
+      // Act: the same schedule delivered again a little later in the same minute
       const again = planStartRun(
-        applied(fleet, [...first.tagWrites, ...confirmations], first.clearPolicyError),
+        applied(fleet, first.tagWrites, first.clearPolicyError),
         secondsAfter(NIGHT, 30),
         SETTINGS,
       );
@@ -280,7 +302,6 @@ describe('planStartRun', () => {
       expect(again.decisions.map((decision) => decision.kind)).toEqual(Array(fleet.length).fill('skip'));
       expect(again.tagWrites).toEqual([]);
       expect(again.clearPolicyError).toEqual([]);
-      expect(again.rebootIds).toEqual([]);
     });
   });
 
@@ -292,7 +313,7 @@ describe('planStartRun', () => {
       // Assess
       const problem = `${OperatorTag.mode}="fast" must be 'reboot' or 'no-reboot'`;
       expect(plan.decisions).toEqual([{ kind: 'fail', instanceId: 'i-00000001', reason: problem }]);
-      expect(plan.rebootIds).toEqual([]);
+      expect(queuedIds(plan)).toEqual([]);
       expect(writesFor(plan, 'i-00000001')).toEqual({
         [InstanceTag.policyError]: problem,
         [InstanceTag.run]: RUN_ID,
@@ -311,11 +332,11 @@ describe('planStartRun', () => {
       const plan = planStartRun([optedIn('i-00000001', 'running', { [key]: raw })], NIGHT, SETTINGS);
 
       // Assess
-      expect(plan.rebootIds).toEqual(['i-00000001']);
+      expect(queuedIds(plan)).toEqual(['i-00000001']);
       expect(writesFor(plan, 'i-00000001')[InstanceTag.policyError]).toContain(`${key}=${JSON.stringify(raw)}`);
     });
 
-    it('writes the policy error before the step, so both are in place before any reboot', () => {
+    it('writes the policy error apart from the step, so the step tags stay the same for every instance', () => {
       // Act
       const plan = planStartRun([optedIn('i-00000001', 'running', { [OperatorTag.retain]: 'abc' })], NIGHT, SETTINGS);
 
@@ -360,7 +381,7 @@ describe('planStartRun', () => {
       // Assess
       expect(plan.clearPolicyError).toEqual(['i-00000001']);
       expect(writesFor(plan, 'i-00000001')).not.toHaveProperty([InstanceTag.policyError]);
-      expect(plan.rebootIds).toEqual(['i-00000001']);
+      expect(queuedIds(plan)).toEqual(['i-00000001']);
     });
 
     it('cuts a very long problem to a valid tag value', () => {
@@ -400,7 +421,7 @@ describe('planStartRun', () => {
     expect(writesFor(plan, 'i-00000001')[InstanceTag.run]).toBe('20261125T0300Z');
   });
 
-  it('for any fleet: one decision per instance, reboots only for running opted-in instances, each recorded first', () => {
+  it('for any fleet: one decision per instance, queues only opted-in instances that can be imaged, each recorded', () => {
     const states = anyInstanceState;
     const operatorTags = fc.record(
       {
@@ -433,14 +454,12 @@ describe('planStartRun', () => {
             expect(subject.tags[OPT_IN.key]).toBe(OPT_IN.value);
             expect(written[InstanceTag.run]).toBe(RUN_ID);
           }
-          if (decision.kind === 'reboot') {
-            expect(subject.state).toBe('running');
-            expect(written[InstanceTag.state]).toBe(BackupStep.rebooting);
+          if (decision.kind === 'queue') {
+            expect(['running', 'stopped', 'pending', 'stopping']).toContain(subject.state);
+            expect(written[InstanceTag.state]).toBe(BackupStep.queued);
           }
+          if (decision.kind === 'fail') expect(written[InstanceTag.state]).toBe(BackupStep.failed);
         }
-        expect(plan.rebootIds).toEqual(
-          plan.decisions.filter((decision) => decision.kind === 'reboot').map((decision) => decision.instanceId),
-        );
       }),
     );
   });
