@@ -36,6 +36,9 @@ export {
 export { StateFileError } from './persistence';
 export { type AuditEntry, type BackendState, Ec2Backend } from './store';
 
+/** The tag EC2 Auto Scaling puts on the instances it launches (see `setAutoScalingGroup`). */
+export const AUTO_SCALING_GROUP_TAG = 'aws:autoscaling:groupName';
+
 /** The one account the endpoint serves. */
 export const LOCAL_ACCOUNT_ID = '123456789012';
 
@@ -117,6 +120,12 @@ export interface LocalEc2 {
   backend: Ec2Backend;
   /** Turns EC2's request throttling on or off. */
   setThrottling(enabled: boolean): void;
+  /**
+   * Test-side stand-in for EC2 Auto Scaling: tags the instance `aws:autoscaling:groupName=<group>`, as Auto Scaling
+   * does for the instances it launches. EC2 refuses `aws:` tag keys from users (RunInstances and CreateTags alike), so
+   * this is the only way to make an instance a member of an Auto Scaling group here.
+   */
+  setAutoScalingGroup(instanceId: string, group: string): void;
   /** Writes the state file now (when `stateFile` is set). */
   saveState(): void;
   stop(): Promise<void>;
@@ -266,6 +275,11 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     backend,
     setThrottling: (enabled) => {
       throttling = enabled;
+    },
+    setAutoScalingGroup: (instanceId, group) => {
+      const instance = backend.instances.get(instanceId);
+      if (instance === undefined) throw new Error(`no instance ${instanceId}`);
+      instance.tags.set(AUTO_SCALING_GROUP_TAG, group);
     },
     saveState,
     stop: async () => {
