@@ -153,6 +153,9 @@ describe('serverless package with the default parameters', () => {
           REBOOT_GRACE_SECONDS: '300',
           READY_TIMEOUT_SECONDS: '3600',
           IMAGE_TIMEOUT_SECONDS: '86400',
+          MAX_DOWN_PER_GROUP: '1',
+          MAX_CONCURRENT_REBOOTS: '50',
+          REBOOT_WINDOW_MINUTES: '180',
           EVENT_BUS_NAME: 'default',
           POWERTOOLS_SERVICE_NAME: 'ami-backup',
           POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -170,7 +173,7 @@ describe('serverless package with the default parameters', () => {
     );
     expect(schedules).toEqual({
       RebootLambdaFunction: 'cron(0 3 * * ? *)',
-      CreateImagesLambdaFunction: 'rate(5 minutes)',
+      CreateImagesLambdaFunction: 'rate(1 minute)',
       RotateLambdaFunction: 'cron(0 6-9 * * ? *)',
     });
   });
@@ -272,13 +275,6 @@ describe('serverless package with the default parameters', () => {
         Effect: 'Allow',
         Action: ['ec2:DescribeInstances', 'ec2:DescribeInstanceStatus', 'ec2:DescribeImages', 'ec2:DescribeSnapshots'],
         Resource: '*',
-      },
-      {
-        Sid: 'RebootOptedInInstances',
-        Effect: 'Allow',
-        Action: ['ec2:RebootInstances'],
-        Resource: INSTANCES,
-        Condition: { StringEquals: optedIn },
       },
       {
         Sid: 'ImageOptedInInstances',
@@ -427,8 +423,8 @@ describe('serverless package with overridden stage and parameters', () => {
     });
   });
 
-  it('conditions reboot, imaging and instance tagging on the configured opt-in tag', () => {
-    for (const sid of ['RebootOptedInInstances', 'ImageOptedInInstances', 'TrackStateOnOptedInInstances']) {
+  it('conditions imaging (and so its reboot) and instance tagging on the configured opt-in tag', () => {
+    for (const sid of ['ImageOptedInInstances', 'TrackStateOnOptedInInstances']) {
       expect(statement(service.template, sid).Condition?.StringEquals).toEqual({
         'aws:ResourceTag/backup-plan': 'nightly',
       });
