@@ -7,9 +7,16 @@
  * 3. no snapshot of the service is orphaned (one younger than the rotation's orphan age may be: rotation leaves those);
  * 4. nothing without the ownership tag is deregistered, deleted or retagged, and no instance that is not opted in is
  *    rebooted or tagged;
- * 5. no instance stays in a step (`rebooting`, `queued`, `imaging`) longer than its timeout allows.
- * Each violation names the exact resources that break it. Pure: a function of two views of the world and the audit
- * log of what happened between them.
+ * 5. no instance stays in a step (`queued`, `imaging`) longer than its timeout allows;
+ * 6. images are made as the instance's mode asks: no running instance in reboot mode is imaged with `NoReboot=true`
+ *    (crash-consistent where a consistent image was promised), and RebootInstances is never called (EC2's reboot for
+ *    the image is the only one);
+ * 7. never more than `maxDownPerGroup` members of a group down for images' reboots at once, and never more than
+ *    `maxConcurrentReboots` instances fleet-wide, as the endpoint's timeline shows them (from the OS shutdown to the
+ *    status checks `ok`; one that never comes back counts until the service gives up on it, its ready timeout).
+ * A backup is good once recorded `succeeded` on its image: available, and (made with a reboot) its instance back
+ * healthy. Each violation names the exact resources that break it. Pure: a function of two views of the world and the
+ * audit log of what happened between them.
  */
 import type { Config } from '../../lib/config';
 import { ORPHAN_MIN_AGE_SECONDS } from '../../lib/decisions/rotation';
@@ -22,10 +29,10 @@ import {
   InstanceTag,
   imageName,
   OperatorTag,
-  parseRunId,
   type Tags,
 } from '../../lib/tags';
 import type { AuditEntry, Ec2Backend, PutEventsEntry } from '../ec2';
+import { groupOf, imageReboots, peak, peaksByGroup } from './downtime';
 
 export interface WorldInstance {
   readonly id: string;
@@ -85,7 +92,14 @@ function roomForServiceTags(tags: Tags): boolean {
 
 export type InvariantSettings = Pick<
   Config,
-  'owner' | 'optIn' | 'defaultRetain' | 'readyTimeoutSeconds' | 'imageTimeoutSeconds'
+  | 'owner'
+  | 'optIn'
+  | 'defaultRetain'
+  | 'readyTimeoutSeconds'
+  | 'imageTimeoutSeconds'
+  | 'rebootWindowMinutes'
+  | 'maxDownPerGroup'
+  | 'maxConcurrentReboots'
 >;
 
 export type InvariantName =
@@ -94,7 +108,10 @@ export type InvariantName =
   | 'no-orphan-snapshot'
   | 'foreign-untouched'
   | 'not-stuck'
-  | 'rebooted-before-image';
+  | 'imaged-as-its-mode-asks'
+  | 'no-reboot-call'
+  | 'group-limit'
+  | 'fleet-limit';
 
 export interface Violation {
   readonly invariant: InvariantName;
@@ -116,7 +133,7 @@ export interface InvariantInput {
   readonly settings: InvariantSettings;
 }
 
-/** How long after a step's timeout the sweep that records it may come (createImages runs every 5 minutes). */
+/** How long after a step's timeout the sweep that records it may come (createImages runs every minute). */
 export const SWEEP_ALLOWANCE_SECONDS = 600;
 
 const record = (tags: ReadonlyMap<string, string>): Tags => Object.fromEntries(tags);
@@ -147,6 +164,10 @@ export function worldOf(backend: Ec2Backend, now: number): World {
   };
 }
 
+/** A good backup: available, and its outcome recorded `succeeded` on it (back healthy, if rebooted for it). */
+const isGood = (image: { readonly state: string; readonly tags: Tags }): boolean =>
+  image.state === 'available' && image.tags[InstanceTag.state] === BackupStep.succeeded;
+
 const sameTags = (a: Tags, b: Tags): boolean =>
   Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([key, value]) => b[key] === value);
 
@@ -159,7 +180,7 @@ function backupOrFailure({ after, runId, settings, failuresPublished }: Invarian
     const good = after.images.some(
       (image) =>
         image.name === name &&
-        image.state === 'available' &&
+        isGood(image) &&
         image.ownerId === undefined &&
         image.tags[ImageTag.managedBy] === settings.owner,
     );
@@ -206,6 +227,15 @@ function goodBackupKept(input: InvariantInput): Violation[] {
   const owned = (tags: Tags, ownerId?: string): string | undefined =>
     tags[ImageTag.managedBy] === settings.owner && ownerId === undefined ? tags[ImageTag.instanceId] : undefined;
   const violations: Violation[] = [];
+  // Good images: recorded `succeeded` before the night, when deregistered, or now (an image is recorded good after it
+  // becomes available, once its instance is back healthy; one never recorded so is no backup).
+  const verified = new Set<string>();
+  for (const image of [...before.images, ...after.images]) if (isGood(image)) verified.add(image.id);
+  for (const entry of audit) {
+    if (entry.kind === 'image-deregistered' && isGood({ state: 'available', tags: record(entry.tags) })) {
+      verified.add(entry.id);
+    }
+  }
   // Good images of each instance, replayed through the log.
   const goodNow = new Map<string, Map<string, GoodImage>>();
   const made = new Map<string, Set<string>>();
@@ -217,11 +247,11 @@ function goodBackupKept(input: InvariantInput): Violation[] {
   };
   for (const image of before.images) {
     const instanceId = owned(image.tags, image.ownerId);
-    if (instanceId !== undefined && image.state === 'available') add(instanceId, image);
+    if (instanceId !== undefined && isGood(image)) add(instanceId, image);
   }
   for (const entry of audit) {
     const instanceId = owned(record(entry.tags));
-    if (instanceId === undefined || entry.creationDate === undefined) continue;
+    if (instanceId === undefined || entry.creationDate === undefined || !verified.has(entry.id)) continue;
     const image = { id: entry.id, creationDate: entry.creationDate };
     if (entry.kind === 'image-available') add(instanceId, image);
     if (entry.kind !== 'image-deregistered' || entry.previousState !== 'available') continue;
@@ -238,11 +268,11 @@ function goodBackupKept(input: InvariantInput): Violation[] {
   }
   for (const image of after.images) {
     const instanceId = owned(image.tags, image.ownerId);
-    if (instanceId !== undefined && image.state === 'available') add(instanceId, image);
+    if (instanceId !== undefined && isGood(image)) add(instanceId, image);
   }
   for (const [instanceId, images] of made) {
     const kept = after.images
-      .filter((image) => owned(image.tags, image.ownerId) === instanceId && image.state === 'available')
+      .filter((image) => owned(image.tags, image.ownerId) === instanceId && isGood(image))
       .sort((a, b) => b.creationDate - a.creationDate);
     const retain = retainOf(instanceId, input, kept[0]?.tags);
     const wanted = Math.min(retain, images.size);
@@ -289,6 +319,14 @@ function foreignUntouched({ before, after, audit, settings }: InvariantInput): V
     if (entry.kind === 'instance-rebooted' && !isOptedIn(tags, settings.optIn))
       violation(entry.id, 'rebooted, not opted in');
   }
+  const instancesBefore = new Map(before.instances.map((instance) => [instance.id, instance]));
+  for (const entry of audit) {
+    if (entry.kind !== 'image-created' || entry.downAt === undefined || entry.instanceId === undefined) continue;
+    const source = instancesBefore.get(entry.instanceId);
+    if (source !== undefined && !isOptedIn(source.tags, settings.optIn)) {
+      violation(entry.instanceId, `rebooted for image ${entry.id}, not opted in`);
+    }
+  }
   const imagesAfter = new Map(after.images.map((image) => [image.id, image]));
   for (const image of before.images) {
     // Another account's image is foreign whatever its tags say.
@@ -325,7 +363,8 @@ function notStuck({ after, settings }: InvariantInput): Violation[] {
     const step = instance.tags[InstanceTag.state];
     if (!IN_PROGRESS_STEPS.some((inProgress) => inProgress === step)) return [];
     const since = Date.parse(instance.tags[InstanceTag.since] ?? '');
-    const timeout = step === BackupStep.imaging ? settings.imageTimeoutSeconds : settings.readyTimeoutSeconds;
+    // Queued from the run's start until its turn, at most the reboot window; imaging until the image is given up on.
+    const timeout = step === BackupStep.imaging ? settings.imageTimeoutSeconds : settings.rebootWindowMinutes * 60;
     const seconds = (after.now - since) / 1000;
     if (Number.isFinite(seconds) && seconds <= timeout + SWEEP_ALLOWANCE_SECONDS) return [];
     return [
@@ -338,38 +377,71 @@ function notStuck({ after, settings }: InvariantInput): Violation[] {
   });
 }
 
+/** Every instance either world shows, the later view first. */
+function instancesById(input: InvariantInput): Map<string, WorldInstance> {
+  return new Map([...input.before.instances, ...input.after.instances].map((instance) => [instance.id, instance]));
+}
+
 /**
- * (6) Every good image of an instance in reboot mode was taken after its run's reboot: the consistency the service
- * promises (stopped instances, imaged at rest, and no-reboot ones are exempt).
+ * (6) No running instance in reboot mode imaged by the service with `NoReboot=true` (a crash-consistent image where a
+ * consistent one was promised; stopped instances are at rest, no-reboot ones ask for it), and no RebootInstances call
+ * at all: the service's only reboots are EC2's own, for an image.
  */
-function rebootedBeforeImage({ before, after, audit, settings }: InvariantInput): Violation[] {
-  const instances = new Map([...before.instances, ...after.instances].map((instance) => [instance.id, instance]));
-  const stoppedBefore = new Set(before.instances.filter((i) => i.state === 'stopped').map((i) => i.id));
-  const reboots = audit.filter((entry) => entry.kind === 'instance-rebooted');
-  return audit.flatMap((entry) => {
-    if (entry.kind !== 'image-available') return [];
-    const tags = record(entry.tags);
-    const instanceId = tags[ImageTag.instanceId] ?? '';
-    const instance = instances.get(instanceId);
-    const runStart = parseRunId(tags[ImageTag.run]);
-    if (tags[ImageTag.managedBy] !== settings.owner || instance === undefined || runStart === undefined) return [];
-    const mode = parseMode(instance.tags);
-    if (!mode.ok || mode.value !== BackupMode.reboot || stoppedBefore.has(instanceId) || instance.state === 'stopped') {
-      return [];
+function imagedAsItsModeAsks(input: InvariantInput): Violation[] {
+  const { audit, settings } = input;
+  const instances = instancesById(input);
+  const violations: Violation[] = [];
+  for (const entry of audit) {
+    if (entry.kind === 'instance-rebooted') {
+      violations.push({
+        invariant: 'no-reboot-call',
+        resources: [entry.id],
+        message: `${entry.id}: RebootInstances at ${new Date(entry.at).toISOString()}`,
+      });
+      continue;
     }
-    const taken = entry.creationDate ?? entry.at;
-    const rebooted = reboots.some(
-      (reboot) => reboot.id === instanceId && reboot.at >= runStart.getTime() && reboot.at <= taken,
-    );
-    if (rebooted) return [];
-    return [
-      {
-        invariant: 'rebooted-before-image',
-        resources: [entry.id, instanceId],
-        message: `${entry.id}: image of ${instanceId} (reboot mode) taken without its run's reboot`,
-      },
-    ];
-  });
+    if (entry.kind !== 'image-created' || entry.instanceId === undefined) continue;
+    if (record(entry.tags)[ImageTag.managedBy] !== settings.owner) continue;
+    if (entry.instanceState !== 'running' || entry.noReboot !== true) continue;
+    const instance = instances.get(entry.instanceId);
+    const mode = instance === undefined ? undefined : parseMode(instance.tags);
+    if (mode?.ok !== true || mode.value !== BackupMode.reboot) continue;
+    violations.push({
+      invariant: 'imaged-as-its-mode-asks',
+      resources: [entry.id, entry.instanceId],
+      message: `${entry.id}: image of ${entry.instanceId} (reboot mode, running) made with NoReboot=true at ${new Date(entry.at).toISOString()}`,
+    });
+  }
+  return violations;
+}
+
+/**
+ * (7) At most `maxDownPerGroup` members of a group, and `maxConcurrentReboots` instances in all, down for images'
+ * reboots at one moment, on the endpoint's timeline.
+ */
+function withinLimits(input: InvariantInput): Violation[] {
+  const { audit, settings, after } = input;
+  const owned = audit.filter((entry) => record(entry.tags)[ImageTag.managedBy] === settings.owner);
+  const intervals = imageReboots(owned, { end: after.now, giveUpMs: settings.readyTimeoutSeconds * 1000 });
+  const groups = new Map([...instancesById(input)].map(([id, instance]) => [id, groupOf(instance.tags)]));
+  const violations: Violation[] = [];
+  for (const [group, groupPeak] of peaksByGroup(intervals, groups)) {
+    if (groupPeak.count <= settings.maxDownPerGroup) continue;
+    violations.push({
+      invariant: 'group-limit',
+      resources: [...groupPeak.instanceIds],
+      message: `group ${group}: ${groupPeak.count} members down at once at ${new Date(groupPeak.at ?? 0).toISOString()} (maxDownPerGroup ${settings.maxDownPerGroup})`,
+    });
+  }
+  const fleetPeak = peak(intervals);
+  if (fleetPeak.count > settings.maxConcurrentReboots) {
+    violations.push({
+      invariant: 'fleet-limit',
+      resources: [...fleetPeak.instanceIds],
+      message: `${fleetPeak.count} instances down at once at ${new Date(fleetPeak.at ?? 0).toISOString()} (maxConcurrentReboots ${settings.maxConcurrentReboots})`,
+    });
+  }
+  return violations;
 }
 
 /** Every violation of the promises, each with the resources that break it; empty when they all hold. */
@@ -380,6 +452,7 @@ export function checkInvariants(input: InvariantInput): Violation[] {
     ...noOrphanSnapshot(input),
     ...foreignUntouched(input),
     ...notStuck(input),
-    ...rebootedBeforeImage(input),
+    ...imagedAsItsModeAsks(input),
+    ...withinLimits(input),
   ];
 }

@@ -16,11 +16,27 @@ import {
 } from '@aws-sdk/client-ec2';
 import { chunk } from '../../lib/errors';
 import { parseInstancePolicy, parseMode } from '../../lib/policy';
-import { ImageTag, IN_PROGRESS_STEPS, InstanceTag } from '../../lib/tags';
+import {
+  AUTO_SCALING_GROUP_TAG,
+  BackupStep,
+  FailureKind,
+  ImageTag,
+  IN_PROGRESS_STEPS,
+  InstanceTag,
+  imageName,
+} from '../../lib/tags';
 import type { InstanceOutcome, Summary } from '../../lib/use-cases/context';
 import type { RotateSummary } from '../../lib/use-cases/rotate';
-import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../ec2';
-import { type FleetMember, type LaunchedMember, launchFleet, stopMembers, terminateMembers } from './fleet';
+import { type AuditEntry, LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../ec2';
+import { downtimeByInstance, groupOf, imageReboots, peak, peaksByGroup } from './downtime';
+import {
+  type FleetMember,
+  type LaunchedMember,
+  launchFleet,
+  screenedBecause,
+  stopMembers,
+  terminateMembers,
+} from './fleet';
 import { loadFunctions } from './functions';
 import { type InvocationRecord, type QueuedMessages, type SimulationClock, simulate } from './simulation';
 
@@ -49,7 +65,10 @@ export interface NightOptions {
   readonly launch?: (client: EC2Client, fleet: readonly FleetMember[]) => Promise<LaunchedMember[]>;
   /** Step of the event loop (default one minute): events are delivered at most this late. */
   readonly stepMs?: number;
-  /** Sample the fleet at each step for progress and downtime (default true; costs two describe calls a step). */
+  /**
+   * Sample the fleet at each step for progress, and measure downtime (default true). The embedded endpoint's timeline
+   * gives the downtime; another endpoint's status checks are sampled for it (two describe calls a step).
+   */
   readonly sample?: boolean;
   /** Runs each invocation (default: just runs it); a benchmark uses it to move virtual time while it waits. */
   readonly aroundInvocation?: (invoke: () => Promise<unknown>, functionName: string) => Promise<unknown>;
@@ -77,10 +96,23 @@ export interface InstanceReport {
   readonly snapshotsDeleted: number;
   readonly lastImageId: string | null;
   readonly error: string | null;
-  /** Simulated seconds its status checks were not ok (sampled each minute); stopped instances count none. */
+  /** The group its image reboots are staggered in (`ami-backup:group`, else its Auto Scaling group), or null. */
+  readonly group: string | null;
+  /**
+   * Simulated seconds it was down for its images' reboots over the nights: from each OS shutdown (the CreateImage
+   * call) until its instance status check was `ok` again, from the endpoint's timeline; an instance that never came
+   * back counts until the end. Against another endpoint, sampled from its status checks each step.
+   */
   readonly downtimeSeconds: number;
+  /** Whether its last run's backup was recorded good (`succeeded`: image available, and back healthy if rebooted). */
+  readonly verified: boolean;
   /** Whether it was expected to get a new image each night (opted in, valid mode, running or stopped, no fault). */
   readonly expectedBackup: boolean;
+  /**
+   * Why its backups are expected to fail (a fault injected, or screened by the service), where the runner can tell
+   * (on the embedded endpoint); null otherwise.
+   */
+  readonly expectedFailure: string | null;
 }
 
 export interface NightReport {
@@ -92,6 +124,10 @@ export interface NightReport {
     readonly snapshotsDeleted: number;
     readonly failures: number;
     readonly ec2Calls: number;
+    /** Most instances down for images' reboots at the same moment. */
+    readonly maxDownAtOnce: number;
+    /** Most members of one group down for images' reboots at the same moment. */
+    readonly maxDownInOneGroup: number;
   };
   readonly simulatedSeconds: number;
   readonly wallSeconds: number;
@@ -161,9 +197,17 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
   const counter = requestCounter(url);
   try {
     const client = new EC2Client({ endpoint: url, region, credentials: DUMMY_CREDENTIALS, maxAttempts: 8 });
+    // The endpoint's timeline of what happened (images created, with the reboots they made), when it keeps one.
+    const audit = embedded !== undefined && options.sample !== false ? embedded.backend.startAudit() : undefined;
     const launched = await (options.launch ?? launchFleet)(client, options.fleet);
     if (embedded !== undefined) {
-      for (const member of launched) if (member.imagesFail) embedded.faults.failImagesOf(member.instanceId);
+      for (const member of launched) {
+        if (member.imagesFail) embedded.faults.failImagesOf(member.instanceId);
+        if (member.unhealthyAfterImage) embedded.faults.unhealthyAfterImageOf(member.instanceId);
+        if (member.autoScalingGroup !== undefined) {
+          embedded.setAutoScalingGroup(member.instanceId, member.autoScalingGroup);
+        }
+      }
     }
     if (options.endpoint !== undefined) clock = await pacedClock(client, launched, options.speed ?? 1);
     // Instances must be running before they can be stopped: let the launch finish.
@@ -179,7 +223,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       ...(options.projectRoot === undefined ? {} : { projectRoot: options.projectRoot }),
     });
     const records: InvocationRecord[] = [];
-    const downtime = new Map<string, number>();
+    const sampled = newSampledDowntime();
     const simStart = clock.now();
     // Messages still queued at the end of a night are received in the next.
     const queued: QueuedMessages = new Map();
@@ -190,8 +234,9 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
         reach: async (time) => {
           const gapSeconds = (time.getTime() - clock.now().getTime()) / 1000;
           await clock.reach(time);
-          if (options.sample === false) return;
-          const steps = await sampleFleet(client, launched, downtime, gapSeconds);
+          // Nothing to sample for: no one follows the progress, and the timeline gives the downtime.
+          if (options.sample === false || (options.onProgress === undefined && audit !== undefined)) return;
+          const steps = await sampleFleet(client, launched, audit === undefined ? sampled : undefined, gapSeconds);
           options.onProgress?.({ night, nights: options.nights, time, steps });
         },
       };
@@ -223,7 +268,11 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       records.push(...nightRecords);
       if (night === 1) await terminateMembers(client, launched);
     }
-    const report = await reportOn(client, launched, records, downtime, new Date(clock.now().getTime() - DAY_MS));
+    const downtime = audit === undefined ? sampled : downtimeFromTimeline(audit, launched, clock.now().getTime());
+    const report = await reportOn(client, launched, records, downtime, new Date(clock.now().getTime() - DAY_MS), {
+      faultsInjected: embedded !== undefined,
+      timeline: audit !== undefined,
+    });
     const unreceived = [...queued.values()].reduce((sum, messages) => sum + messages.length, 0);
     return {
       ...report,
@@ -262,32 +311,86 @@ async function pacedClock(
   };
 }
 
-/** Counts instances per step, and adds a sample's worth of downtime to each running instance whose checks fail. */
+/** Downtime for images' reboots, per instance, and its peaks. */
+interface Downtime {
+  readonly seconds: Map<string, number>;
+  maxDownAtOnce: number;
+  maxDownInOneGroup: number;
+}
+
+function newSampledDowntime(): Downtime {
+  return { seconds: new Map(), maxDownAtOnce: 0, maxDownInOneGroup: 0 };
+}
+
+/** The member's group: its tags as EC2 shows them, else (once it is gone) as it was launched. */
+function memberGroup(member: LaunchedMember, tags: Record<string, string> | undefined): string | undefined {
+  return groupOf(
+    tags ?? {
+      ...member.tags,
+      ...(member.autoScalingGroup === undefined ? {} : { [AUTO_SCALING_GROUP_TAG]: member.autoScalingGroup }),
+    },
+  );
+}
+
+/** Downtime from the endpoint's timeline: each image's reboot, from the shutdown to the status checks `ok`. */
+function downtimeFromTimeline(
+  audit: readonly AuditEntry[],
+  launched: readonly LaunchedMember[],
+  end: number,
+): Downtime {
+  const intervals = imageReboots(audit, { end });
+  const groups = new Map(launched.map((member) => [member.instanceId, memberGroup(member, undefined)]));
+  const groupPeaks = [...peaksByGroup(intervals, groups).values()].map((groupPeak) => groupPeak.count);
+  return {
+    seconds: downtimeByInstance(intervals),
+    maxDownAtOnce: peak(intervals).count,
+    maxDownInOneGroup: Math.max(0, ...groupPeaks),
+  };
+}
+
+/**
+ * Counts instances per step; without a timeline (`downtime` given), adds a sample's worth of downtime to each running
+ * instance whose checks fail, and follows how many are down at once.
+ */
 async function sampleFleet(
   client: EC2Client,
   launched: readonly LaunchedMember[],
-  downtime: Map<string, number>,
+  downtime: Downtime | undefined,
   gapSeconds: number,
 ): Promise<Record<string, number>> {
   const steps: Record<string, number> = {};
   const running: string[] = [];
+  const groups = new Map<string, string | undefined>();
   for (const instance of await describeFleet(client, launched)) {
-    const step = tagsOf(instance.Tags)[InstanceTag.state];
+    const tags = tagsOf(instance.Tags);
+    const step = tags[InstanceTag.state];
     if (step !== undefined) steps[step] = (steps[step] ?? 0) + 1;
-    if (instance.State?.Name === 'running' && instance.InstanceId !== undefined) running.push(instance.InstanceId);
+    if (instance.State?.Name === 'running' && instance.InstanceId !== undefined) {
+      running.push(instance.InstanceId);
+      groups.set(instance.InstanceId, groupOf(tags));
+    }
   }
-  // Downtime only happens during a run (a reboot); outside one, the status calls are saved.
-  if (!IN_PROGRESS_STEPS.some((step) => (steps[step] ?? 0) > 0)) return steps;
+  // Downtime only happens during a run (an image's reboot); outside one, the status calls are saved.
+  if (downtime === undefined || !IN_PROGRESS_STEPS.some((step) => (steps[step] ?? 0) > 0)) return steps;
   // Only running instances can be down; terminated ones vanish, and naming a vanished id fails the call.
+  const down: string[] = [];
   for (const ids of chunk(running, 100)) {
     const statuses = await client.send(new DescribeInstanceStatusCommand({ InstanceIds: ids }));
     for (const status of statuses.InstanceStatuses ?? []) {
       if (status.InstanceId === undefined) continue;
       if (status.InstanceStatus?.Status !== 'ok' || status.SystemStatus?.Status !== 'ok') {
-        downtime.set(status.InstanceId, (downtime.get(status.InstanceId) ?? 0) + gapSeconds);
+        down.push(status.InstanceId);
+        downtime.seconds.set(status.InstanceId, (downtime.seconds.get(status.InstanceId) ?? 0) + gapSeconds);
       }
     }
   }
+  downtime.maxDownAtOnce = Math.max(downtime.maxDownAtOnce, down.length);
+  const perGroup = new Map<string, number>();
+  for (const id of down) {
+    const group = groups.get(id);
+    if (group !== undefined) perGroup.set(group, (perGroup.get(group) ?? 0) + 1);
+  }
+  downtime.maxDownInOneGroup = Math.max(downtime.maxDownInOneGroup, ...perGroup.values());
   return steps;
 }
 
@@ -355,17 +458,24 @@ function outcomes(records: readonly InvocationRecord[]): InstanceOutcome[] {
   });
 }
 
-/** Whether an instance's kept images are what its retention asks for; a problem sentence if not. */
+/** Whether an image is a good backup: available, and its outcome recorded `succeeded` (verified). */
+function isGoodImage(image: Image): boolean {
+  return image.State === 'available' && tagsOf(image.Tags)[InstanceTag.state] === BackupStep.succeeded;
+}
+
+const newestFirst = (a: Image, b: Image): number => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? '');
+
+/** Whether an instance's kept good images are what its retention asks for; a problem sentence if not. */
 function retentionProblem(
   member: LaunchedMember,
   tags: Record<string, string>,
-  available: readonly Image[],
+  good: readonly Image[],
   /** Backups that succeeded over the nights. */
   succeeded: number,
   counts: RotationCounts | undefined,
   defaultRetain: number,
 ): string | undefined {
-  const newest = [...available].sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''))[0];
+  const newest = [...good].sort(newestFirst)[0];
   const policy = parseInstancePolicy(Object.keys(tags).length > 0 ? tags : member.tags, defaultRetain);
   if (!policy.ok) {
     return counts !== undefined && counts.expired > 0
@@ -373,19 +483,57 @@ function retentionProblem(
       : undefined;
   }
   const { retain, retainDays } = policy.value;
-  if (available.length < Math.min(retain, succeeded)) {
-    return `${member.name}: ${available.length} good images kept, retention asks for ${Math.min(retain, succeeded)}`;
+  if (good.length < Math.min(retain, succeeded)) {
+    return `${member.name}: ${good.length} good images kept, retention asks for ${Math.min(retain, succeeded)}`;
   }
   const reference = counts?.lastRotation;
   if (reference === undefined || newest === undefined) return undefined;
-  const young = available.filter(
+  const young = good.filter(
     (image) =>
       retainDays !== undefined &&
       new Date(image.CreationDate ?? 0).getTime() > reference.getTime() - retainDays * DAY_MS,
   ).length;
-  const made = available.filter((image) => new Date(image.CreationDate ?? 0).getTime() <= reference.getTime()).length;
+  const made = good.filter((image) => new Date(image.CreationDate ?? 0).getTime() <= reference.getTime()).length;
   if (made > Math.max(retain, young)) {
     return `${member.name}: ${made} good images older than the last rotation kept, retention allows ${Math.max(retain, young)}`;
+  }
+  return undefined;
+}
+
+/** Why a member's backups are expected to fail, when the endpoint takes fault injection; null if they are not. */
+function expectedFailureOf(member: LaunchedMember, faultsInjected: boolean): string | null {
+  if (!faultsInjected || !member.optedIn) return null;
+  const screened = screenedBecause(member);
+  if (screened !== undefined) return `screened: ${screened}`;
+  if (member.imagesFail) return 'its images fail';
+  if (member.unhealthyAfterImage) return 'not back healthy after its image’s reboot';
+  return null;
+}
+
+/** Whether an instance expected to fail failed as expected (screened, failed image, failed verification). */
+function expectedFailureProblem(
+  member: LaunchedMember,
+  tags: Record<string, string>,
+  images: readonly Image[],
+  downtimeSeconds: number,
+  timeline: boolean,
+): string | undefined {
+  const state = tags[InstanceTag.state] ?? '-';
+  const error = tags[InstanceTag.lastError] ?? '';
+  const run = tags[InstanceTag.run];
+  if (state !== BackupStep.failed) return `${member.name}: expected a recorded failure, state ${state}`;
+  if (screenedBecause(member) !== undefined) {
+    if (images.length > 0) return `${member.name}: screened, yet imaged (${images.map((i) => i.ImageId).join(', ')})`;
+    if (timeline && downtimeSeconds > 0) return `${member.name}: screened, yet rebooted for an image`;
+    return undefined;
+  }
+  if (member.unhealthyAfterImage) {
+    if (!error.startsWith(`${run}: ${FailureKind.failedVerification}:`)) {
+      return `${member.name}: expected ${FailureKind.failedVerification}, last error ${error || '-'}`;
+    }
+    const kept = images.find((image) => image.Name === imageName(member.instanceId, run ?? ''));
+    if (kept?.State !== 'available') return `${member.name}: the image that failed verification was not kept`;
+    if (isGoodImage(kept)) return `${member.name}: the image that failed verification is recorded good`;
   }
   return undefined;
 }
@@ -394,8 +542,9 @@ async function reportOn(
   client: EC2Client,
   launched: readonly LaunchedMember[],
   records: readonly InvocationRecord[],
-  downtime: ReadonlyMap<string, number>,
+  downtime: Downtime,
   lastNightStart: Date,
+  options: { readonly faultsInjected: boolean; readonly timeline: boolean },
 ): Promise<Omit<NightReport, 'simulatedSeconds' | 'wallSeconds'>> {
   const instances = new Map((await describeFleet(client, launched)).map((instance) => [instance.InstanceId, instance]));
   const images = await describeFleetImages(client, launched);
@@ -404,13 +553,13 @@ async function reportOn(
   const defaultRetain = Number(process.env.DEFAULT_RETAIN ?? 7);
   const problems: string[] = [];
   // Grouped once: a fleet of thousands has tens of thousands of images and outcomes.
-  const availableBySource = new Map<string, Image[]>();
+  const imagesBySource = new Map<string, Image[]>();
   for (const image of images) {
     const source = tagsOf(image.Tags)[ImageTag.instanceId];
-    if (source === undefined || image.State !== 'available') continue;
-    const kept = availableBySource.get(source);
-    if (kept === undefined) availableBySource.set(source, [image]);
-    else kept.push(image);
+    if (source === undefined || image.State === 'deregistered') continue;
+    const list = imagesBySource.get(source);
+    if (list === undefined) imagesBySource.set(source, [image]);
+    else list.push(image);
   }
   const successes = new Map<string, number>();
   for (const outcome of allOutcomes) {
@@ -422,29 +571,41 @@ async function reportOn(
   const reports = launched.map((member): InstanceReport => {
     const instance = instances.get(member.instanceId);
     const tags = tagsOf(instance?.Tags);
-    const available = availableBySource.get(member.instanceId) ?? [];
+    const own = imagesBySource.get(member.instanceId) ?? [];
+    const available = own.filter((image) => image.State === 'available');
+    const good = available.filter(isGoodImage);
     const succeeded = successes.get(member.instanceId) ?? 0;
     const mode = parseMode(member.tags);
-    const expectedBackup = member.optedIn && mode.ok && !member.imagesFail && !member.terminateAfterFirstNight;
+    const expectedFailure = expectedFailureOf(member, options.faultsInjected);
+    const expectedBackup =
+      member.optedIn &&
+      mode.ok &&
+      screenedBecause(member) === undefined &&
+      !member.imagesFail &&
+      !member.unhealthyAfterImage &&
+      !member.terminateAfterFirstNight;
     const state = tags[InstanceTag.state] ?? '-';
     const error = tags[InstanceTag.policyError] ?? (state === 'failed' ? (tags[InstanceTag.lastError] ?? null) : null);
-    const newest = [...available].sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''))[0];
+    const newest = [...available].sort(newestFirst)[0];
+    const newestGood = [...good].sort(newestFirst)[0];
+    // Its last run: as its tags say, or (once it is gone) the newest of its images'.
+    const lastRun = tags[InstanceTag.run] ?? (newest === undefined ? undefined : tagsOf(newest.Tags)[ImageTag.run]);
+    const verified =
+      lastRun !== undefined && good.some((image) => image.Name === imageName(member.instanceId, lastRun));
+    const downtimeSeconds = Math.round(downtime.seconds.get(member.instanceId) ?? 0);
     if (expectedBackup) {
-      if (newest === undefined || new Date(newest.CreationDate ?? 0).getTime() < lastNightStart.getTime()) {
+      if (newestGood === undefined || new Date(newestGood.CreationDate ?? 0).getTime() < lastNightStart.getTime()) {
         problems.push(
           `${member.name}: no new good image in the last night (state ${state}${error ? `: ${error}` : ''})`,
         );
       }
     }
+    if (expectedFailure !== null) {
+      const problem = expectedFailureProblem(member, tags, own, downtimeSeconds, options.timeline);
+      if (problem !== undefined) problems.push(problem);
+    }
     if (member.optedIn) {
-      const problem = retentionProblem(
-        member,
-        tags,
-        available,
-        succeeded,
-        counts.get(member.instanceId),
-        defaultRetain,
-      );
+      const problem = retentionProblem(member, tags, good, succeeded, counts.get(member.instanceId), defaultRetain);
       if (problem !== undefined) problems.push(problem);
     }
     return {
@@ -458,8 +619,11 @@ async function reportOn(
       snapshotsDeleted: counts.get(member.instanceId)?.snapshotsDeleted ?? 0,
       lastImageId: newest?.ImageId ?? null,
       error,
-      downtimeSeconds: member.stopped ? 0 : Math.round(downtime.get(member.instanceId) ?? 0),
+      group: memberGroup(member, instance === undefined ? undefined : tags) ?? null,
+      downtimeSeconds,
+      verified,
       expectedBackup,
+      expectedFailure,
     };
   });
   const invocationErrors = records.flatMap((record) =>
@@ -481,6 +645,8 @@ async function reportOn(
       snapshotsDeleted: reports.reduce((sum, report) => sum + report.snapshotsDeleted, 0),
       failures: allOutcomes.filter((outcome) => outcome.action === 'failed' || outcome.action === 'fail').length,
       ec2Calls: 0,
+      maxDownAtOnce: downtime.maxDownAtOnce,
+      maxDownInOneGroup: downtime.maxDownInOneGroup,
     },
     invocations: records.length,
     invocationErrors,

@@ -21,6 +21,9 @@ const SETTINGS: InvariantSettings = {
   defaultRetain: 7,
   readyTimeoutSeconds: 3600,
   imageTimeoutSeconds: 86_400,
+  rebootWindowMinutes: 180,
+  maxDownPerGroup: 1,
+  maxConcurrentReboots: 2,
 };
 
 function instance(id: string, tags: Record<string, string>, state = 'running'): WorldInstance {
@@ -39,7 +42,13 @@ function image(
     name: `ami-backup-${instanceId}-${run}`,
     state: 'available',
     creationDate: createdAt,
-    tags: { 'ami-backup:managed-by': OWNER, 'ami-backup:instance-id': instanceId, 'ami-backup:run': run },
+    // Recorded good: its outcome is on it.
+    tags: {
+      'ami-backup:managed-by': OWNER,
+      'ami-backup:instance-id': instanceId,
+      'ami-backup:run': run,
+      'ami-backup:state': 'succeeded',
+    },
     snapshotIds: [`snap-${id.slice(4)}`],
     ...extra,
   };
@@ -148,7 +157,6 @@ describe('checkInvariants', () => {
     const before = world({ instances: [instance('i-00000001', tags)], images: [old], snapshots: snapshotsOf([old]) });
     const after = world({ instances: [instance('i-00000001', tags)], images: [good], snapshots: snapshotsOf([good]) });
     const log = [
-      audit({ at: RUN_START + 10_000, kind: 'instance-rebooted', id: 'i-00000001', tags: { Backup: 'true', ...tags } }),
       audit({
         at: RUN_START + HOUR,
         kind: 'image-available',
@@ -190,10 +198,7 @@ describe('checkInvariants', () => {
     const before = world({ ...base.after, instances: [...base.after.instances, stranger], images: [good, foreign] });
     const after = world({
       ...base.after,
-      instances: [
-        ...base.after.instances,
-        { ...stranger, tags: { Name: 'stranger', 'ami-backup:state': 'rebooting' } },
-      ],
+      instances: [...base.after.instances, { ...stranger, tags: { Name: 'stranger', 'ami-backup:state': 'queued' } }],
     });
     const log = [
       audit({
@@ -206,6 +211,17 @@ describe('checkInvariants', () => {
       }),
       audit({ at: NOW, kind: 'snapshot-deleted', id: 'snap-0000000f', tags: {} }),
       audit({ at: NOW, kind: 'instance-rebooted', id: stranger.id, tags: stranger.tags }),
+      audit({
+        at: NOW,
+        kind: 'image-created',
+        id: 'ami-0000000e',
+        instanceId: stranger.id,
+        noReboot: false,
+        instanceState: 'running',
+        downAt: NOW,
+        healthyAt: NOW + 120_000,
+        tags: {},
+      }),
     ];
     const violations = checkInvariants(input({ before, after, audit: log })).filter(
       (violation) => violation.invariant === 'foreign-untouched',
@@ -214,16 +230,18 @@ describe('checkInvariants', () => {
       'ami-0000000f',
       'snap-0000000f',
       'i-0000000e',
+      'i-0000000e',
       'ami-0000000f',
       'i-0000000e',
     ]);
   });
 
   it('(5) names an instance in a step longer than its timeout allows', () => {
+    // Queued longer than the reboot window (3 h) and a sweep allow.
     const stuck = instance('i-00000001', {
-      'ami-backup:state': 'rebooting',
+      'ami-backup:state': 'queued',
       'ami-backup:run': RUN,
-      'ami-backup:since': new Date(NOW - 2 * HOUR).toISOString(),
+      'ami-backup:since': new Date(NOW - 4 * HOUR).toISOString(),
     });
     const waiting = instance('i-00000002', {
       'ami-backup:state': 'imaging',
@@ -240,30 +258,151 @@ describe('checkInvariants', () => {
     expect(violations).toEqual([expect.objectContaining({ resources: ['i-00000001'] })]);
   });
 
-  it("(6) names a good image of a reboot-mode instance taken without its run's reboot, and exempts the others", () => {
-    const available = (img: WorldImage): AuditEntry =>
-      audit({
-        at: img.creationDate + 200_000,
-        kind: 'image-available',
-        id: img.id,
-        creationDate: img.creationDate,
-        tags: img.tags,
-      });
-    const rebooted = audit({
-      at: RUN_START + 10_000,
-      kind: 'instance-rebooted',
-      id: 'i-00000001',
-      tags: { Backup: 'true' },
+  it('(1) does not take an available image that is not recorded good for a backup; a failed verification is a failure', () => {
+    const unverified = image('ami-00000002', 'i-00000001', RUN, RUN_START + 300_000, {
+      tags: { ...good.tags, 'ami-backup:state': 'imaging' },
     });
-    const noReboot = instance('i-00000002', { ...succeeded, 'ami-backup:mode': 'no-reboot' });
-    const noRebootImage = image('ami-00000004', 'i-00000002', RUN, RUN_START + 60_000);
-    const after = world({ instances: [instance('i-00000001', succeeded), noReboot], images: [good, noRebootImage] });
-    const only6 = (parts: Partial<InvariantInput>) =>
-      checkInvariants(input({ before: after, after, ...parts })).filter((v) => v.invariant === 'rebooted-before-image');
-
-    expect(only6({ audit: [available(good), available(noRebootImage)] })).toEqual([
-      expect.objectContaining({ resources: ['ami-00000002', 'i-00000001'] }),
+    const waiting = instance('i-00000001', { ...succeeded, 'ami-backup:state': 'imaging' });
+    const after = world({ instances: [waiting], images: [unverified], snapshots: snapshotsOf([unverified]) });
+    expect(checkInvariants(input({ before: after, after })).map((violation) => violation.invariant)).toEqual([
+      'backup-or-failure',
     ]);
-    expect(only6({ audit: [rebooted, available(good), available(noRebootImage)] })).toEqual([]);
+    const failedVerification = instance('i-00000001', {
+      ...succeeded,
+      'ami-backup:state': 'failed',
+      'ami-backup:last-error': `${RUN}: failed-verification: not back healthy`,
+    });
+    const recorded = world({
+      instances: [failedVerification],
+      images: [unverified],
+      snapshots: snapshotsOf([unverified]),
+    });
+    expect(checkInvariants(input({ before: recorded, after: recorded }))).toEqual([]);
+  });
+
+  it('(2) lets an image that is not a good backup go, even the newest', () => {
+    const unverified = image('ami-00000003', 'i-00000001', RUN, RUN_START + 400_000, {
+      tags: { ...good.tags, 'ami-backup:state': 'failed' },
+    });
+    const before = world({
+      instances: [instance('i-00000001', succeeded)],
+      images: [good, unverified],
+      snapshots: snapshotsOf([good, unverified]),
+    });
+    const after = world({
+      instances: [instance('i-00000001', succeeded)],
+      images: [good],
+      snapshots: snapshotsOf([good]),
+    });
+    const log = [
+      audit({
+        at: NOW,
+        kind: 'image-deregistered',
+        id: unverified.id,
+        previousState: 'available',
+        creationDate: unverified.creationDate,
+        tags: unverified.tags,
+      }),
+    ];
+    expect(checkInvariants(input({ before, after, audit: log }))).toEqual([]);
+  });
+
+  describe('(6) images made as the mode asks', () => {
+    const created = (
+      id: string,
+      instanceId: string,
+      fields: Partial<AuditEntry>,
+      tags: Record<string, string> = { 'ami-backup:managed-by': OWNER },
+    ): AuditEntry => audit({ at: RUN_START + 60_000, kind: 'image-created', id, instanceId, ...fields, tags });
+    const rebootMode = instance('i-00000001', succeeded);
+    const noRebootMode = instance('i-00000002', { ...succeeded, 'ami-backup:mode': 'no-reboot' });
+    const stopped = instance('i-00000003', succeeded, 'stopped');
+    const after = world({ instances: [rebootMode, noRebootMode, stopped], images: [good] });
+    const only6 = (log: AuditEntry[]) =>
+      checkInvariants(input({ before: after, after, audit: log })).filter(
+        (violation) => violation.invariant === 'imaged-as-its-mode-asks' || violation.invariant === 'no-reboot-call',
+      );
+
+    it('names an image of a running reboot-mode instance made with NoReboot=true', () => {
+      expect(only6([created('ami-00000002', 'i-00000001', { noReboot: true, instanceState: 'running' })])).toEqual([
+        expect.objectContaining({ invariant: 'imaged-as-its-mode-asks', resources: ['ami-00000002', 'i-00000001'] }),
+      ]);
+    });
+
+    it('accepts EC2’s reboot for it, no-reboot mode, a stopped instance, and images that are not the service’s', () => {
+      const fine = [
+        created('ami-00000002', 'i-00000001', { noReboot: false, instanceState: 'running', downAt: RUN_START }),
+        created('ami-00000004', 'i-00000002', { noReboot: true, instanceState: 'running' }),
+        created('ami-00000005', 'i-00000003', { noReboot: true, instanceState: 'stopped' }),
+        created('ami-00000006', 'i-00000001', { noReboot: true, instanceState: 'running' }, {}),
+      ];
+      expect(only6(fine)).toEqual([]);
+    });
+
+    it('names every RebootInstances call, whoever the instance is', () => {
+      const log = [audit({ at: RUN_START, kind: 'instance-rebooted', id: 'i-00000001', tags: { Backup: 'true' } })];
+      expect(only6(log)).toEqual([expect.objectContaining({ invariant: 'no-reboot-call', resources: ['i-00000001'] })]);
+    });
+  });
+
+  describe('(7) how many are down at once', () => {
+    const MINUTE = 60_000;
+    /** CreateImage with EC2's reboot of `instanceId`, down from `at` for `minutes` (never back when undefined). */
+    const reboot = (instanceId: string, at: number, minutes: number | undefined): AuditEntry =>
+      audit({
+        at,
+        kind: 'image-created',
+        id: `ami-${instanceId.slice(2)}${at}`,
+        instanceId,
+        noReboot: false,
+        instanceState: 'running',
+        downAt: at,
+        ...(minutes === undefined ? { impairedAt: at + 2 * MINUTE } : { healthyAt: at + minutes * MINUTE }),
+        tags: { 'ami-backup:managed-by': OWNER },
+      });
+    const web = (id: string) => instance(id, { ...succeeded, 'ami-backup:group': 'web' });
+    const asg = (id: string) => instance(id, { ...succeeded, 'aws:autoscaling:groupName': 'workers' });
+    const fleet = world({
+      instances: [web('i-0000000a'), web('i-0000000b'), asg('i-0000000c'), asg('i-0000000d')],
+    });
+    const check = (log: AuditEntry[]) =>
+      checkInvariants(input({ before: fleet, after: fleet, audit: log })).filter(
+        (violation) => violation.invariant === 'group-limit' || violation.invariant === 'fleet-limit',
+      );
+
+    it('accepts the members of a group down one after the other (one back when the next goes)', () => {
+      expect(check([reboot('i-0000000a', RUN_START, 2), reboot('i-0000000b', RUN_START + 2 * MINUTE, 2)])).toEqual([]);
+    });
+
+    it('names the members of a group down at the same moment, by its tag or by its Auto Scaling group', () => {
+      const log = [
+        reboot('i-0000000a', RUN_START, 2),
+        reboot('i-0000000b', RUN_START + MINUTE, 2),
+        reboot('i-0000000c', RUN_START + 10 * MINUTE, 2),
+        reboot('i-0000000d', RUN_START + 11 * MINUTE, 2),
+      ];
+      expect(check(log)).toEqual([
+        expect.objectContaining({ invariant: 'group-limit', resources: ['i-0000000a', 'i-0000000b'] }),
+        expect.objectContaining({ invariant: 'group-limit', resources: ['i-0000000c', 'i-0000000d'] }),
+      ]);
+    });
+
+    it('counts a member that never comes back until its ready timeout, when the service gives up on it', () => {
+      const afterTimeout = [reboot('i-0000000a', RUN_START, undefined), reboot('i-0000000b', RUN_START + HOUR, 2)];
+      expect(check(afterTimeout)).toEqual([]);
+      const before = [reboot('i-0000000a', RUN_START, undefined), reboot('i-0000000b', RUN_START + 30 * MINUTE, 2)];
+      expect(check(before)).toEqual([expect.objectContaining({ invariant: 'group-limit' })]);
+    });
+
+    it('names more instances down at once than the fleet-wide cap allows', () => {
+      const log = [
+        reboot('i-0000000a', RUN_START, 5),
+        reboot('i-0000000c', RUN_START + MINUTE, 5),
+        reboot('i-00000001', RUN_START + 2 * MINUTE, 5),
+      ];
+      expect(check(log)).toEqual([
+        expect.objectContaining({ invariant: 'fleet-limit', resources: ['i-00000001', 'i-0000000a', 'i-0000000c'] }),
+      ]);
+    });
   });
 });
