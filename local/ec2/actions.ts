@@ -29,7 +29,6 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 const stateXml = (state: InstanceStateName): XmlObject => ({ code: INSTANCE_STATE_CODES[state], name: state });
 
 function instanceXml(instance: InstanceRecord, backend: Ec2Backend): XmlObject {
-  const stopped = instance.state === 'stopped' || instance.state === 'stopping';
   return {
     instanceId: instance.id,
     imageId: instance.imageId,
@@ -43,7 +42,7 @@ function instanceXml(instance: InstanceRecord, backend: Ec2Backend): XmlObject {
     placement: { availabilityZone: instance.availabilityZone, tenancy: 'default' },
     monitoring: { state: 'disabled' },
     architecture: 'x86_64',
-    rootDeviceType: 'ebs',
+    rootDeviceType: instance.rootDeviceType,
     rootDeviceName: instance.rootDeviceName,
     blockDeviceMapping: itemList(
       instance.volumeIds.flatMap((volumeId) => {
@@ -65,9 +64,8 @@ function instanceXml(instance: InstanceRecord, backend: Ec2Backend): XmlObject {
     virtualizationType: 'hvm',
     hypervisor: 'xen',
     tagSet: tagSet(instance.tags),
-    stateReason: stopped
-      ? { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' }
-      : undefined,
+    hibernationOptions: { configured: instance.hibernationConfigured },
+    stateReason: instance.stateReason === undefined ? undefined : { ...instance.stateReason },
   };
 }
 
@@ -189,6 +187,7 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
       maxCount: params.integer('MaxCount') ?? minCount,
       tagSpecifications: params.tagSpecifications(),
       blockDeviceMappings: params.blockDeviceMappings(),
+      hibernationConfigured: params.boolean('HibernationOptions.Configured') ?? false,
     });
     return {
       reservationId,
@@ -226,7 +225,8 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   },
 
   StopInstances(params, context) {
-    return stateChangesXml(context.backend.stopInstances(requiredList(params, 'InstanceId')));
+    const hibernate = params.boolean('Hibernate') ?? false;
+    return stateChangesXml(context.backend.stopInstances(requiredList(params, 'InstanceId'), hibernate));
   },
 
   StartInstances(params, context) {

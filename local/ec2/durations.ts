@@ -17,6 +17,21 @@ export interface Durations {
   rebootDelay: number;
   /** How long the instance status check is not `ok` during a reboot: shutdown, boot, and the next check (every minute). */
   rebootWindow: number;
+  /**
+   * CreateImage without NoReboot on a running instance: the clean OS shutdown before the snapshots are taken. The
+   * CreateImage reference: "By default, when Amazon EC2 creates the new AMI, it reboots the instance so that it can take
+   * snapshots of the attached volumes while data is at rest". The snapshots' start time is the end of this phase; the
+   * instance stays `running` throughout (a reboot, not a stop: no state-change event).
+   */
+  imageShutdown: number;
+  /** CreateImage without NoReboot: the boot after the snapshots are taken, until the OS is up again. Typical. */
+  imageBoot: number;
+  /**
+   * How often EC2 runs the status checks ("every minute", User Guide, "Status checks for your instances"), on a grid
+   * from the instance's launch time: after a reboot for an image, the instance status check is `ok` again at the first
+   * check at or after the end of the boot.
+   */
+  statusCheckInterval: number;
   /** Image (and snapshot) creation, fixed part: "several minutes" for a small instance (User Guide, "Create an AMI"). */
   imageBase: number;
   /** Image creation grows with the data to snapshot: added per GiB of EBS volume. */
@@ -36,6 +51,9 @@ export const DEFAULT_DURATIONS: Readonly<Durations> = Object.freeze({
   statusInitializing: 3 * MINUTE,
   rebootDelay: 5 * SECOND,
   rebootWindow: 2 * MINUTE,
+  imageShutdown: 30 * SECOND,
+  imageBoot: 60 * SECOND,
+  statusCheckInterval: 60 * SECOND,
   imageBase: 3 * MINUTE,
   imagePerGiB: 5 * SECOND,
   deregisteredVisible: 5 * MINUTE,

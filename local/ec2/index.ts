@@ -34,6 +34,7 @@ export {
   THROTTLED,
 } from './faults';
 export { StateFileError } from './persistence';
+export { INSTANCE_STORE_AMI_ID } from './rules';
 export { type AuditEntry, type BackendState, Ec2Backend } from './store';
 
 /** The tag EC2 Auto Scaling puts on the instances it launches (see `setAutoScalingGroup`). */
@@ -64,7 +65,10 @@ export interface LocalEc2Options {
   logError?: (message: string, error: unknown) => void;
   /** Start from this state (as `backend.exportState()` gave it) instead of an empty account or a state file. */
   initialState?: BackendState;
-  /** Record images deregistered, snapshots deleted and instances rebooted in `audit` (see `AuditEntry`). */
+  /**
+   * Record images created, available, failed and deregistered, snapshots deleted and instances rebooted in `audit`
+   * (see `AuditEntry`).
+   */
   audit?: boolean;
 }
 
@@ -72,6 +76,12 @@ export interface LocalEc2Options {
 export interface LocalEc2Faults {
   /** The instance's next images (or only the next one) fail instead of becoming available. */
   failImagesOf(instanceId: string, options?: { once?: boolean }): void;
+  /**
+   * After its next reboot for an image (CreateImage without NoReboot), or every one unless `once`, the instance does
+   * not come back healthy: its instance status check turns `impaired` (reachability `failed`) where it would have
+   * passed, until the instance is stopped and started. The image still completes.
+   */
+  unhealthyAfterImageOf(instanceId: string, options?: { once?: boolean }): void;
   /** Answers selected calls with an error: the Nth one, or each with a probability. */
   failCalls(fault: CallFault): () => void;
   /** EC2's request throttling as a storm: each selected call throttled with this probability. */
@@ -247,6 +257,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     },
     faults: {
       failImagesOf: (instanceId, faultOptions) => backend.failImagesOf(instanceId, faultOptions),
+      unhealthyAfterImageOf: (instanceId, faultOptions) => backend.unhealthyAfterImageOf(instanceId, faultOptions),
       failCalls: (fault) => injector.failCalls(fault),
       throttle: (probability, throttleOptions) =>
         injector.failCalls({ probability, calls: throttleOptions?.calls ?? 'mutating', seed: throttleOptions?.seed }),

@@ -19,6 +19,9 @@ export interface StateReason {
   message: string;
 }
 
+/** What backs an instance's root device: an EBS volume, or the host's instance store (no EBS root volume). */
+export type RootDeviceType = 'ebs' | 'instance-store';
+
 export interface InstanceRecord {
   id: string;
   seq: number;
@@ -29,14 +32,24 @@ export interface InstanceRecord {
   stateTransitionReason: string;
   launchTime: number;
   availabilityZone: string;
+  rootDeviceType: RootDeviceType;
   rootDeviceName: string;
   volumeIds: string[];
   tags: Map<string, string>;
+  /** Launched with `HibernationOptions.Configured=true`: StopInstances may hibernate it. */
+  hibernationConfigured: boolean;
+  /** Why the instance last stopped (user shutdown or hibernation); cleared by a start. */
+  stateReason?: StateReason;
   /** Status checks are `initializing` until then (after launch and start). */
   statusReadyAt: number;
-  /** A reboot window, during which the instance status check is not ok. */
+  /**
+   * A reboot window (RebootInstances, or CreateImage without NoReboot), during which the instance status check is
+   * `initializing`: from the OS shutdown to the first status check that passes after the boot.
+   */
   rebootFrom?: number;
   rebootUntil?: number;
+  /** From then on (outside a reboot window) the instance status check is `impaired` until a stop and start. */
+  impairedFrom?: number;
   /** When the current state's scheduled change happens (the next state, or vanishing once terminated). */
   transitionAt?: number;
 }

@@ -9,6 +9,13 @@ export const MAX_USER_TAGS = 50;
 export const MAX_TAG_KEY_LENGTH = 128;
 export const MAX_TAG_VALUE_LENGTH = 256;
 export const ROOT_DEVICE_NAME = '/dev/xvda';
+/**
+ * The one AMI the endpoint knows as instance-store-backed: RunInstances with it launches an instance whose root device
+ * is the host's instance store (no EBS root volume). Every other AMI id launches an EBS-backed instance.
+ */
+export const INSTANCE_STORE_AMI_ID = 'ami-0e5a1b2c3d4f60718';
+/** The root device name of instance-store-backed instances (the paravirtual-era `/dev/sda1`). */
+export const INSTANCE_STORE_ROOT_DEVICE_NAME = '/dev/sda1';
 export const DEFAULT_VOLUME = { size: 8, type: 'gp3' } as const;
 /** AMI names: 3–128 characters from letters, digits, ( ) [ ] space . / - ' @ _ (CreateImage reference). */
 export const AMI_NAME = /^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/;
@@ -139,7 +146,18 @@ export function deviceLayout(mappings: readonly BlockDeviceMappingInput[]): Devi
   return [root, ...extra];
 }
 
-/** The status checks of an instance at a time: initializing after launch/start, not ok in a reboot window. */
+/**
+ * The first status check at or after `at`: checks run every `interval` ms on a grid from the instance's launch time.
+ */
+export function nextStatusCheck(instance: InstanceRecord, at: number, interval: number): number {
+  if (interval <= 0 || at <= instance.launchTime) return at;
+  return instance.launchTime + Math.ceil((at - instance.launchTime) / interval) * interval;
+}
+
+/**
+ * The status checks of an instance at a time: initializing after launch/start and in a reboot window, impaired
+ * (reachability failed) once an impairment has set in, else ok. The system status check stays ok in a reboot.
+ */
 export function instanceStatusAt(instance: InstanceRecord, now: number): InstanceStatus {
   if (instance.state !== 'running') {
     const notApplicable: StatusCheck = { status: 'not-applicable', reachability: undefined };
@@ -153,7 +171,9 @@ export function instanceStatusAt(instance: InstanceRecord, now: number): Instanc
     instance.rebootUntil !== undefined &&
     now >= instance.rebootFrom &&
     now < instance.rebootUntil;
-  return { instance, instanceStatus: rebooting ? initializing : ok, systemStatus: ok };
+  if (rebooting) return { instance, instanceStatus: initializing, systemStatus: ok };
+  const impaired = instance.impairedFrom !== undefined && now >= instance.impairedFrom;
+  return { instance, instanceStatus: impaired ? { status: 'impaired', reachability: 'failed' } : ok, systemStatus: ok };
 }
 
 export const INSTANCE_FILTERS: Readonly<Record<string, FilterField<InstanceRecord>>> = {
@@ -164,7 +184,10 @@ export const INSTANCE_FILTERS: Readonly<Record<string, FilterField<InstanceRecor
   'image-id': (instance) => instance.imageId,
   'reservation-id': (instance) => instance.reservationId,
   'availability-zone': (instance) => instance.availabilityZone,
-  'root-device-type': () => 'ebs',
+  'root-device-type': (instance) => instance.rootDeviceType,
+  'root-device-name': (instance) => instance.rootDeviceName,
+  'hibernation-options.configured': (instance) => String(instance.hibernationConfigured),
+  'state-reason-code': (instance) => instance.stateReason?.code,
 };
 
 export type ListedInstanceStatus = InstanceStatus & { seq: number; tags: Map<string, string> };

@@ -21,11 +21,14 @@ import {
   IMAGE_FILTERS,
   INSTANCE_FILTERS,
   INSTANCE_STATUS_FILTERS,
+  INSTANCE_STORE_AMI_ID,
+  INSTANCE_STORE_ROOT_DEVICE_NAME,
   type InstanceStatus,
   instanceStatusAt,
   isDefined,
   type ListedInstanceStatus,
   MAX_USER_TAGS,
+  nextStatusCheck,
   ROOT_DEVICE_NAME,
   reservedTagKey,
   snapshotFilters,
@@ -80,19 +83,48 @@ const INTERRUPTED: StateReason = {
   message: 'The instance was rebooted, stopped or terminated while the image was being created',
 };
 const INJECTED_FAILURE: StateReason = { code: 'Server.InternalError', message: 'Internal error' };
+/** The state reasons EC2 gives a stopped (or terminated) instance, by what the user asked for. */
+const USER_SHUTDOWN: StateReason = {
+  code: 'Client.UserInitiatedShutdown',
+  message: 'Client.UserInitiatedShutdown: User initiated shutdown',
+};
+const USER_HIBERNATE: StateReason = {
+  code: 'Client.UserInitiatedHibernate',
+  message: 'Client.UserInitiatedHibernate: User initiated hibernate',
+};
 
 /**
- * A change that matters when judging what a client did: an image reaching a final state or deregistered, a snapshot
- * deleted, an instance rebooted. Each carries the resource's tags at that moment (the record may be gone later).
+ * A change that matters when judging what a client did: an image created, reaching a final state or deregistered, a
+ * snapshot deleted, an instance rebooted (RebootInstances). Each carries the resource's tags at that moment (the
+ * record may be gone later); `id` is the image's, snapshot's or instance's id.
  */
 export interface AuditEntry {
   readonly at: number;
-  readonly kind: 'image-available' | 'image-failed' | 'image-deregistered' | 'snapshot-deleted' | 'instance-rebooted';
+  readonly kind:
+    | 'image-created'
+    | 'image-available'
+    | 'image-failed'
+    | 'image-deregistered'
+    | 'snapshot-deleted'
+    | 'instance-rebooted';
   readonly id: string;
   readonly tags: ReadonlyMap<string, string>;
   /** Images: the state before the change, and when the image was created. */
   readonly previousState?: string;
   readonly creationDate?: number;
+  /** `image-created`: the source instance, CreateImage's NoReboot (false when absent), the instance's state then. */
+  readonly instanceId?: string;
+  readonly noReboot?: boolean;
+  readonly instanceState?: 'running' | 'stopped';
+  /**
+   * `image-created` with a reboot for the image (NoReboot false, instance running): when the OS shutdown began (the
+   * call), and when the instance status check is planned to be `ok` again (the first check after the boot). Downtime
+   * is `healthyAt - downAt`. With the unhealthy-after-image fault, `healthyAt` is absent and `impairedAt` says when the
+   * check turns `impaired`. Planned at the call: a reboot, stop or terminate requested meanwhile changes what happens.
+   */
+  readonly downAt?: number;
+  readonly healthyAt?: number;
+  readonly impairedAt?: number;
 }
 
 /** The serialisable state of the backend. */
@@ -126,6 +158,7 @@ export class Ec2Backend {
   /** Pending images per source instance: what a reboot or stop interrupts, found without scanning every image. */
   private readonly pendingImagesOf = new Map<string, Set<ImageRecord>>();
   private readonly failImages = new Map<string, { once: boolean }>();
+  private readonly unhealthyAfterImage = new Map<string, { once: boolean }>();
   /** New images stay out of DescribeImages this long (EC2's eventual consistency); 0 = at once. */
   private imageVisibilityDelayMs = 0;
   /** Changes recorded while auditing is on (see {@link AuditEntry}); undefined when off. */
@@ -146,6 +179,15 @@ export class Ec2Backend {
 
   failImagesOf(instanceId: string, options: { once?: boolean } = {}): void {
     this.failImages.set(instanceId, { once: options.once ?? false });
+  }
+
+  /**
+   * After the next reboot for an image of the instance (CreateImage without NoReboot), or after every one, the instance
+   * does not come back healthy: its instance status check turns `impaired` (reachability `failed`) where it would have
+   * passed, until the instance is stopped and started. The image itself completes as usual.
+   */
+  unhealthyAfterImageOf(instanceId: string, options: { once?: boolean } = {}): void {
+    this.unhealthyAfterImage.set(instanceId, { once: options.once ?? false });
   }
 
   /** Keeps images out of DescribeImages for `ms` after their creation, as EC2 may right after CreateImage. */
@@ -197,17 +239,34 @@ export class Ec2Backend {
     maxCount: number;
     tagSpecifications: TagSpecification[];
     blockDeviceMappings: BlockDeviceMappingInput[];
+    hibernationConfigured?: boolean;
   }): { reservationId: string; instances: InstanceRecord[] } {
     assertImageId(input.imageId);
     if (input.minCount < 1 || input.maxCount < input.minCount) {
       throw invalidParameterValue(`MinCount (${input.minCount}) must be ≥ 1 and ≤ MaxCount (${input.maxCount})`);
+    }
+    const instanceStore = input.imageId === INSTANCE_STORE_AMI_ID;
+    const hibernationConfigured = input.hibernationConfigured ?? false;
+    if (instanceStore && input.blockDeviceMappings.length > 0) {
+      // The message is EC2's (quoted in public issues); its code is not (unverified).
+      throw new Ec2ApiError(
+        'InvalidParameterCombination',
+        'EBS block device mappings not supported for instance-store AMIs.',
+      );
+    }
+    if (instanceStore && hibernationConfigured) {
+      // Hibernation needs an EBS root volume (User Guide, hibernation prerequisites); code and message unverified.
+      throw new Ec2ApiError(
+        'UnsupportedHibernationConfiguration',
+        'Hibernation is not supported for instance store-backed AMIs.',
+      );
     }
     const tagsByType = tagsBySpecification(input.tagSpecifications, ['instance', 'volume']);
     const instanceTags = tagsByType.get('instance') ?? [];
     const volumeTags = tagsByType.get('volume') ?? [];
     validateNewTags(instanceTags);
     validateNewTags(volumeTags);
-    const devices = deviceLayout(input.blockDeviceMappings);
+    const devices = instanceStore ? [] : deviceLayout(input.blockDeviceMappings);
     const reservationId = newId('r');
     const now = this.now;
     const instances: InstanceRecord[] = [];
@@ -238,9 +297,11 @@ export class Ec2Backend {
         stateTransitionReason: '',
         launchTime: now,
         availabilityZone: `${this.options.region}a`,
-        rootDeviceName: ROOT_DEVICE_NAME,
+        rootDeviceType: instanceStore ? 'instance-store' : 'ebs',
+        rootDeviceName: instanceStore ? INSTANCE_STORE_ROOT_DEVICE_NAME : ROOT_DEVICE_NAME,
         volumeIds,
         tags: tagMap(instanceTags),
+        hibernationConfigured,
         statusReadyAt: now + this.durations.instancePending + this.durations.statusInitializing,
       };
       this.instances.set(instanceId, instance);
@@ -287,13 +348,27 @@ export class Ec2Backend {
       if (instance.state !== 'running') continue; // requests for terminated instances are ignored
       this.record({ kind: 'instance-rebooted', id: instance.id }, instance.tags);
       this.interruptImagesOf(instance.id);
-      this.openRebootWindow(instance, this.now + this.durations.rebootDelay);
+      const from = this.now + this.durations.rebootDelay;
+      this.openRebootWindow(instance, from, from + this.durations.rebootWindow);
     }
   }
 
-  stopInstances(ids: string[]): StateChange[] {
+  /** StopInstances; `hibernate` only for instances launched with hibernation configured (else EC2's error). */
+  stopInstances(ids: string[], hibernate = false): StateChange[] {
     const instances = this.requireInstances(ids);
     for (const instance of instances) {
+      if (instance.rootDeviceType === 'instance-store') {
+        throw new Ec2ApiError(
+          'UnsupportedOperation',
+          `The instance '${instance.id}' does not have an 'ebs' root device type and cannot be stopped.`,
+        );
+      }
+      if (hibernate && !instance.hibernationConfigured) {
+        throw new Ec2ApiError(
+          'UnsupportedHibernationConfiguration',
+          `The instance can't be hibernated because it was not configured at launch for hibernation: ${instance.id}`,
+        );
+      }
       if (instance.state === 'pending') {
         throw incorrectInstanceState(
           `The instance '${instance.id}' cannot be stopped as it has never reached the 'running' state.`,
@@ -308,6 +383,7 @@ export class Ec2Backend {
       if (previous === 'running') {
         this.interruptImagesOf(instance.id);
         instance.stateTransitionReason = userInitiated(this.now);
+        instance.stateReason = hibernate ? USER_HIBERNATE : USER_SHUTDOWN;
         this.changeInstanceState(instance, 'stopping', this.durations.instanceStopping);
       }
       return { instanceId: instance.id, previous, current: instance.state };
@@ -326,8 +402,10 @@ export class Ec2Backend {
       if (previous === 'stopped') {
         instance.stateTransitionReason = '';
         instance.statusReadyAt = this.now + this.durations.instancePending + this.durations.statusInitializing;
+        delete instance.stateReason;
         delete instance.rebootFrom;
         delete instance.rebootUntil;
+        delete instance.impairedFrom; // a stop and start moves the instance to healthy hardware
         this.changeInstanceState(instance, 'pending', this.durations.instancePending);
       }
       return { instanceId: instance.id, previous, current: instance.state };
@@ -341,6 +419,7 @@ export class Ec2Backend {
       if (previous !== 'terminated' && previous !== 'shutting-down') {
         this.interruptImagesOf(instance.id);
         instance.stateTransitionReason = userInitiated(this.now);
+        instance.stateReason = USER_SHUTDOWN;
         this.changeInstanceState(instance, 'shutting-down', this.durations.instanceShuttingDown);
       }
       return { instanceId: instance.id, previous, current: instance.state };
@@ -367,6 +446,13 @@ export class Ec2Backend {
     const snapshotTags = tagsByType.get('snapshot') ?? [];
     validateNewTags(imageTags);
     validateNewTags(snapshotTags);
+    if (instance.rootDeviceType === 'instance-store') {
+      // Unverified for CreateImage: AWS sends this code and message when starting an instance without a root volume,
+      // and an EC2-compatible implementation answers CreateImage on a non-EBS-backed instance with exactly it.
+      throw invalidParameterValue(
+        `Invalid value '${instance.id}' for instanceId. Instance does not have a volume attached at root (${instance.rootDeviceName})`,
+      );
+    }
     if (instance.state !== 'running' && instance.state !== 'stopped') {
       throw incorrectInstanceState(`The instance '${instance.id}' is not in a state from which it can be imaged.`);
     }
@@ -374,13 +460,18 @@ export class Ec2Backend {
     const volumes = instance.volumeIds.map((volumeId) => this.volumes.get(volumeId)).filter(isDefined);
     const totalGiB = volumes.reduce((sum, volume) => sum + volume.size, 0);
     const now = this.now;
-    const completeAt = now + this.durations.imageBase + this.durations.imagePerGiB * totalGiB;
+    const instanceState = instance.state;
+    // Without NoReboot, EC2 shuts a running instance down cleanly and snapshots its volumes at rest, then boots it.
+    const reboot = !input.noReboot && instanceState === 'running';
+    const snapshotsAt = reboot ? now + this.durations.imageShutdown : now;
+    const completeAt = Math.max(snapshotsAt, now + this.durations.imageBase + this.durations.imagePerGiB * totalGiB);
     const imageId = newId('ami');
     const devices = volumes.map((volume) => {
       const snapshot = this.addSnapshot({
         volumeId: volume.id,
         volumeSize: volume.size,
         description: `Created by CreateImage(${instance.id}) for ${imageId}`,
+        startTime: snapshotsAt,
         completeAt,
         tags: tagMap(snapshotTags),
       });
@@ -406,9 +497,34 @@ export class Ec2Backend {
       completeAt,
       failure: injected === undefined ? undefined : INJECTED_FAILURE,
     });
-    // Without NoReboot, EC2 shuts the instance down to snapshot it: a reboot window of its own, which does not
-    // interrupt the image it is for.
-    if (!input.noReboot && instance.state === 'running') this.openRebootWindow(instance, now);
+    // The reboot for the image is a window of its own (which does not interrupt the image it is for): the instance
+    // status check is `initializing` from the shutdown until the first check after the boot.
+    let phases: { downAt?: number; healthyAt?: number; impairedAt?: number } = {};
+    if (reboot) {
+      const bootedAt = snapshotsAt + this.durations.imageBoot;
+      const checkAt = nextStatusCheck(instance, bootedAt, this.durations.statusCheckInterval);
+      this.openRebootWindow(instance, now, checkAt);
+      const unhealthy = this.unhealthyAfterImage.get(instance.id);
+      if (unhealthy?.once) this.unhealthyAfterImage.delete(instance.id);
+      if (unhealthy === undefined) {
+        phases = { downAt: now, healthyAt: checkAt };
+      } else {
+        instance.impairedFrom = Math.min(instance.impairedFrom ?? checkAt, checkAt);
+        phases = { downAt: now, impairedAt: checkAt };
+      }
+    }
+    this.record(
+      {
+        kind: 'image-created',
+        id: image.id,
+        creationDate: image.creationDate,
+        instanceId: instance.id,
+        noReboot: input.noReboot,
+        instanceState,
+        ...phases,
+      },
+      image.tags,
+    );
     return image;
   }
 
@@ -648,6 +764,7 @@ export class Ec2Backend {
     for (const snapshot of state.snapshots) this.snapshots.set(snapshot.id, snapshot);
     for (const [token, imageId] of state.copyTokens) this.copyTokens.set(token, imageId);
     for (const instance of state.instances) {
+      normalizeInstance(instance);
       this.instances.set(instance.id, instance);
       if (instance.transitionAt !== undefined) this.scheduleInstanceTransition(instance, instance.transitionAt);
     }
@@ -722,15 +839,18 @@ export class Ec2Backend {
     volumeId: string;
     volumeSize: number;
     description: string;
+    /** Default now. */
+    startTime?: number;
     completeAt: number;
     tags: Map<string, string>;
   }): SnapshotRecord {
+    const { startTime, ...rest } = fields;
     const snapshot: SnapshotRecord = {
       id: newId('snap'),
       seq: this.nextSeq++,
       state: 'pending',
-      startTime: this.now,
-      ...fields,
+      startTime: startTime ?? this.now,
+      ...rest,
     };
     this.snapshots.set(snapshot.id, snapshot);
     return snapshot;
@@ -875,8 +995,8 @@ export class Ec2Backend {
     );
   }
 
-  private openRebootWindow(instance: InstanceRecord, from: number): void {
-    const until = from + this.durations.rebootWindow;
+  /** The instance status check is not ok from `from` to `until`; an overlapping window already open is extended. */
+  private openRebootWindow(instance: InstanceRecord, from: number, until: number): void {
     const open =
       instance.rebootFrom !== undefined && instance.rebootUntil !== undefined && instance.rebootUntil >= from;
     instance.rebootFrom = open ? Math.min(instance.rebootFrom as number, from) : from;
@@ -923,4 +1043,16 @@ export class Ec2Backend {
       }
     });
   }
+}
+
+/**
+ * Fills the fields a state file written before they existed lacks: EBS-backed, no hibernation, and the state reason
+ * EC2 gives a stopped or terminated instance (then derived from the state).
+ */
+function normalizeInstance(instance: InstanceRecord): void {
+  const loaded = instance as Partial<InstanceRecord> & InstanceRecord;
+  loaded.rootDeviceType ??= 'ebs';
+  loaded.hibernationConfigured ??= false;
+  const stopped = ['stopping', 'stopped', 'shutting-down', 'terminated'].includes(instance.state);
+  if (stopped && !('stateReason' in loaded)) loaded.stateReason = USER_SHUTDOWN;
 }
