@@ -18,6 +18,8 @@ export interface LoadFunctionsOptions {
   readonly projectRoot?: string;
   /** Overrides the functions' POWERTOOLS_LOG_LEVEL (the runner keeps logs quiet unless asked). */
   readonly logLevel?: string;
+  /** Deployment parameters, as `--param="name=value"` gives them: they win over the file's `params`. */
+  readonly params?: Readonly<Record<string, string>>;
 }
 
 export class WiringError extends Error {
@@ -29,7 +31,11 @@ export class WiringError extends Error {
  * modules are imported; one process holds one environment, so functions whose variables disagree are refused.
  */
 export async function loadFunctions(file: string, options: LoadFunctionsOptions): Promise<LocalFunction[]> {
-  const config = loadServerlessConfig(file, { stage: options.stage, region: options.region });
+  const config = loadServerlessConfig(file, {
+    stage: options.stage,
+    region: options.region,
+    ...(options.params === undefined ? {} : { params: options.params }),
+  });
   const readers = new Map<string, string>();
   for (const fn of config.functions) {
     for (const event of fn.events) {

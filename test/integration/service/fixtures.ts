@@ -49,7 +49,7 @@ async function makeLookAlikes(client: EC2Client, clock: SimClock): Promise<strin
 }
 
 export async function runFleet(nights: number, fleet: readonly FleetMember[] = DEMO_FLEET): Promise<NightFixture> {
-  const ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: true });
+  const ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: true, audit: true });
   const client = clientFor(ec2.url, 5);
   const lookAlikeImageIds = await makeLookAlikes(client, ec2.clock);
   const report = await runNights({ ec2, fleet, nights, serverlessFile: SERVERLESS_FILE, logLevel: 'SILENT' });

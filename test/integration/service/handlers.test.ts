@@ -1,15 +1,11 @@
 /**
  * The handlers invoked one by one, as from the console or by a retried or overlapping schedule, against the local
  * EC2 endpoint: bad input changes nothing, a dry run changes nothing, reruns converge, a crash after CreateImage is
- * recovered, images of others are ignored, and lost state-change events are made up for.
+ * recovered, a reboot-mode backup is good only once its instance is back healthy, images of others are ignored, and
+ * lost state-change events are made up for.
  */
-import {
-  CreateImageCommand,
-  CreateTagsCommand,
-  DescribeInstanceStatusCommand,
-  type EC2Client,
-} from '@aws-sdk/client-ec2';
-import { BackupStep, formatRunId, ImageTag, InstanceTag, imageName, OperatorTag } from '../../../lib/tags';
+import { CreateImageCommand, DescribeInstanceStatusCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { BackupStep, ImageTag, InstanceTag, imageName, OperatorTag } from '../../../lib/tags';
 import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
 import { launchFleet } from '../../../local/runner/fleet';
 import { loadFunctions } from '../../../local/runner/functions';
@@ -63,25 +59,57 @@ function amiEvent(imageId: string, imageState: string): unknown {
   };
 }
 
-/** Opted-in instances through a run's reboot and its first sweep: their images are being made at `ready`. */
-async function rebootAndImageMany(count: number): Promise<{ instanceIds: string[]; ready: Date }> {
+/**
+ * Opted-in instances (reboot mode unless the tags say otherwise) through a run's start and its first sweep a minute
+ * later: their images are being made, through EC2's reboot, from `ready`.
+ */
+async function rebootAndImageMany(
+  count: number,
+  tags: Record<string, string> = {},
+): Promise<{ instanceIds: string[]; start: Date; ready: Date; runId: string }> {
   const members = await launchFleet(
     client,
-    Array.from({ length: count }, (_, index) => ({ name: `test-${index}`, tags: { Backup: 'true' }, optedIn: true })),
+    Array.from({ length: count }, (_, index) => ({
+      name: `test-${index}`,
+      tags: { Backup: 'true', ...tags },
+      optedIn: true,
+    })),
   );
   const start = nextRunTime();
   ec2.clock.advanceTo(start);
-  await invoke('reboot', at(start));
-  const ready = new Date(start.getTime() + 10 * MINUTE);
+  const { runId } = (await invoke('reboot', at(start))) as { runId: string };
+  const ready = new Date(start.getTime() + MINUTE);
   ec2.clock.advanceTo(ready);
   await invoke('createImages', at(ready));
-  return { instanceIds: members.map((member) => member.instanceId), ready };
+  return { instanceIds: members.map((member) => member.instanceId), start, ready, runId };
 }
 
-/** An opted-in instance through a run's reboot and its first sweep: its image is being made at `ready`. */
-async function rebootAndImage(): Promise<{ instanceId: string; ready: Date }> {
-  const { instanceIds, ready } = await rebootAndImageMany(1);
-  return { instanceId: instanceIds[0] ?? '', ready };
+/** The createImages sweeps, every minute from `from` for `minutes` minutes; the time of the last one. */
+async function sweep(from: Date, minutes: number): Promise<Date> {
+  let time = from;
+  for (let minute = 1; minute <= minutes; minute += 1) {
+    time = new Date(from.getTime() + minute * MINUTE);
+    ec2.clock.advanceTo(time);
+    await invoke('createImages', at(time));
+  }
+  return time;
+}
+
+function instanceTags(inv: Inventory, instanceId: string): Record<string, string> {
+  return tagsOf(inv.instances.find((instance) => instance.InstanceId === instanceId) ?? {});
+}
+
+/** The endpoint's record of the images made from an instance: each call's NoReboot, and the reboot it made. */
+function imagesCreatedFrom(instanceId: string) {
+  return ec2.audit.filter((entry) => entry.kind === 'image-created' && entry.instanceId === instanceId);
+}
+
+/** An opted-in instance through a run's start and its first sweep: its image is being made at `ready`. */
+async function rebootAndImage(
+  tags: Record<string, string> = {},
+): Promise<{ instanceId: string; ready: Date; runId: string }> {
+  const { instanceIds, ready, runId } = await rebootAndImageMany(1, tags);
+  return { instanceId: instanceIds[0] ?? '', ready, runId };
 }
 
 /** A scheduled time an hour after the endpoint's clock, on the minute (each test starts its own run). */
@@ -93,7 +121,7 @@ function nextRunTime(): Date {
 // One endpoint for the file: the handlers bind their SDK clients to it at cold start. Each test launches its own
 // instances and starts its own run later on the clock.
 beforeAll(async () => {
-  ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: false });
+  ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: false, audit: true });
   client = clientFor(ec2.url, 3);
   const functions = await loadFunctions(SERVERLESS_FILE, {
     stage: 'dev',
@@ -132,11 +160,13 @@ describe('console payloads', () => {
     ec2.clock.advance(MINUTE);
     const before = state(await inventory(client));
     const summary = await invoke('reboot', { instanceIds: [instanceId], dryRun: true });
-    expect(summary.instances).toEqual([{ instanceId, action: 'reboot' }]);
+    expect(summary.instances).toEqual([
+      { instanceId, action: 'queue', reason: expect.stringContaining("imaged through EC2's reboot") },
+    ]);
     await invoke('createImages', { dryRun: true });
     await invoke('rotate', { dryRun: true });
     expect(state(await inventory(client))).toEqual(before);
-    expect(ec2.callCount('RebootInstances')).toBe(0);
+    expect(imagesCreatedFrom(instanceId)).toEqual([]);
   });
 
   it('acts only on the instances named', async () => {
@@ -146,48 +176,52 @@ describe('console payloads', () => {
     await invoke('reboot', { instanceIds: [named] });
     const after = await inventory(client);
     const tagsOfId = (id: string) => tagsOf(after.instances.find((instance) => instance.InstanceId === id) ?? {});
-    expect(tagsOfId(named)[InstanceTag.state]).toBe(BackupStep.rebooting);
+    expect(tagsOfId(named)[InstanceTag.state]).toBe(BackupStep.queued);
     expect(tagsOfId(other)[InstanceTag.state]).toBeUndefined();
   });
 });
 
 describe('reruns and crashes', () => {
-  it('a retried reboot schedule reboots nobody twice, and overlapping sweeps make one image per instance', async () => {
+  it('a retried run start queues nobody twice, and overlapping sweeps make one image per instance, with one reboot', async () => {
     const instanceId = await launch({ Backup: 'true' });
     const start = nextRunTime();
     ec2.clock.advanceTo(start);
-    const reboots = ec2.callCount('RebootInstances');
     await invoke('reboot', at(start));
     const rerun = await invoke('reboot', at(start));
     expect(rerun.instances).toContainEqual(expect.objectContaining({ instanceId, action: 'skip' }));
-    expect(ec2.callCount('RebootInstances') - reboots).toBe(1);
+    // The run start takes nothing down: the image, and its reboot, wait for a sweep.
+    expect(imagesCreatedFrom(instanceId)).toEqual([]);
 
-    const ready = new Date(start.getTime() + 10 * MINUTE);
+    const ready = new Date(start.getTime() + MINUTE);
     ec2.clock.advanceTo(ready);
     await Promise.all([invoke('createImages', at(ready)), invoke('createImages', at(ready))]);
     const images = (await inventory(client)).imagesOf(instanceId);
     expect(images.length).toBe(1);
     expect(images[0]?.Name).toBe(imageName(instanceId, (rerun as { runId: string }).runId));
+    expect(imagesCreatedFrom(instanceId)).toEqual([
+      expect.objectContaining({ id: images[0]?.ImageId, noReboot: false, instanceState: 'running' }),
+    ]);
   });
 
-  it('finds the image a crashed sweep made before recording it, instead of making a second', async () => {
+  it('finds the image a crashed sweep made (and the reboot it began) before recording it, instead of a second', async () => {
     const instanceId = await launch({ Backup: 'true' });
     const start = nextRunTime();
     ec2.clock.advanceTo(start);
     const { runId } = (await invoke('reboot', at(start))) as { runId: string };
-    const ready = new Date(start.getTime() + 10 * MINUTE);
+    const ready = new Date(start.getTime() + MINUTE);
     ec2.clock.advanceTo(ready);
-    // The sweep's CreateImage went through, then the invocation died before tagging the instance.
+    // The sweep's CreateImage went through, rebooting the instance, then the invocation died before tagging it.
     const tags = [
       { Key: ImageTag.managedBy, Value: OWNER },
       { Key: ImageTag.instanceId, Value: instanceId },
       { Key: ImageTag.run, Value: runId },
+      { Key: ImageTag.imageMode, Value: 'reboot' },
     ];
     const made = await client.send(
       new CreateImageCommand({
         InstanceId: instanceId,
         Name: imageName(instanceId, runId),
-        NoReboot: true,
+        NoReboot: false,
         TagSpecifications: [
           { ResourceType: 'image', Tags: tags },
           { ResourceType: 'snapshot', Tags: tags },
@@ -197,55 +231,104 @@ describe('reruns and crashes', () => {
     await invoke('createImages', at(ready));
     const after = await inventory(client);
     expect(after.imagesOf(instanceId).map((image) => image.ImageId)).toEqual([made.ImageId]);
-    const instance = after.instances.find((candidate) => candidate.InstanceId === instanceId) ?? {};
-    expect(tagsOf(instance)[InstanceTag.state]).toBe(BackupStep.imaging);
-  });
-
-  it('never images an instance whose run start died before rebooting it; the retry reboots it first', async () => {
-    const instanceId = await launch({ Backup: 'true' });
-    const start = nextRunTime();
-    ec2.clock.advanceTo(start);
-    // What the first attempt left: the step recorded, no reboot.
-    await client.send(
-      new CreateTagsCommand({
-        Resources: [instanceId],
-        Tags: [
-          { Key: InstanceTag.state, Value: BackupStep.rebooting },
-          { Key: InstanceTag.run, Value: formatRunId(start) },
-          { Key: InstanceTag.since, Value: start.toISOString() },
-        ],
-      }),
-    );
-    const later = new Date(start.getTime() + 10 * MINUTE);
-    ec2.clock.advanceTo(later);
-    await invoke('createImages', at(later));
-    expect((await inventory(client)).imagesOf(instanceId)).toEqual([]);
-
-    // Lambda's retry of the reboot schedule: the same event.
-    await invoke('reboot', at(start));
-    ec2.clock.advance(30_000);
-    const status = await client.send(new DescribeInstanceStatusCommand({ InstanceIds: [instanceId] }));
-    expect(status.InstanceStatuses?.[0]?.InstanceStatus?.Status).not.toBe('ok');
-    const ready = new Date(later.getTime() + 10 * MINUTE);
-    ec2.clock.advanceTo(ready);
-    await invoke('createImages', at(ready));
-    expect((await inventory(client)).imagesOf(instanceId).length).toBe(1);
+    expect(instanceTags(after, instanceId)).toMatchObject({
+      [InstanceTag.state]: BackupStep.imaging,
+      [InstanceTag.imageMode]: 'reboot',
+    });
+    // One reboot: the second CreateImage under the run's name was refused by EC2, not made again.
+    expect(imagesCreatedFrom(instanceId)).toHaveLength(1);
+    await sweep(ready, 15);
+    expect(instanceTags(await inventory(client), instanceId)[InstanceTag.state]).toBe(BackupStep.succeeded);
   });
 
   it('records outcomes whose state-change event never came', async () => {
     const { instanceId, ready } = await rebootAndImage();
-    // No event is delivered (nothing subscribes here): the next sweeps find the image available.
-    const later = new Date(ready.getTime() + 30 * MINUTE);
-    ec2.clock.advanceTo(later);
-    await invoke('createImages', at(later));
-    const instance = (await inventory(client)).instances.find((candidate) => candidate.InstanceId === instanceId) ?? {};
-    expect(tagsOf(instance)[InstanceTag.state]).toBe(BackupStep.succeeded);
+    // No event is delivered (nothing subscribes here): the next sweeps find the instance back and the image available.
+    await sweep(ready, 15);
+    expect(instanceTags(await inventory(client), instanceId)[InstanceTag.state]).toBe(BackupStep.succeeded);
+  });
+});
+
+describe('a reboot-mode backup is verified: good only once the instance is back healthy', () => {
+  it('images a running reboot-mode instance with EC2’s reboot, waits for its return, then records it good', async () => {
+    const { instanceId, ready, runId } = await rebootAndImage();
+    const [created] = imagesCreatedFrom(instanceId);
+    expect(created).toMatchObject({ noReboot: false, instanceState: 'running' });
+    expect(created?.healthyAt).toBeGreaterThan(created?.downAt ?? 0);
+    expect(ec2.callCount('RebootInstances')).toBe(0);
+    // Down: the instance status check is not ok during the reboot for the image.
+    ec2.clock.advance(30_000);
+    const status = await client.send(new DescribeInstanceStatusCommand({ InstanceIds: [instanceId] }));
+    expect(status.InstanceStatuses?.[0]?.InstanceStatus?.Status).not.toBe('ok');
+
+    // The image is available before the grace period is over: its event alone does not make it good.
+    const early = new Date(ready.getTime() + 4 * MINUTE);
+    ec2.clock.advanceTo(early);
+    const [image] = (await inventory(client)).imagesOf(instanceId, 'available');
+    expect(image).toBeDefined();
+    const ignored = await invoke('recordImageState', amiEvent(image?.ImageId ?? '', 'available'));
+    expect(ignored.ignored).toEqual([
+      { imageId: image?.ImageId, reason: expect.stringContaining('not back from the reboot') },
+    ]);
+    expect(instanceTags(await inventory(client), instanceId)[InstanceTag.state]).toBe(BackupStep.imaging);
+
+    // Recorded good by the first sweep that finds it back (after the grace period, both checks ok), never before.
+    let recordedAt: number | undefined;
+    for (let time = early; recordedAt === undefined && time.getTime() < early.getTime() + 10 * MINUTE; ) {
+      time = await sweep(time, 1);
+      const step = instanceTags(await inventory(client), instanceId)[InstanceTag.state];
+      if (step === BackupStep.succeeded) recordedAt = time.getTime();
+    }
+    expect(recordedAt).toBeGreaterThanOrEqual(created?.healthyAt ?? Number.POSITIVE_INFINITY);
+    const after = await inventory(client);
+    expect(instanceTags(after, instanceId)).toMatchObject({
+      [InstanceTag.state]: BackupStep.succeeded,
+      [InstanceTag.lastSuccess]: runId,
+      [InstanceTag.imageMode]: 'reboot',
+    });
+    expect(tagsOf(after.imagesOf(instanceId, 'available')[0] ?? {})).toMatchObject({
+      [InstanceTag.state]: BackupStep.succeeded,
+      [ImageTag.imageMode]: 'reboot',
+    });
+  });
+
+  it('fails verification when the instance does not come back: the image is kept, never a good backup', async () => {
+    const instanceId = await launch({ Backup: 'true', [OperatorTag.retain]: '1' });
+    ec2.faults.unhealthyAfterImageOf(instanceId);
+    const start = nextRunTime();
+    ec2.clock.advanceTo(start);
+    const { runId } = (await invoke('reboot', at(start))) as { runId: string };
+    const published = ec2.putEvents.length;
+    // The ready timeout is an hour: the sweeps wait that long for the instance, then give up.
+    await sweep(start, 70);
+    const after = await inventory(client);
+    const tags = instanceTags(after, instanceId);
+    expect(tags[InstanceTag.state]).toBe(BackupStep.failed);
+    expect(tags[InstanceTag.lastError]).toMatch(new RegExp(`^${runId}: failed-verification: `));
+    expect(tags[InstanceTag.lastSuccess]).toBeUndefined();
+    const [image] = after.imagesOf(instanceId);
+    expect(image?.State).toBe('available');
+    expect(tagsOf(image ?? {})[InstanceTag.state]).toBe(BackupStep.failed);
+    expect(after.snapshotsOf(image ?? {}).length).toBe(image?.BlockDeviceMappings?.length);
+    const failures = ec2.putEvents
+      .slice(published)
+      .filter((entry) => entry.DetailType === 'Backup Failed')
+      .map((entry) => JSON.parse(entry.Detail ?? '{}') as { instanceId: string; reason: string });
+    expect(failures).toEqual([
+      expect.objectContaining({ instanceId, reason: expect.stringMatching(/^failed-verification: /) }),
+    ]);
+
+    // Rotation keeps it: it never counts as a good backup, and it is all there is.
+    ec2.clock.advance(3 * 60 * MINUTE);
+    await invoke('rotate', at(ec2.clock.now()));
+    const rotated = await inventory(client);
+    expect(rotated.imagesOf(instanceId, 'available').map((kept) => kept.ImageId)).toEqual([image?.ImageId]);
   });
 });
 
 describe('image state-change events', () => {
   it('records an outcome once: a repeated event for a recorded image publishes and changes nothing', async () => {
-    const { instanceId } = await rebootAndImage();
+    const { instanceId } = await rebootAndImage({ [OperatorTag.mode]: 'no-reboot' });
     ec2.clock.advance(30 * MINUTE);
     const [image] = (await inventory(client)).imagesOf(instanceId);
     const event = amiEvent(image?.ImageId ?? '', 'available');
@@ -294,7 +377,7 @@ function queueBatch(bodies: readonly string[]): unknown {
 
 describe('image state-change batches from the queue', () => {
   it('records every outcome of a batch with one look-up and one write, and reports the messages that are not events', async () => {
-    const { instanceIds } = await rebootAndImageMany(2);
+    const { instanceIds } = await rebootAndImageMany(2, { [OperatorTag.mode]: 'no-reboot' });
     ec2.clock.advance(30 * MINUTE);
     const images = (await inventory(client)).images.filter((image) =>
       instanceIds.includes(tagsOf(image)[ImageTag.instanceId] ?? ''),
@@ -333,7 +416,7 @@ describe('image state-change batches from the queue', () => {
 });
 
 describe('failures at the start of a run', () => {
-  it('records and publishes a backup that cannot start (invalid mode), and reboots nothing', async () => {
+  it('records and publishes a backup that cannot start (invalid mode), and takes nothing down', async () => {
     const instanceId = await launch({ Backup: 'true', [OperatorTag.mode]: 'sometimes' });
     const start = nextRunTime();
     ec2.clock.advanceTo(start);

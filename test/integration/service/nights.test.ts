@@ -2,7 +2,7 @@
  * Four nights in a row for the demo fleet: rotation keeps what each retention asks for, deregisters the rest with
  * their snapshots, keeps a terminated instance's last images, and never leaves a snapshot of its own without an image.
  */
-import { ImageTag } from '../../../lib/tags';
+import { ImageTag, InstanceTag } from '../../../lib/tags';
 import { type NightFixture, runFleet } from './fixtures';
 import { type Inventory, inventory, OWNER, tagsOf } from './support';
 
@@ -36,6 +36,18 @@ describe('four backup nights', () => {
     expect(runsKept('web-2')).toEqual(['20261128T0300Z', '20261129T0300Z']);
     expect(runsKept('db-1')).toEqual(['20261127T0300Z', '20261128T0300Z', '20261129T0300Z']);
     expect(runsKept('batch-1')).toEqual(['20261128T0300Z', '20261129T0300Z']);
+  });
+
+  it('keeps the images whose instance never came back healthy: none is a good backup, so none pushes one out', () => {
+    expect(runsKept('fragile-1')).toEqual(['20261126T0300Z', '20261127T0300Z', '20261128T0300Z', '20261129T0300Z']);
+    const instanceId = after.instance('fragile-1').InstanceId ?? '';
+    const states = after.imagesOf(instanceId).map((image) => tagsOf(image)[InstanceTag.state]);
+    expect(states).toEqual(['failed', 'failed', 'failed', 'failed']);
+  });
+
+  it('backs up each member of a group every night, one at a time', () => {
+    for (const name of ['web-3', 'worker-1', 'worker-2']) expect(runsKept(name)).toHaveLength(4);
+    expect(fixture.report.totals.maxDownInOneGroup).toBe(1);
   });
 
   it('also keeps images younger than retain-days', () => {
