@@ -21,10 +21,19 @@ it('backs up every opted-in instance through the EC2 API alone', async () => {
 
   expect(finished.stderr).toBe('');
   expect(finished.code).toBe(0);
-  const summary = JSON.parse(finished.stdout) as { instances: { name: string; state: string; imagesKept: number }[] };
+  const summary = JSON.parse(finished.stdout) as {
+    instances: { name: string; state: string; imagesKept: number; group: string | null }[];
+    totals: { maxDownInOneGroup: number };
+  };
   const states = Object.fromEntries(summary.instances.map((instance) => [instance.name, instance.state]));
-  for (const name of ['web-1', 'web-2', 'db-1', 'batch-1', 'cache-1', 'legacy-1', 'typo-1']) {
+  for (const name of ['web-1', 'web-2', 'web-3', 'db-1', 'batch-1', 'cache-1', 'legacy-1', 'typo-1', 'worker-1']) {
     expect(states[name]).toBe('succeeded');
   }
+  // The screened ones are screened by the service itself, whatever the endpoint.
+  expect(states['ephemeral-1']).toBe('failed');
+  expect(states['sleepy-1']).toBe('failed');
   expect(states['scratch-1']).toBe('-');
+  // No Auto Scaling stand-in there: its members have no group.
+  expect(summary.instances.find((instance) => instance.name === 'worker-1')?.group).toBeNull();
+  expect(summary.totals.maxDownInOneGroup).toBeLessThanOrEqual(1);
 }, 90_000);

@@ -12,6 +12,9 @@ interface InstanceSummary {
   snapshotsDeleted: number;
   lastImageId: string | null;
   error: string | null;
+  group: string | null;
+  downtimeSeconds: number;
+  verified: boolean;
 }
 
 it('prints only the JSON summary on stdout, showing rotation at work, and exits 0', async () => {
@@ -29,8 +32,19 @@ it('prints only the JSON summary on stdout, showing rotation at work, and exits 
   expect(summary.simulatedSeconds).toBe(2 * 86_400);
   expect(summary.wallSeconds).toBeGreaterThan(0);
   expect(Object.keys(summary.totals).sort()).toEqual(
-    ['ec2Calls', 'failures', 'imagesCreated', 'imagesExpired', 'snapshotsDeleted'].sort(),
+    [
+      'ec2Calls',
+      'failures',
+      'imagesCreated',
+      'imagesExpired',
+      'snapshotsDeleted',
+      'maxDownAtOnce',
+      'maxDownInOneGroup',
+    ].sort(),
   );
+  // One web server at a time, while ungrouped instances went down together.
+  expect(summary.totals.maxDownInOneGroup).toBe(1);
+  expect(summary.totals.maxDownAtOnce).toBeGreaterThan(1);
   expect(summary.totals.imagesExpired).toBeGreaterThan(0);
   expect(summary.totals.snapshotsDeleted).toBeGreaterThan(0);
   expect(summary.totals.ec2Calls).toBeGreaterThan(0);
@@ -41,7 +55,19 @@ it('prints only the JSON summary on stdout, showing rotation at work, and exits 
     state: 'succeeded',
     imagesKept: 2,
     error: null,
+    group: 'web',
+    verified: true,
   });
+  // Down for two image reboots: a couple of minutes each, from the shutdown to the status checks ok.
+  expect(byName.get('web-1')?.downtimeSeconds).toBeGreaterThan(2 * 60);
+  expect(byName.get('web-1')?.downtimeSeconds).toBeLessThan(2 * 5 * 60);
+  expect(byName.get('db-1')).toMatchObject({ mode: 'no-reboot', downtimeSeconds: 0, verified: true, group: null });
+  expect(byName.get('worker-1')).toMatchObject({ group: 'workers-asg', verified: true });
+  expect(byName.get('fragile-1')).toMatchObject({ state: 'failed', verified: false, imagesKept: 2 });
+  expect(byName.get('fragile-1')?.error).toMatch(/^\d{8}T\d{4}Z: failed-verification: /);
+  for (const name of ['ephemeral-1', 'sleepy-1']) {
+    expect(byName.get(name)).toMatchObject({ state: 'failed', imagesKept: 0, downtimeSeconds: 0, verified: false });
+  }
   expect(byName.get('web-1')?.lastImageId).toMatch(/^ami-[0-9a-f]+$/);
   expect(byName.get('flaky-1')).toMatchObject({ state: 'failed', imagesKept: 0, imagesExpired: 2 });
   expect(byName.get('scratch-1')).toMatchObject({ optedIn: false, imagesKept: 0, lastImageId: null });
