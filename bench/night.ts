@@ -2,19 +2,23 @@
  * `npm run bench`: backup nights of a large fleet on the local EC2 endpoint, with EC2's request buckets enforced and
  * Lambda's time limit honoured, in virtual time; figures next to the throttle-bound minimum.
  *
- * Usage: npm run bench -- [--instances 10000] [--nights 2] [--latency 100] [--json]
+ * Usage: npm run bench -- [--instances 10000] [--nights 2] [--latency 100] [--group-size 10]
+ *                         [--max-concurrent-reboots N] [--json] [--no-bundles]
  */
 
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { BackupMode, BackupStep, OperatorTag } from '../lib/tags';
 import { DEFAULT_DURATIONS, SimClock, startLocalEc2 } from '../local/ec2';
+import { groupOf } from '../local/runner/downtime';
 import type { FleetMember, LaunchedMember } from '../local/runner/fleet';
 import { runNights } from '../local/runner/night';
+import { loadServerlessConfig } from '../local/runner/serverless-config';
 import type { InvocationRecord } from '../local/runner/simulation';
 import { measureBundles } from './bundles';
-import { throttleBound } from './throttle-bound';
+import { deployWithParams } from './deployment';
+import { nightBound, rebootGroups, rebootSlotSeconds } from './night-bound';
 import { installVirtualTime } from './virtual-time';
 
 const START = new Date('2026-11-25T20:00:00Z');
@@ -24,20 +28,33 @@ const ACTIONS = [
   'DescribeInstanceStatus',
   'DescribeImages',
   'DescribeSnapshots',
-  'RebootInstances',
   'CreateImage',
   'CreateTags',
   'DeleteTags',
   'DeregisterImage',
   'DeleteSnapshot',
 ] as const;
+/** Calls the service must never make (its images' reboots are EC2's, through CreateImage): shown only if made. */
+const NEVER = ['RebootInstances'] as const;
+const PROJECT_FILE = resolve(__dirname, '../serverless.yml');
+/** The deployment's default cap on instances in an image's reboot at once (serverless.yml). */
+const DEFAULT_MAX_CONCURRENT_REBOOTS = 50;
 
 interface Options {
   instances: number;
   nights: number;
   latencyMs: number;
+  /** Members of each `ami-backup:group` (0: no groups). */
+  groupSize: number;
+  /** The deployment parameter maxConcurrentReboots. */
+  maxConcurrentReboots: number;
   json: boolean;
   bundles: boolean;
+}
+
+/** Groups of the fleet: every `groupSize` instances in launch order share one. */
+function groupCount(instances: number, groupSize: number): number {
+  return groupSize === 0 ? 0 : Math.ceil(instances / groupSize);
 }
 
 function readOptions(): Options {
@@ -46,6 +63,8 @@ function readOptions(): Options {
       instances: { type: 'string', default: '10000' },
       nights: { type: 'string', default: '2' },
       latency: { type: 'string', default: '100' },
+      'group-size': { type: 'string', default: '10' },
+      'max-concurrent-reboots': { type: 'string' },
       json: { type: 'boolean', default: false },
       'no-bundles': { type: 'boolean', default: false },
     },
@@ -55,10 +74,21 @@ function readOptions(): Options {
     if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be a whole number ≥ ${min}`);
     return value;
   };
+  const instances = whole('instances', values.instances, 1);
+  const groupSize = whole('group-size', values['group-size'], 0);
+  // Enough for every group to have a member down at once (the deployment's default would make them queue).
+  const maxConcurrentReboots =
+    values['max-concurrent-reboots'] === undefined
+      ? groupSize === 0
+        ? DEFAULT_MAX_CONCURRENT_REBOOTS
+        : Math.min(10_000, groupCount(instances, groupSize))
+      : whole('max-concurrent-reboots', values['max-concurrent-reboots'], 1);
   return {
-    instances: whole('instances', values.instances, 1),
+    instances,
     nights: whole('nights', values.nights, 1),
     latencyMs: whole('latency', values.latency, 0),
+    groupSize,
+    maxConcurrentReboots,
     json: values.json,
     bundles: !values['no-bundles'],
   };
@@ -66,15 +96,20 @@ function readOptions(): Options {
 
 /**
  * A plain fleet: every instance opted in and kept to one image, so that from the second night on each night expires
- * one image per instance as well as making one; one in ten imaged without a reboot.
+ * one image per instance as well as making one; one in ten imaged without a reboot; every `groupSize` instances in
+ * one `ami-backup:group` (so with groups of ten, each group has nine members imaged with EC2's reboot).
  */
-function benchFleet(size: number): FleetMember[] {
+function benchFleet(size: number, groupSize: number): FleetMember[] {
+  const width = String(groupCount(size, groupSize)).length;
   return Array.from({ length: size }, (_, index) => ({
     name: `node-${String(index + 1).padStart(5, '0')}`,
     tags: {
       Backup: 'true',
       [OperatorTag.retain]: '1',
       ...(index % 10 === 9 ? { [OperatorTag.mode]: BackupMode.noReboot } : {}),
+      ...(groupSize > 0
+        ? { [OperatorTag.group]: `group-${String(Math.floor(index / groupSize) + 1).padStart(width, '0')}` }
+        : {}),
     },
     optedIn: true,
   }));
@@ -84,16 +119,18 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
   const wallStart = performance.now();
   let peakRss = process.memoryUsage().rss;
   const ec2 = await startLocalEc2({ clock: SimClock.manual(START), throttling: true });
+  const deployment = deployWithParams(PROJECT_FILE, { maxConcurrentReboots: String(options.maxConcurrentReboots) });
   const time = installVirtualTime(ec2.clock, options.latencyMs);
   /** Cumulative EC2 calls at the start of each night's reboot, and after the last invocation. */
   const boundaries: Record<string, number>[] = [];
   let latest: Record<string, number> = {};
   const records: InvocationRecord[] = [];
+  const fleet = benchFleet(options.instances, options.groupSize);
+  let launched: LaunchedMember[] = [];
   try {
-    const fleet = benchFleet(options.instances);
     // Seeded in-process (the same model as RunInstances, without 10,000 calls that are not the service's).
-    const launch = async (_client: unknown, members: readonly FleetMember[]): Promise<LaunchedMember[]> =>
-      members.map((member) => {
+    const launch = async (_client: unknown, members: readonly FleetMember[]): Promise<LaunchedMember[]> => {
+      launched = members.map((member) => {
         const { instances } = ec2.backend.runInstances({
           imageId: 'ami-0123456789abcdef0',
           instanceType: 't3.micro',
@@ -109,16 +146,19 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
         });
         return { ...member, instanceId: instances[0]?.id ?? '' };
       });
+      return launched;
+    };
     const counts = (): Record<string, number> =>
-      Object.fromEntries(ACTIONS.map((action) => [action, ec2.callCount(action)]));
+      Object.fromEntries([...ACTIONS, ...NEVER].map((action) => [action, ec2.callCount(action)]));
     const report = await runNights({
       ec2,
       fleet,
       nights: options.nights,
-      serverlessFile: resolve(__dirname, '../serverless.yml'),
+      serverlessFile: deployment.file,
+      projectRoot: dirname(PROJECT_FILE),
       logLevel: 'SILENT',
       throttling: true,
-      sample: false,
+      // No progress is followed, so the runner samples nothing: downtime comes from the endpoint's timeline.
       // Images become available a few a second: deliver their events close to when they happen, not in bursts.
       stepMs: 10_000,
       launch,
@@ -136,15 +176,19 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
         records.push(record);
       },
     });
+    const [settings] = loadServerlessConfig(deployment.file).functions.map((fn) => fn.environment);
     return {
       report,
       records,
+      fleet: launched,
+      environment: settings ?? {},
       callsByNight: nightTallies([...boundaries, latest]),
       wallSeconds: (performance.now() - wallStart) / 1000,
       peakRss,
     };
   } finally {
     time.uninstall();
+    deployment.remove();
     await ec2.stop();
   }
 }
@@ -173,37 +217,74 @@ function lastNightLength(records: readonly InvocationRecord[]): number {
 
 async function main(): Promise<void> {
   const options = readOptions();
-  const { report, records, callsByNight, wallSeconds, peakRss } = await benchmarkNights(options);
+  const { report, records, fleet, environment, callsByNight, wallSeconds, peakRss } = await benchmarkNights(options);
   const states = report.instances.filter((instance) => instance.optedIn);
   const backedUp = states.filter((instance) => instance.state === BackupStep.succeeded).length;
   const failed = states.filter((instance) => instance.state === BackupStep.failed).length;
   const ec2Calls: Record<string, number> = {};
   for (const tally of callsByNight)
     for (const [action, n] of Object.entries(tally ?? {})) ec2Calls[action] = (ec2Calls[action] ?? 0) + n;
+  const problems = [...report.problems];
+  for (const action of NEVER) {
+    if ((ec2Calls[action] ?? 0) === 0) delete ec2Calls[action];
+    else problems.push(`the service called ${action} ${ec2Calls[action]} time(s)`);
+  }
   const lastTally = callsByNight.at(-1) ?? {};
   // From the second night on, when rotation has images to expire too.
   const steadyNights = callsByNight.length > 1 ? callsByNight.slice(1) : callsByNight;
   const steadyCalls = steadyNights.flatMap((tally) => Object.values(tally)).reduce((sum, n) => sum + n, 0);
   const simulatedNightSeconds = lastNightLength(records);
-  const bound = throttleBound(lastTally, {
-    rebootGraceSeconds: 300,
+  // The deployment's settings as the functions got them.
+  const setting = (name: string): number => {
+    const value = Number(environment[name]);
+    if (!Number.isInteger(value)) throw new Error(`the functions' ${name} is not a whole number`);
+    return value;
+  };
+  const bound = nightBound({
+    calls: lastTally,
+    ...rebootGroups(
+      fleet.map((member) => {
+        const group = groupOf(member.tags);
+        return {
+          ...(group === undefined ? {} : { group }),
+          reboot: member.tags[OperatorTag.mode] !== BackupMode.noReboot,
+        };
+      }),
+    ),
+    maxDownPerGroup: setting('MAX_DOWN_PER_GROUP'),
+    maxConcurrentReboots: setting('MAX_CONCURRENT_REBOOTS'),
+    rebootSlotSeconds: rebootSlotSeconds({
+      rebootGraceSeconds: setting('REBOOT_GRACE_SECONDS'),
+      shutdownSeconds: DEFAULT_DURATIONS.imageShutdown / 1000,
+      bootSeconds: DEFAULT_DURATIONS.imageBoot / 1000,
+    }),
+    // The default 8 GiB root volume.
     imageSeconds: (DEFAULT_DURATIONS.imageBase + 8 * DEFAULT_DURATIONS.imagePerGiB) / 1000,
-    imagedWithoutReboot: benchFleet(options.instances).filter(
-      (member) => member.tags[OperatorTag.mode] === BackupMode.noReboot,
-    ).length,
   });
   const longest = Math.max(...records.map((record) => record.simulatedMs)) / 1000;
   const bundles = options.bundles ? (await measureBundles()).bundles : [];
   const figures = {
     instances: options.instances,
     nights: options.nights,
+    groupSize: options.groupSize,
+    maxConcurrentReboots: setting('MAX_CONCURRENT_REBOOTS'),
     backedUp,
+    verified: states.filter((instance) => instance.verified).length,
     failed,
     undone: states.length - backedUp - failed,
+    // Down for an image's reboot: from the OS shutdown (the CreateImage call) until the instance status check is ok.
+    maxDownAtOnce: report.totals.maxDownAtOnce,
+    maxDownInOneGroup: report.totals.maxDownInOneGroup,
+    maxDowntimeSecondsPerInstance: Math.max(0, ...states.map((instance) => instance.downtimeSeconds)),
     ec2Calls,
     callsPerInstancePerNight: Math.round((steadyCalls / steadyNights.length / options.instances) * 100) / 100,
     simulatedNightSeconds: Math.round(simulatedNightSeconds),
-    throttleBoundSeconds: Math.round(bound.seconds),
+    boundSeconds: Math.round(bound.seconds),
+    boundBy: bound.by,
+    throttleBoundSeconds: Math.round(bound.throttle.seconds),
+    groupBoundSeconds: Math.round(bound.groupSeconds),
+    staggerBoundSeconds: Math.round(bound.staggerSeconds),
+    capBoundSeconds: Math.round(bound.capSeconds),
     ratio: bound.seconds > 0 ? Math.round((simulatedNightSeconds / bound.seconds) * 100) / 100 : null,
     longestInvocationSeconds: Math.round(longest),
     invocationsOverTimeLimit: records.filter((record) => record.simulatedMs > 900_000).length,
@@ -211,8 +292,7 @@ async function main(): Promise<void> {
     wallSeconds: Math.round(wallSeconds * 10) / 10,
     peakRssMiB: Math.round(peakRss / 1024 / 1024),
     bundles,
-    boundBy: bound.by,
-    problems: report.problems,
+    problems,
   };
   if (options.json) {
     process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
@@ -235,7 +315,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${tables.map((each) => each.toString()).join('\n')}\n`);
     for (const problem of problems) process.stdout.write(`problem: ${problem}\n`);
   }
-  if (report.problems.length > 0) process.exitCode = 1;
+  if (problems.length > 0) process.exitCode = 1;
 }
 
 if (require.main === module) {

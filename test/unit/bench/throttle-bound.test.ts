@@ -1,30 +1,30 @@
 import { throttleBound } from '../../../bench/throttle-bound';
 
 // EC2's documented buckets: CreateImage (mutating) 50 / 5 a second; DeregisterImage 100 / 5; CreateTags 100 / 10.
-const waits = { rebootGraceSeconds: 300, imageSeconds: 220, imagedWithoutReboot: 0 };
+const waits = { imageSeconds: 220, rebootSlotSeconds: 300, imagedWithReboot: 0 };
 
 describe('throttleBound', () => {
-  it('is the grace period, the bucket time of the rebooted instances, then the image creation', () => {
-    expect(throttleBound({ CreateImage: 10_000 }, waits)).toEqual({
-      seconds: 300 + 9_950 / 5 + 220,
-      by: 'CreateImage',
-    });
+  it('is the bucket time of the CreateImage calls, then the last image’s creation', () => {
+    expect(throttleBound({ CreateImage: 10_000 }, waits)).toEqual({ seconds: 9_950 / 5 + 220, by: 'CreateImage' });
   });
 
-  it('lets instances imaged without a reboot use the grace period, but the bucket keeps at most its capacity', () => {
-    // 1,000 unrebooted calls fit in the 1,550 tokens of the grace period; the bucket then holds 50, not 550.
-    const bound = throttleBound({ CreateImage: 10_000 }, { ...waits, imagedWithoutReboot: 1_000 });
-    expect(bound.seconds).toBe(300 + (9_000 - 50) / 5 + 220);
+  it('lets the calls with a reboot come first, each then waiting for its instance’s return', () => {
+    // 9,000 of 10,000 with a reboot: their last call at 8,950 / 5 s, back 300 s later; the others end later still.
+    const bound = throttleBound({ CreateImage: 10_000 }, { ...waits, imagedWithReboot: 9_000 });
+    expect(bound.seconds).toBe(9_950 / 5 + 220);
   });
 
-  it('counts the unrebooted calls the grace period cannot absorb against the rebooted ones', () => {
-    // 2,000 unrebooted calls: 1,550 tokens by the end of the grace period, so 450 are still to come after it.
-    const bound = throttleBound({ CreateImage: 3_000 }, { ...waits, imagedWithoutReboot: 2_000 });
-    expect(bound.seconds).toBe((3_000 - 50) / 5 + 220);
+  it('is set by the return of the instances rebooted when nearly every call reboots one', () => {
+    const bound = throttleBound({ CreateImage: 1_000 }, { ...waits, imagedWithReboot: 1_000 });
+    expect(bound.seconds).toBe(950 / 5 + 300);
   });
 
-  it('needs no grace period when no instance is rebooted', () => {
-    expect(throttleBound({ CreateImage: 550 }, { ...waits, imagedWithoutReboot: 550 }).seconds).toBe(100 + 220);
+  it('waits for the image when it takes longer than the instance’s return', () => {
+    const bound = throttleBound(
+      { CreateImage: 50 },
+      { imageSeconds: 400, rebootSlotSeconds: 300, imagedWithReboot: 50 },
+    );
+    expect(bound.seconds).toBe(400);
   });
 
   it('is set by another bucket when that one is slower', () => {

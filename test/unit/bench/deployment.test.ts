@@ -1,0 +1,26 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { withParams } from '../../../bench/deployment';
+import { parseServerlessConfig } from '../../../local/runner/serverless-config';
+
+const PROJECT_FILE = readFileSync(resolve(__dirname, '../../../serverless.yml'), 'utf8');
+
+describe('withParams', () => {
+  it('sets the functions’ environment as --param would, leaving the rest of the file as written', () => {
+    const text = withParams(PROJECT_FILE, { maxConcurrentReboots: '1000' });
+    const functions = parseServerlessConfig(text).functions;
+    expect(functions.length).toBeGreaterThan(0);
+    for (const fn of functions) {
+      expect(fn.environment).toMatchObject({ MAX_CONCURRENT_REBOOTS: '1000', MAX_DOWN_PER_GROUP: '1' });
+    }
+    expect(text).toContain('!GetAtt ImageStateQueue.Arn');
+    const expected = parseDocument(PROJECT_FILE).toJS() as { params: { default: Record<string, string> } };
+    expected.params.default.maxConcurrentReboots = '1000';
+    expect(parseDocument(text).toJS()).toEqual(expected);
+  });
+
+  it('refuses a parameter the file does not have', () => {
+    expect(() => withParams(PROJECT_FILE, { maxConcurentReboots: '10' })).toThrow(/no parameter maxConcurentReboots/);
+  });
+});
