@@ -31,8 +31,8 @@ export const InstanceTag = {
   /** The run the step belongs to (see {@link formatRunId}). */
   run: 'ami-backup:run',
   /**
-   * When the step started (ISO-8601): the run's start for `queued`; for `imaging`, no earlier than the CreateImage
-   * call (rounded up to {@link IMAGING_SINCE_STEP_SECONDS}), so the reboot's grace period is never cut short.
+   * When the step started (ISO-8601): the run's start for `queued`; for `imaging`, the minute of the CreateImage call
+   * ({@link IMAGING_SINCE_STEP_SECONDS}), from which the reboot's grace period counts.
    */
   since: 'ami-backup:since',
   /** How the run's image is made, one of {@link ImageMode}; set with the step `imaging`. */
@@ -104,8 +104,13 @@ export function parseImageMode(value: string | undefined): ImageMode | undefined
   return (Object.values(ImageMode) as readonly string[]).includes(value ?? '') ? (value as ImageMode) : undefined;
 }
 
-/** `imaging` since-times are rounded up to this step, so that one CreateTags call records a whole stretch of a pass. */
-export const IMAGING_SINCE_STEP_SECONDS = 10;
+/**
+ * `imaging` since-times are the start of the minute of the CreateImage call. Passes run at the top of each minute and
+ * make their calls in its first seconds, so the pass `rebootGraceSeconds` later is the one that checks the instance
+ * (counted from the call itself, it would always be the pass after: a minute more per member of a group); and every
+ * call of a pass shares the tag, so one CreateTags call records them all.
+ */
+export const IMAGING_SINCE_STEP_SECONDS = 60;
 
 /**
  * Failure reasons that mean something to the service itself start with one of these words (`last-error` is

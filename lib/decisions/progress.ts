@@ -110,10 +110,10 @@ export function windowEnd(run: Run, settings: Pick<ProgressSettings, 'rebootWind
   return new Date(start.getTime() + settings.rebootWindowMinutes * 60_000);
 }
 
-/** The `since` of an imaging step whose CreateImage call was made at `calledAt`: rounded up, never earlier. */
+/** The `since` of an imaging step whose CreateImage call was made at `calledAt`: the start of its minute. */
 export function imagingSince(calledAt: Date): Date {
   const step = IMAGING_SINCE_STEP_SECONDS * 1000;
-  return new Date(Math.ceil(calledAt.getTime() / step) * step);
+  return new Date(Math.floor(calledAt.getTime() / step) * step);
 }
 
 /** Whether the instance is imaging and was seen back healthy since the step began. */
@@ -402,7 +402,7 @@ export function decidePass(runs: readonly RunInProgress[], now: Date, settings: 
 
 /**
  * The instance tags that record an image being made. They name no image (it is found by the run's name) and their
- * time is rounded, so the instances imaged in one stretch of a pass share them and one CreateTags call records many.
+ * time is the call's minute, so the instances imaged in one pass share them and one CreateTags call records many.
  */
 export function imagingTags(calledAt: Date, mode: ImageMode): TagWrite['tags'] {
   return {

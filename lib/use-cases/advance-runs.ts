@@ -29,6 +29,12 @@ import {
 
 /** CreateImage calls under way at once: EC2's mutating bucket refills at about 5 a second. */
 const CREATE_CONCURRENCY = 4;
+/**
+ * How long a pass starts CreateImage calls. Passes run every minute: one that kept calling past the next would
+ * overlap it, and the next, not yet seeing this one's `imaging` tags, would call again for the same instances (a
+ * harmless duplicate, but one that spends the account's CreateImage budget). The rest waits for the next pass.
+ */
+const CREATE_PHASE_MS = 45_000;
 /** Outcomes published and recorded together: their instances and images fill one CreateTags call (1,000 ids). */
 const RECORD_SLICE = 500;
 
@@ -112,7 +118,8 @@ export async function applyRuns(
     : [];
   const createdIds = new Map<string, string>();
   const refused: RunOutcome[] = [];
-  const deferred = await forEachLimit(creations, CREATE_CONCURRENCY, more, async (decision) => {
+  const createMore = (): boolean => more() && clock().getTime() - now.getTime() < CREATE_PHASE_MS;
+  const deferred = await forEachLimit(creations, CREATE_CONCURRENCY, createMore, async (decision) => {
     try {
       const created = await ec2.createImage(decision.request);
       createdIds.set(decision.instanceId, created.imageId);

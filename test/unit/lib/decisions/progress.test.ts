@@ -165,18 +165,18 @@ describe('isDown, needsHealth and needsImage', () => {
 describe('imagingSince', () => {
   it.each([
     ['2026-11-26T03:00:00.000Z', '2026-11-26T03:00:00.000Z'],
-    ['2026-11-26T03:00:00.001Z', '2026-11-26T03:00:10.000Z'],
-    ['2026-11-26T03:00:09.999Z', '2026-11-26T03:00:10.000Z'],
-  ])('rounds a call at %s up to %s, never earlier', (called, since) => {
+    ['2026-11-26T03:00:00.001Z', '2026-11-26T03:00:00.000Z'],
+    ['2026-11-26T03:00:59.999Z', '2026-11-26T03:00:00.000Z'],
+  ])('takes the minute of a call at %s: %s', (called, since) => {
     expect(imagingSince(new Date(called)).toISOString()).toBe(since);
   });
 
-  it('is never earlier than the call, and less than 10 s later', () => {
+  it('is never later than the call, and less than a minute earlier', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 4_000_000_000_000 }), (ms) => {
         const since = imagingSince(new Date(ms)).getTime();
-        expect(since).toBeGreaterThanOrEqual(ms);
-        expect(since - ms).toBeLessThan(10_000);
+        expect(since).toBeLessThanOrEqual(ms);
+        expect(ms - since).toBeLessThan(60_000);
       }),
     );
   });
@@ -614,14 +614,14 @@ describe('decidePass: any pass', () => {
 });
 
 describe('imagingTags and healthyTags', () => {
-  it('record the step, the rounded call time and the image mode: the same for a stretch of a pass', () => {
+  it("record the step, the call's minute and the image mode: the same for every call of a pass", () => {
     expect(imagingTags(new Date('2026-11-26T03:00:01.500Z'), ImageMode.reboot)).toEqual({
       [InstanceTag.state]: BackupStep.imaging,
-      [InstanceTag.since]: '2026-11-26T03:00:10.000Z',
+      [InstanceTag.since]: '2026-11-26T03:00:00.000Z',
       [InstanceTag.imageMode]: ImageMode.reboot,
     });
     expect(imagingTags(new Date('2026-11-26T03:00:02Z'), ImageMode.reboot)).toEqual(
-      imagingTags(new Date('2026-11-26T03:00:09Z'), ImageMode.reboot),
+      imagingTags(new Date('2026-11-26T03:00:49Z'), ImageMode.reboot),
     );
     expect(healthyTags(NIGHT)).toEqual({ [InstanceTag.healthyAt]: NIGHT.toISOString() });
   });
