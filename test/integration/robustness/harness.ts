@@ -5,17 +5,11 @@
  * asynchronous one (the function's `maximumRetryAttempts`; a failed queue batch is received again instead).
  */
 import { resolve } from 'node:path';
-import {
-  CreateImageCommand,
-  DeregisterImageCommand,
-  type EC2Client,
-  StopInstancesCommand,
-  type Tag,
-} from '@aws-sdk/client-ec2';
+import { CreateImageCommand, DeregisterImageCommand, type EC2Client, type Tag } from '@aws-sdk/client-ec2';
 import { type Config, readConfig } from '../../../lib/config';
 import { formatRunId, ImageTag } from '../../../lib/tags';
 import { type BackendState, LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
-import { type FleetMember, type LaunchedMember, launchFleet } from '../../../local/runner/fleet';
+import { type FleetMember, type LaunchedMember, launchFleet, stopMembers } from '../../../local/runner/fleet';
 import { loadFunctions } from '../../../local/runner/functions';
 import {
   checkInvariants,
@@ -45,18 +39,30 @@ export function night(n: number, time: string): Date {
   return new Date(`${day}T${time}:00Z`);
 }
 
-/** A small mixed fleet: both modes, a stopped instance, short retentions (rotation at work), failing images. */
+/**
+ * A small mixed fleet: both modes, a group of two imaged one at a time, a stopped instance, short retentions
+ * (rotation at work), failing images.
+ */
 export const MIXED_FLEET: readonly FleetMember[] = [
-  { name: 'web', tags: { Backup: 'true', 'ami-backup:retain': '1' }, optedIn: true },
+  { name: 'web', tags: { Backup: 'true', 'ami-backup:retain': '1', 'ami-backup:group': 'web' }, optedIn: true },
+  { name: 'web-b', tags: { Backup: 'true', 'ami-backup:retain': '1', 'ami-backup:group': 'web' }, optedIn: true },
   { name: 'db', tags: { Backup: 'true', 'ami-backup:mode': 'no-reboot', 'ami-backup:retain': '2' }, optedIn: true },
   { name: 'batch', tags: { Backup: 'true', 'ami-backup:retain': '1' }, stopped: true, optedIn: true },
   { name: 'flaky', tags: { Backup: 'true', 'ami-backup:retain': '1' }, imagesFail: true, optedIn: true },
   { name: 'scratch', tags: { Name: 'ami-backup-scratch' }, optedIn: false },
 ];
 
-/** The soak's fleet: the mixed one and more of each kind, retention by days and an invalid retention among them. */
+/**
+ * The soak's fleet: the mixed one and more of each kind, retention by days and an invalid retention among them, an
+ * Auto Scaling group, the screened kinds and one that never comes back healthy from its image's reboot.
+ */
 export const SOAK_FLEET: readonly FleetMember[] = [
   ...MIXED_FLEET,
+  { name: 'worker-1', tags: { Backup: 'true' }, autoScalingGroup: 'workers', optedIn: true },
+  { name: 'worker-2', tags: { Backup: 'true' }, autoScalingGroup: 'workers', optedIn: true },
+  { name: 'web-c', tags: { Backup: 'true', 'ami-backup:group': 'web' }, unhealthyAfterImage: true, optedIn: true },
+  { name: 'ephemeral', tags: { Backup: 'true' }, instanceStoreRoot: true, optedIn: true },
+  { name: 'sleepy', tags: { Backup: 'true' }, hibernated: true, optedIn: true },
   { name: 'web-2', tags: { Backup: 'true', 'ami-backup:retain': '2', 'ami-backup:retain-days': '1' }, optedIn: true },
   { name: 'db-2', tags: { Backup: 'true', 'ami-backup:mode': 'no-reboot' }, optedIn: true },
   { name: 'typo', tags: { Backup: 'true', 'ami-backup:retain': 'two' }, optedIn: true },
@@ -175,12 +181,24 @@ export async function startHarness(
   const port = Number(new URL(ec2.url).port);
   const client = clientFor(ec2.url, 3);
   const launched = await launchFleet(client, fleet);
+  for (const member of launched) {
+    if (member.autoScalingGroup !== undefined) ec2.setAutoScalingGroup(member.instanceId, member.autoScalingGroup);
+  }
   ec2.clock.advance(5 * MINUTE); // launched instances reach running and pass their checks
-  await makeLookAlikes(ec2, client, launched);
-  const stopped = launched.filter((member) => member.stopped).map((member) => member.instanceId);
-  if (stopped.length > 0) await client.send(new StopInstancesCommand({ InstanceIds: stopped }));
-  const failing = launched.filter((member) => member.imagesFail).map((member) => member.instanceId);
-  for (const id of failing) ec2.faults.failImagesOf(id);
+  await makeLookAlikes(
+    ec2,
+    client,
+    launched.filter((member) => !member.instanceStoreRoot),
+  );
+  await stopMembers(client, launched);
+  // Faults live outside the saved state: set again on each restored endpoint.
+  const injectFaults = (endpoint: LocalEc2): void => {
+    for (const member of launched) {
+      if (member.imagesFail) endpoint.faults.failImagesOf(member.instanceId);
+      if (member.unhealthyAfterImage) endpoint.faults.unhealthyAfterImageOf(member.instanceId);
+    }
+  };
+  injectFaults(ec2);
   ec2.clock.advance(5 * MINUTE);
 
   const loaded = await loadFunctions(SERVERLESS_FILE, {
@@ -264,7 +282,7 @@ export async function startHarness(
         audit: true,
         initialState: structuredClone(saved.state),
       });
-      for (const id of failing) ec2.faults.failImagesOf(id);
+      injectFaults(ec2);
     },
     world: () => {
       const world = worldOf(ec2.backend, ec2.clock.nowMs());
