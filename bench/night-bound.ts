@@ -6,7 +6,8 @@
  * - A group's turns. An instance imaged with EC2's reboot (CreateImage NoReboot=false) is down from the call until
  *   the service may see it back healthy: its OS shuts down (d), boots (b), and its status checks pass again at the
  *   earliest at the end of the boot (they run every minute, on a grid that may fall right there); and the service
- *   trusts no status check before its grace period g. So each image's reboot takes a slot of s = max(g, d + b). With
+ *   trusts no status check before its grace period g, counted from the minute of the call (`ami-backup:since`). So
+ *   each image's reboot takes a slot of s = max(g, d + b). With
  *   at most p members of a group down at once, a group with k members imaged with a reboot needs ⌈k / p⌉ slots one
  *   after another, and its last backup counts only once its image is available too (i seconds after the call):
  *   (⌈k / p⌉ − 1)·s + max(s, i) for the longest group. Members imaged without a reboot are not held back by their group.
@@ -14,7 +15,8 @@
  *   so (⌈R / C⌉ − 1)·s + max(s, i).
  * - A group's turns behind the CreateImage bucket: of the L groups as long as the longest, one starts its first turn
  *   with the L-th CreateImage call or a later one, which comes no sooner than (L − B) / r (bucket capacity B, refill
- *   r a second); its turns follow. So (L − B) / r plus the longest group's turns.
+ *   r a second); its turns follow, counted from that call's minute. So (L − B) / r, down to the minute, plus the
+ *   longest group's turns.
  *
  * Each is a lower bound on its own, so their maximum is one too; the service's passes (every minute) and the waits
  * between a pass and the next add to it.
@@ -101,8 +103,8 @@ export function nightBound(shape: NightShape): NightBound {
     shape.imageSeconds,
   );
   const bucket = requestBucketSpec('CreateImage');
-  const staggerSeconds =
-    groupSeconds === 0 ? 0 : Math.max(0, shape.longestGroups - bucket.capacity) / bucket.refillPerSecond + groupSeconds;
+  const lastFirstCall = Math.max(0, shape.longestGroups - bucket.capacity) / bucket.refillPerSecond;
+  const staggerSeconds = groupSeconds === 0 ? 0 : Math.floor(lastFirstCall / 60) * 60 + groupSeconds;
   let bound: Bound = throttle;
   if (groupSeconds > bound.seconds) bound = { seconds: groupSeconds, by: 'group turns' };
   if (staggerSeconds > bound.seconds) bound = { seconds: staggerSeconds, by: 'group turns behind CreateImage' };

@@ -63,13 +63,14 @@ describe('nightBound', () => {
   };
 
   it('is the last group’s first CreateImage call, then its turns, when they outlast the buckets', () => {
-    // The 1,000th call comes 950 / 5 s after the start at the soonest.
+    // The 1,000th call comes 950 / 5 = 190 s after the start at the soonest, in the fourth minute: its grace counts
+    // from that minute (180 s).
     expect(nightBound(shape)).toEqual({
-      seconds: 190 + 2_700,
+      seconds: 180 + 2_700,
       by: 'group turns behind CreateImage',
       throttle: { seconds: 9_950 / 5 + 220, by: 'CreateImage' },
       groupSeconds: 2_700,
-      staggerSeconds: 190 + 2_700,
+      staggerSeconds: 180 + 2_700,
       capSeconds: 2_700,
     });
   });
