@@ -74,7 +74,7 @@ export class FaultInjector {
   private cutting = false;
   private lastServedBeforeCut: string | undefined;
   private injectedCount = 0;
-  private requestCount = 0;
+  private readonly seenActions: string[] = [];
 
   /** Adds a fault; the returned function removes it. */
   failCalls(fault: CallFault): () => void {
@@ -145,12 +145,17 @@ export class FaultInjector {
 
   /** Requests seen (EC2 and EventBridge), faulty or not. */
   get requests(): number {
-    return this.requestCount;
+    return this.seenActions.length;
+  }
+
+  /** The action of every request seen, in order (`actions[k - 1]` is the k-th request). */
+  get actions(): readonly string[] {
+    return this.seenActions;
   }
 
   /** Decides the fate of one request. */
   verdict(action: string): FaultVerdict {
-    this.requestCount += 1;
+    this.seenActions.push(action);
     const delayMs = [...this.latencies].reduce(
       (sum, latency) => sum + (selects(latency.calls, action) ? latency.ms : 0),
       0,

@@ -104,6 +104,8 @@ export interface LocalEc2Faults {
   readonly injected: number;
   /** Requests seen so far, EC2 and EventBridge. */
   readonly requests: number;
+  /** The action of every request seen so far, in order. */
+  readonly actions: readonly string[];
 }
 
 export interface LocalEc2Events {
@@ -268,6 +270,9 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
       clear: () => injector.clear(),
       get injected() {
         return injector.injected;
+      },
+      get actions() {
+        return injector.actions;
       },
       get cutAfterAction() {
         return injector.cutAfterAction;
