@@ -74,14 +74,17 @@ export async function decideRuns(
   const { config, ec2 } = context;
   const healthIds = instances.filter((instance) => needsHealth(instance, now, config)).map((instance) => instance.id);
   const health = healthIds.length > 0 ? await ec2.findHealth(healthIds) : new Map();
-  const names = instances.flatMap((instance) =>
-    needsImage(instance, now, config) ? (runImageName(instance) ?? []) : [],
+  const namesById = new Map(
+    instances.flatMap((instance) => {
+      const name = needsImage(instance, now, config) ? runImageName(instance) : undefined;
+      return name === undefined ? [] : [[instance.id, name] as const];
+    }),
   );
-  const images = names.length > 0 ? await ec2.findImagesByName(names) : [];
+  const images = namesById.size > 0 ? await ec2.findImagesByName([...namesById.values()]) : [];
   const byName = new Map(images.map((image) => [image.name, image]));
   return decidePass(
     instances.map((instance) => {
-      const name = needsImage(instance, now, config) ? runImageName(instance) : undefined;
+      const name = namesById.get(instance.id);
       const image = name === undefined ? undefined : byName.get(name);
       return {
         instance,
@@ -123,7 +126,7 @@ export async function applyRuns(
     try {
       const created = await ec2.createImage(decision.request);
       createdIds.set(decision.instanceId, created.imageId);
-      // Recorded as called no earlier than now: the grace period of the image's reboot counts from here.
+      // The call's minute: the grace period of the image's reboot counts from it.
       tagWrites.push({ resourceId: decision.instanceId, tags: imagingTags(clock(), decision.request.mode) });
       logger.info('image created', {
         instanceId: decision.instanceId,
