@@ -10,7 +10,7 @@
  * CreateImage a no-op (`InvalidAMIName.Duplicate`) instead of a second reboot.
  */
 import type { Image, Instance, InstanceHealth, TagWrite } from '../model';
-import { parseGroup, parseInstancePolicy, parseMode, retentionTags } from '../policy';
+import { isOptedIn, parseGroup, parseInstancePolicy, parseMode, retentionTags } from '../policy';
 import {
   BackupMode,
   BackupStep,
@@ -26,6 +26,7 @@ import {
 } from '../tags';
 
 export interface ProgressSettings {
+  readonly optIn: { readonly key: string; readonly value: string };
   readonly owner: string;
   readonly defaultRetain: number;
   readonly rebootGraceSeconds: number;
@@ -49,8 +50,18 @@ export interface ImageRequest {
   readonly tags: Readonly<Record<string, string>>;
 }
 
+/** How an outcome is recorded, when not as usual (published, then tagged on the instance and its image). */
+export interface OutcomeRecording {
+  /** The image already carries this outcome, so it was published then: it is not published again. */
+  readonly alreadyPublished?: true;
+  /** The instance is no longer opted in, so it is not the service's to tag: the outcome goes on the image only. */
+  readonly imageOnly?: true;
+}
+
 export type ProgressDecision =
   | { readonly kind: 'wait'; readonly instanceId: string; readonly runId: string; readonly reason: string }
+  /** Left alone: opted out, or nothing left to record. No call is made for it. */
+  | { readonly kind: 'skip'; readonly instanceId: string; readonly runId: string; readonly reason: string }
   | {
       readonly kind: 'create-image';
       readonly instanceId: string;
@@ -60,14 +71,19 @@ export type ProgressDecision =
     }
   /** Back healthy from its image's reboot while the image is still pending: recorded, and its group moves on. */
   | { readonly kind: 'healthy'; readonly instanceId: string; readonly runId: string; readonly reason: string }
-  | { readonly kind: 'succeeded'; readonly instanceId: string; readonly runId: string; readonly image: Image }
-  | {
+  | ({
+      readonly kind: 'succeeded';
+      readonly instanceId: string;
+      readonly runId: string;
+      readonly image: Image;
+    } & OutcomeRecording)
+  | ({
       readonly kind: 'failed';
       readonly instanceId: string;
       readonly runId: string;
       readonly reason: string;
       readonly imageId?: string;
-    };
+    } & OutcomeRecording);
 
 /** A run's end: its image is good, or the run failed. */
 export type RunOutcome = Extract<ProgressDecision, { kind: 'succeeded' | 'failed' }>;
@@ -332,6 +348,43 @@ function decideQueued(
   return undefined;
 }
 
+/** The outcome tags an image carries, once its outcome is recorded. */
+function recordedOutcome(image: Image | undefined): string | undefined {
+  const recorded = image?.tags[InstanceTag.state];
+  return recorded === BackupStep.succeeded || recorded === BackupStep.failed ? recorded : undefined;
+}
+
+/** An outcome whose image already carries it was published when it was recorded: it is not published again. */
+function recordedOnce(decision: ProgressDecision, image: Image | undefined): ProgressDecision {
+  if ((decision.kind !== 'succeeded' && decision.kind !== 'failed') || recordedOutcome(image) === undefined) {
+    return decision;
+  }
+  return { ...decision, alreadyPublished: true };
+}
+
+/**
+ * An instance whose opt-in tag is gone is dropped from the run: nothing is imaged or tagged on it (the service may not),
+ * and the outcome of an image already under way is recorded on the image alone, once.
+ */
+function optedOut(progress: RunInProgress, run: Run, now: Date, settings: ProgressSettings): ProgressDecision {
+  const { instance, image } = progress;
+  const skip = (reason: string): ProgressDecision => ({
+    kind: 'skip',
+    instanceId: instance.id,
+    runId: run.runId,
+    reason: `opted out: ${reason}`,
+  });
+  if (run.step !== BackupStep.imaging) return skip('dropped from the run');
+  const recorded = recordedOutcome(image);
+  if (recorded !== undefined) return skip(`its image's outcome is recorded (${recorded})`);
+  const decision = decideImaging(progress, run, now, settings);
+  if (decision.kind === 'succeeded') return { ...decision, imageOnly: true };
+  if (decision.kind === 'failed') {
+    return decision.imageId === undefined ? skip(decision.reason) : { ...decision, imageOnly: true };
+  }
+  return decision.kind === 'wait' ? decision : skip(decision.reason);
+}
+
 /** Candidates for an image reboot, in the order every pass takes them: last night's missed first, then by id. */
 function turnOrder(a: Instance, b: Instance): number {
   return Number(missedLastWindow(b)) - Number(missedLastWindow(a)) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -354,8 +407,10 @@ export function decidePass(runs: readonly RunInProgress[], now: Date, settings: 
         runId: instance.tags[InstanceTag.run] ?? 'unknown',
         reason: `unreadable step tags (${InstanceTag.run}, ${InstanceTag.since})`,
       });
+    } else if (!isOptedIn(instance.tags, settings.optIn)) {
+      decisions.set(instance.id, optedOut(progress, run, now, settings));
     } else if (run.step === BackupStep.imaging) {
-      decisions.set(instance.id, decideImaging(progress, run, now, settings));
+      decisions.set(instance.id, recordedOnce(decideImaging(progress, run, now, settings), progress.image));
     } else {
       const decision = decideQueued(instance, run, now, settings);
       if (decision === undefined) candidates.push(instance);
@@ -363,12 +418,13 @@ export function decidePass(runs: readonly RunInProgress[], now: Date, settings: 
     }
   }
 
-  // Down: in an image's reboot, and not found back healthy (or failed) by this pass.
+  // Down: in an image's reboot, and not found back healthy (or failed) by this pass; an instance opted out meanwhile
+  // too, until it is back or its ready timeout is over.
   const downByGroup = new Map<string, number>();
   let down = 0;
   for (const { instance } of runs) {
     const kind = decisions.get(instance.id)?.kind;
-    if (!isDown(instance) || kind === 'healthy' || kind === 'succeeded' || kind === 'failed') continue;
+    if (!isDown(instance) || kind !== 'wait') continue;
     down += 1;
     const group = groupOf(instance);
     if (group !== undefined) downByGroup.set(group, (downByGroup.get(group) ?? 0) + 1);
@@ -422,11 +478,11 @@ export type ImageOutcome =
   | { readonly kind: 'ignore'; readonly reason: string };
 
 /**
- * The outcome an image's state change records. An image made without a reboot is read alone (its tags name its
- * instance and run); one made with EC2's reboot is recorded only once its instance is back healthy (`instance`, looked
- * up for it), else the sweep records it when it finds the instance back. Safe without a look-up of the others: while
- * an instance waits for an image no new run starts for it, and an image older than the image timeout is one its run
- * has already given up on.
+ * The outcome an image's state change records, from the image (its tags name its instance and run) and its instance
+ * (undefined when gone). One made with EC2's reboot is recorded only once its instance is back healthy, else the sweep
+ * records it when it finds the instance back; an instance no longer opted in gets nothing, the image records it.
+ * While an instance waits for an image no new run starts for it, and an image older than the image timeout is one its
+ * run has already given up on.
  */
 export function decideImageOutcome(
   image: Image,
@@ -457,9 +513,14 @@ export function decideImageOutcome(
       return { kind: 'ignore', reason: 'its instance is not back from the reboot yet: the sweep records it' };
     }
   }
-  if (image.state === 'available') return { kind: 'record', decision: { kind: 'succeeded', instanceId, runId, image } };
+  // An instance gone or opted out is not the service's to tag: the image alone records its outcome.
+  const recording =
+    instance !== undefined && isOptedIn(instance.tags, settings.optIn) ? {} : { imageOnly: true as const };
+  if (image.state === 'available') {
+    return { kind: 'record', decision: { kind: 'succeeded', instanceId, runId, image, ...recording } };
+  }
   const reason = `image ${image.id} is ${image.state}${image.stateReason ? `: ${image.stateReason}` : ''}`;
-  return { kind: 'record', decision: { kind: 'failed', instanceId, runId, reason, imageId: image.id } };
+  return { kind: 'record', decision: { kind: 'failed', instanceId, runId, reason, imageId: image.id, ...recording } };
 }
 
 /**

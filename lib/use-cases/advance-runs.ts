@@ -171,13 +171,17 @@ export async function applyRuns(
       continue;
     }
     try {
-      await events.publish(slice.map((decision) => outcomeEvent(decision, now)));
-      // The image gets the same tags, in the same call: they mark its outcome recorded for its state-change event.
+      await events.publish(
+        slice.filter((decision) => !decision.alreadyPublished).map((decision) => outcomeEvent(decision, now)),
+      );
+      // The image gets the same tags, in the same call: they mark its outcome recorded (and published).
       const recorded = slice.flatMap((decision) => {
         const imageId = decision.kind === 'succeeded' ? decision.image.id : decision.imageId;
         const tags = outcomeTags(decision);
-        const onInstance = { resourceId: decision.instanceId, tags };
-        return imageId === undefined ? [onInstance] : [onInstance, { resourceId: imageId, tags }];
+        return [
+          ...(decision.imageOnly ? [] : [{ resourceId: decision.instanceId, tags }]),
+          ...(imageId === undefined ? [] : [{ resourceId: imageId, tags }]),
+        ];
       });
       for (const [id, error] of await ec2.writeTags(recorded)) errors.set(id, `tagging failed: ${error}`);
     } catch (error: unknown) {

@@ -8,7 +8,7 @@
 import { decideImageOutcome, type RunOutcome } from '../decisions/progress';
 import { errorMessage, isTransient } from '../errors';
 import type { ImageStateChange } from '../input';
-import { ImageMode, ImageTag } from '../tags';
+import { ImageTag } from '../tags';
 import { applyRuns } from './advance-runs';
 import type { Summary, UseCaseContext } from './context';
 
@@ -59,15 +59,10 @@ async function record(
     if (seen === undefined || seen.now < change.now) latest.set(change.imageId, change);
   }
   const images = new Map((await ec2.findImagesById([...latest.keys()])).map((image) => [image.id, image]));
-  // An image made with EC2's reboot is good only once its instance is back healthy: those instances are read too.
-  const rebootedIds = [...images.values()].flatMap((image) =>
-    image.tags[ImageTag.imageMode] === ImageMode.reboot ? (image.tags[ImageTag.instanceId] ?? []) : [],
-  );
+  // Their instances too: one imaged with EC2's reboot must be back healthy, and one no longer opted in is not tagged.
+  const instanceIds = [...new Set([...images.values()].flatMap((image) => image.tags[ImageTag.instanceId] ?? []))];
   const instances = new Map(
-    (rebootedIds.length > 0 ? await ec2.findInstances({ instanceIds: rebootedIds }) : []).map((instance) => [
-      instance.id,
-      instance,
-    ]),
+    (instanceIds.length > 0 ? await ec2.findInstances({ instanceIds }) : []).map((instance) => [instance.id, instance]),
   );
   const decisions: RunOutcome[] = [];
   const ignored: IgnoredChange[] = [];

@@ -4,7 +4,12 @@
  * recovered, a reboot-mode backup is good only once its instance is back healthy, images of others are ignored, and
  * lost state-change events are made up for.
  */
-import { CreateImageCommand, DescribeInstanceStatusCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import {
+  CreateImageCommand,
+  DeleteTagsCommand,
+  DescribeInstanceStatusCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
 import { BackupStep, ImageTag, InstanceTag, imageName, OperatorTag } from '../../../lib/tags';
 import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
 import { launchFleet } from '../../../local/runner/fleet';
@@ -438,5 +443,65 @@ describe('failures at the start of a run', () => {
     expect(failures).toEqual([
       expect.objectContaining({ instanceId, reason: expect.stringContaining(OperatorTag.mode) }),
     ]);
+  });
+});
+
+describe('an instance opted out mid-run', () => {
+  /** Removes the opt-in tag, as an operator would. */
+  async function optOut(instanceId: string): Promise<void> {
+    await client.send(new DeleteTagsCommand({ Resources: [instanceId], Tags: [{ Key: 'Backup' }] }));
+  }
+
+  it('is dropped while queued: never imaged, no event, its tags left as they were', async () => {
+    // Prepare: queued in a group behind a member that is down
+    const pair = (await rebootAndImageMany(2, { [OperatorTag.group]: 'pair' })).instanceIds;
+    const inv = await inventory(client);
+    const first = pair.find((id) => instanceTags(inv, id)[InstanceTag.state] === BackupStep.imaging);
+    const secondId = pair.find((id) => instanceTags(inv, id)[InstanceTag.state] === BackupStep.queued) ?? '';
+    await optOut(secondId);
+    const tagsBefore = instanceTags(await inventory(client), secondId);
+    const published = ec2.putEvents.length;
+
+    // Act: the passes of the next hour
+    await sweep(ec2.clock.now(), 60);
+
+    // Assess
+    expect(imagesCreatedFrom(secondId)).toEqual([]);
+    expect(instanceTags(await inventory(client), secondId)).toEqual(tagsBefore);
+    const instancesInEvents = ec2.putEvents
+      .slice(published)
+      .map((entry) => (JSON.parse(entry.Detail ?? '{}') as { instanceId: string }).instanceId);
+    expect(instancesInEvents).not.toContain(secondId);
+    expect(instancesInEvents).toContain(first);
+  });
+
+  it('has its image outcome recorded on the image alone, published once', async () => {
+    // Prepare: imaging without a reboot, then opted out
+    const { instanceIds, runId } = await rebootAndImageMany(1, { [OperatorTag.mode]: 'no-reboot' });
+    const instanceId = instanceIds[0] ?? '';
+    await optOut(instanceId);
+    const tagsBefore = instanceTags(await inventory(client), instanceId);
+    const published = ec2.putEvents.length;
+
+    // Act: the image completes; the passes of the next hour (its event is delivered too)
+    const end = await sweep(ec2.clock.now(), 30);
+    const [image] = (await inventory(client)).imagesOf(instanceId);
+    await invoke('recordImageState', amiEvent(image?.ImageId ?? '', 'available'));
+    await sweep(end, 30);
+
+    // Assess
+    const after = await inventory(client);
+    expect(instanceTags(after, instanceId)).toEqual(tagsBefore);
+    const [recorded] = after.imagesOf(instanceId);
+    expect(tagsOf(recorded ?? {})).toMatchObject({
+      [InstanceTag.state]: BackupStep.succeeded,
+      [InstanceTag.lastSuccess]: runId,
+    });
+    const successes = ec2.putEvents
+      .slice(published)
+      .filter((entry) => entry.DetailType === 'Backup Succeeded')
+      .map((entry) => JSON.parse(entry.Detail ?? '{}') as { instanceId: string })
+      .filter((detail) => detail.instanceId === instanceId);
+    expect(successes).toHaveLength(1);
   });
 });

@@ -30,9 +30,12 @@ import {
   OperatorTag,
   type Tags,
 } from '../../../../lib/tags';
-import { anyImageState, anyInstanceState, instance, NIGHT, OWNER, ownedImage, secondsAfter } from '../builders';
+import { anyImageState, anyInstanceState, instance, NIGHT, OPT_IN, OWNER, ownedImage, secondsAfter } from '../builders';
+
+const OPTED_IN: Tags = { [OPT_IN.key]: OPT_IN.value };
 
 const SETTINGS: ProgressSettings = {
+  optIn: OPT_IN,
   owner: OWNER,
   defaultRetain: 7,
   rebootGraceSeconds: 300,
@@ -54,6 +57,7 @@ const atSecond = (seconds: number) => secondsAfter(NIGHT, seconds);
 /** An instance queued in tonight's run. */
 function queued(id: string, state: InstanceState = 'running', tags: Tags = {}): Instance {
   return instance(id, state, {
+    ...OPTED_IN,
     [InstanceTag.state]: BackupStep.queued,
     [InstanceTag.run]: RUN_ID,
     [InstanceTag.since]: NIGHT.toISOString(),
@@ -69,6 +73,7 @@ function imaging(
 ): Instance {
   const since = options.since ?? NIGHT;
   return instance(id, options.state ?? 'running', {
+    ...OPTED_IN,
     [InstanceTag.state]: BackupStep.imaging,
     [InstanceTag.run]: RUN_ID,
     [InstanceTag.since]: since.toISOString(),
@@ -653,12 +658,13 @@ describe('decideImageOutcome', () => {
 
   it('records an image made without a reboot from the image alone', () => {
     const image = runImage(ID, 'available', { mode: ImageMode.noReboot });
-    expect(decideImageOutcome(image, undefined, now, SETTINGS)).toEqual({
+    const subject = imaging(ID, ImageMode.noReboot);
+    expect(decideImageOutcome(image, subject, now, SETTINGS)).toEqual({
       kind: 'record',
       decision: { kind: 'succeeded', instanceId: ID, runId: RUN_ID, image },
     });
     const failed = runImage(ID, 'failed', { mode: ImageMode.stopped, stateReason: 'boom' });
-    expect(decideImageOutcome(failed, undefined, now, SETTINGS)).toMatchObject({
+    expect(decideImageOutcome(failed, subject, now, SETTINGS)).toMatchObject({
       kind: 'record',
       decision: { kind: 'failed', imageId: failed.id, reason: expect.stringContaining('boom') },
     });
@@ -708,5 +714,81 @@ describe('decideImageOutcome', () => {
     ['older than the image timeout', runImage(ID, 'available', { mode: ImageMode.noReboot }), atSecond(86_401)],
   ])('ignores an image %s', (_, image, at) => {
     expect(decideImageOutcome(image, undefined, at, SETTINGS).kind).toBe('ignore');
+  });
+});
+
+describe('an instance opted out mid-run', () => {
+  /** The instance without its opt-in tag. */
+  const optedOut = (subject: Instance): Instance => {
+    const { [OPT_IN.key]: _optIn, ...tags } = subject.tags;
+    return { ...subject, tags };
+  };
+
+  it('is dropped while queued: never imaged, nothing recorded', () => {
+    expect(decideOne({ instance: optedOut(queued(ID)) }, atSecond(60))).toMatchObject({
+      kind: 'skip',
+      reason: 'opted out: dropped from the run',
+    });
+  });
+
+  it('has its image outcome recorded on the image alone, once', () => {
+    const image = runImage(ID, 'available', { mode: ImageMode.noReboot });
+    expect(decideOne({ instance: optedOut(imaging(ID, ImageMode.noReboot)), image }, atSecond(400))).toEqual({
+      kind: 'succeeded',
+      instanceId: ID,
+      runId: RUN_ID,
+      image,
+      imageOnly: true,
+    });
+    const recorded = { ...image, tags: { ...image.tags, [InstanceTag.state]: BackupStep.succeeded } };
+    expect(
+      decideOne({ instance: optedOut(imaging(ID, ImageMode.noReboot)), image: recorded }, atSecond(460)).kind,
+    ).toBe('skip');
+  });
+
+  it('records nothing when there is no image to record it on', () => {
+    expect(decideOne({ instance: optedOut(imaging(ID, ImageMode.noReboot)) }, atSecond(3600)).kind).toBe('skip');
+  });
+
+  it('still holds its group while down, and no longer once back', () => {
+    const down = optedOut(imaging('i-00000001', ImageMode.reboot, { tags: { [OperatorTag.group]: 'web' } }));
+    const next = queued('i-00000002', 'running', { [OperatorTag.group]: 'web' });
+    expect(creations(decidePass([{ instance: down }, { instance: next }], atSecond(120), SETTINGS))).toEqual([]);
+    const back = decidePass(
+      [{ instance: down, health: OK, image: runImage('i-00000001', 'pending') }, { instance: next }],
+      atSecond(300),
+      SETTINGS,
+    );
+    expect(byId(back).get('i-00000001')?.kind).toBe('skip');
+    expect(creations(back)).toEqual([['i-00000002', ImageMode.reboot]]);
+  });
+});
+
+describe('an outcome already recorded on its image', () => {
+  it('is recorded on the instance without being published again', () => {
+    const image = runImage(ID, 'available', { mode: ImageMode.noReboot, tags: { [InstanceTag.state]: 'succeeded' } });
+    expect(decideOne({ instance: imaging(ID, ImageMode.noReboot), image }, atSecond(400))).toMatchObject({
+      kind: 'succeeded',
+      alreadyPublished: true,
+    });
+  });
+});
+
+describe('decideImageOutcome for an instance gone or opted out', () => {
+  it('records on the image alone', () => {
+    const image = runImage(ID, 'available', { mode: ImageMode.noReboot });
+    const { [OPT_IN.key]: _optIn, ...tags } = imaging(ID, ImageMode.noReboot).tags;
+    expect(decideImageOutcome(image, undefined, atSecond(400), SETTINGS)).toMatchObject({
+      kind: 'record',
+      decision: { imageOnly: true },
+    });
+    expect(decideImageOutcome(image, instance(ID, 'running', tags), atSecond(400), SETTINGS)).toMatchObject({
+      kind: 'record',
+      decision: { imageOnly: true },
+    });
+    expect(decideImageOutcome(image, imaging(ID, ImageMode.noReboot), atSecond(400), SETTINGS)).toEqual({
+      kind: 'record',
+      decision: { kind: 'succeeded', instanceId: ID, runId: RUN_ID, image },
+    });
   });
 });
