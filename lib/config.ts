@@ -22,6 +22,17 @@ export interface Config {
   /** How long an image may stay pending before the run is recorded as failed. */
   readonly imageTimeoutSeconds: number;
   readonly eventBusName: string;
+  /** The floor no tag can go below: at least this many good images kept per instance (`ami-backup:retain`). */
+  readonly minRetain: number;
+  /** The floor no tag can go below: good images younger than this many days are always kept (0: no floor). */
+  readonly minRetainDays: number;
+  /** At most this many images of one instance expired per night (failed images aside). */
+  readonly maxExpirePerRun: number;
+  /**
+   * The UTC hours rotation is scheduled in (from `ROTATE_SCHEDULE`), sorted: a night's rotation is a run of
+   * consecutive hours, and its first invocation is the one in the first hour of the run.
+   */
+  readonly rotateHours: readonly number[];
 }
 
 export class ConfigError extends Error {
@@ -59,6 +70,42 @@ function ownerName(value: string): string {
   return value;
 }
 
+const DEFAULT_ROTATE_SCHEDULE = 'cron(0 6-9 * * ? *)';
+
+/** One field of a cron hours list: `*`, `N`, `N-M`, each optionally `/step`. */
+function hoursOf(field: string): number[] | undefined {
+  const hours = new Set<number>();
+  for (const part of field.split(',')) {
+    const match = /^(\*|(\d{1,2})(?:-(\d{1,2}))?)(?:\/(\d{1,2}))?$/.exec(part);
+    if (match === null) return undefined;
+    const from = match[1] === '*' ? 0 : Number(match[2]);
+    const to = match[1] === '*' ? 23 : match[3] === undefined ? (match[4] === undefined ? from : 23) : Number(match[3]);
+    const step = match[4] === undefined ? 1 : Number(match[4]);
+    if (from > 23 || to > 23 || from > to || step < 1) return undefined;
+    for (let hour = from; hour <= to; hour += step) hours.add(hour);
+  }
+  return [...hours].sort((a, b) => a - b);
+}
+
+/**
+ * The UTC hours a rotation schedule fires in. Only a cron expression firing at one minute of each of its hours is
+ * understood (`cron(0 6-9 * * ? *)`): the per-night expiry cap and the nightly report depend on knowing which
+ * invocation of a night is which, without any state.
+ */
+export function rotationHours(expression: string): number[] {
+  const fields = /^cron\((.*)\)$/.exec(expression.trim())?.[1]?.trim().split(/\s+/);
+  const hours =
+    fields !== undefined && fields.length === 6 && /^\d{1,2}$/.test(fields[0] ?? '')
+      ? hoursOf(fields[1] ?? '')
+      : undefined;
+  if (hours === undefined || hours.length === 0) {
+    throw new ConfigError(
+      `environment variable ROTATE_SCHEDULE must be a cron expression firing at one minute of each of its hours, like '${DEFAULT_ROTATE_SCHEDULE}', got '${expression}'`,
+    );
+  }
+  return hours;
+}
+
 export function readConfig(env: Env = process.env): Config {
   const rebootGraceSeconds = wholeNumber(env, 'REBOOT_GRACE_SECONDS', 300, 0, 86_400);
   const readyTimeoutSeconds = wholeNumber(env, 'READY_TIMEOUT_SECONDS', 3600, 60, 7 * 86_400);
@@ -68,10 +115,17 @@ export function readConfig(env: Env = process.env): Config {
       `environment variable READY_TIMEOUT_SECONDS (${readyTimeoutSeconds}) must be longer than REBOOT_GRACE_SECONDS (${rebootGraceSeconds})`,
     );
   }
+  const defaultRetain = wholeNumber(env, 'DEFAULT_RETAIN', 7, 1, 1000);
+  const minRetain = wholeNumber(env, 'MIN_RETAIN', 1, 1, 1000);
+  if (defaultRetain < minRetain) {
+    throw new ConfigError(
+      `environment variable DEFAULT_RETAIN (${defaultRetain}) must not be below MIN_RETAIN (${minRetain})`,
+    );
+  }
   return Object.freeze({
     optIn: Object.freeze({ key: text(env, 'OPT_IN_TAG_KEY', 'Backup'), value: text(env, 'OPT_IN_TAG_VALUE', 'true') }),
     owner: ownerName(text(env, 'OWNER')),
-    defaultRetain: wholeNumber(env, 'DEFAULT_RETAIN', 7, 1, 1000),
+    defaultRetain,
     rebootGraceSeconds,
     readyTimeoutSeconds,
     imageTimeoutSeconds: wholeNumber(env, 'IMAGE_TIMEOUT_SECONDS', 86_400, 600, 7 * 86_400),
@@ -79,5 +133,9 @@ export function readConfig(env: Env = process.env): Config {
     maxConcurrentReboots: wholeNumber(env, 'MAX_CONCURRENT_REBOOTS', 50, 1, 10_000),
     rebootWindowMinutes: wholeNumber(env, 'REBOOT_WINDOW_MINUTES', 180, 1, 1440),
     eventBusName: text(env, 'EVENT_BUS_NAME', 'default'),
+    minRetain,
+    minRetainDays: wholeNumber(env, 'MIN_RETAIN_DAYS', 0, 0, 3650),
+    maxExpirePerRun: wholeNumber(env, 'MAX_EXPIRE_PER_RUN', 5, 1, 1000),
+    rotateHours: Object.freeze(rotationHours(text(env, 'ROTATE_SCHEDULE', DEFAULT_ROTATE_SCHEDULE))),
   });
 }

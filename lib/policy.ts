@@ -83,6 +83,48 @@ export function parseGroup(tags: Tags): Parsed<string | undefined> {
   return { ok: true, value: own };
 }
 
+/** The deployment's floor under every retention: no tag edit can keep fewer images, or for less long. */
+export interface RetentionFloor {
+  /** At least this many good images are kept (`minRetain`, ≥ 1). */
+  readonly retain: number;
+  /** Good images younger than this many days are kept (`minRetainDays`; 0 is no floor). */
+  readonly retainDays: number;
+}
+
+export const NO_FLOOR: RetentionFloor = { retain: 1, retainDays: 0 };
+
+/** A retention raised to the floor (a retention recorded on an image, or one read from an instance's tags). */
+export function applyFloor(retention: Retention, floor: RetentionFloor): Retention {
+  const retain = Math.max(retention.retain, floor.retain);
+  const days = Math.max(retention.retainDays ?? 0, floor.retainDays);
+  return days === 0 ? { retain } : { retain, retainDays: days };
+}
+
+/**
+ * What in an instance's retention tags is below the floor: a policy error (the floor applies, rotation still runs).
+ * A `retain-days` tag below the floor is one; no tag at all is not (the floor applies silently).
+ */
+export function floorProblems(
+  tags: Tags,
+  keys: { retain: string; retainDays: string },
+  floor: RetentionFloor,
+): string[] {
+  const problems: string[] = [];
+  const retain = tags[keys.retain];
+  if (retain !== undefined && /^[0-9]+$/.test(retain) && Number(retain) >= 1 && Number(retain) < floor.retain) {
+    problems.push(
+      `${keys.retain}=${JSON.stringify(retain)} is below the deployment's floor of ${floor.retain} (minRetain): ${floor.retain} kept`,
+    );
+  }
+  const days = tags[keys.retainDays];
+  if (days !== undefined && /^[0-9]+$/.test(days) && Number(days) >= 1 && Number(days) < floor.retainDays) {
+    problems.push(
+      `${keys.retainDays}=${JSON.stringify(days)} is below the deployment's floor of ${floor.retainDays} days (minRetainDays): ${floor.retainDays} kept`,
+    );
+  }
+  return problems;
+}
+
 /** The policy an operator set on an instance. */
 export function parseInstancePolicy(tags: Tags, defaultRetain: number): Parsed<BackupPolicy> {
   const mode = parseMode(tags);

@@ -4,14 +4,17 @@
  * each group's turn. Pure: a function of the instances (with their tags), the policy and the run.
  */
 import { HIBERNATED_STATE_REASON, type Instance, type TagWrite } from '../model';
-import { isOptedIn, parseGroup, parseInstancePolicy, parseMode } from '../policy';
-import { BackupMode, BackupStep, formatRunId, InstanceTag, isBackupStep, tagValue } from '../tags';
+import { floorProblems, isOptedIn, parseGroup, parseInstancePolicy, parseMode } from '../policy';
+import { BackupMode, BackupStep, formatRunId, InstanceTag, isBackupStep, OperatorTag, tagValue } from '../tags';
 import { runOf, windowEnd } from './progress';
 
 export interface StartRunSettings {
   readonly optIn: { readonly key: string; readonly value: string };
   readonly defaultRetain: number;
   readonly rebootWindowMinutes: number;
+  /** The deployment's retention floor: a tag below it is a policy error (the floor applies). */
+  readonly minRetain?: number;
+  readonly minRetainDays?: number;
 }
 
 export type StartDecision =
@@ -132,7 +135,14 @@ export function planStartRun(
     // Without room for its tags, the failure is only published (see the use case).
     if (decision === undefined || decision.kind === 'skip' || !hasRoomForStepTags(instance.tags)) return;
     const policy = parseInstancePolicy(instance.tags, settings.defaultRetain);
-    const policyError = policy.ok ? undefined : policy.problems.join('; ');
+    const problems = [
+      ...(policy.ok ? [] : policy.problems),
+      ...floorProblems(instance.tags, OperatorTag, {
+        retain: settings.minRetain ?? 1,
+        retainDays: settings.minRetainDays ?? 0,
+      }),
+    ];
+    const policyError = problems.length === 0 ? undefined : problems.join('; ');
     if (policyError !== undefined && instance.tags[InstanceTag.policyError] !== tagValue(policyError)) {
       tagWrites.push({ resourceId: instance.id, tags: { [InstanceTag.policyError]: tagValue(policyError) } });
     }

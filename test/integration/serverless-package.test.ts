@@ -150,6 +150,10 @@ describe('serverless package with the default parameters', () => {
           OPT_IN_TAG_VALUE: 'true',
           OWNER: 'ami-backup-dev',
           DEFAULT_RETAIN: '7',
+          MIN_RETAIN: '1',
+          MIN_RETAIN_DAYS: '0',
+          MAX_EXPIRE_PER_RUN: '5',
+          ROTATE_SCHEDULE: 'cron(0 6-9 * * ? *)',
           REBOOT_GRACE_SECONDS: '300',
           READY_TIMEOUT_SECONDS: '3600',
           IMAGE_TIMEOUT_SECONDS: '86400',
@@ -400,6 +404,10 @@ describe('serverless package with overridden stage and parameters', () => {
       '--param=optInTagKey=backup-plan',
       '--param=optInTagValue=nightly',
       '--param=rebootSchedule=cron(0 2 * * ? *)',
+      '--param=minRetain=3',
+      '--param=minRetainDays=14',
+      '--param=maxExpirePerRun=9',
+      '--param=rotateSchedule=cron(0 4-5 * * ? *)',
     ]);
   }, PACKAGE_TIMEOUT_MS);
 
@@ -418,6 +426,19 @@ describe('serverless package with overridden stage and parameters', () => {
     expect(lambdaFunction(service.template, 'rotate').Properties.Environment).toMatchObject({
       Variables: { OWNER: 'ami-backup-prod', OPT_IN_TAG_KEY: 'backup-plan', OPT_IN_TAG_VALUE: 'nightly' },
     });
+  });
+
+  it('passes the retention floor, the nightly cap and the rotation schedule to every function', () => {
+    for (const { name } of FUNCTIONS) {
+      expect(lambdaFunction(service.template, name).Properties.Environment).toMatchObject({
+        Variables: {
+          MIN_RETAIN: '3',
+          MIN_RETAIN_DAYS: '14',
+          MAX_EXPIRE_PER_RUN: '9',
+          ROTATE_SCHEDULE: 'cron(0 4-5 * * ? *)',
+        },
+      });
+    }
     expect(statement(service.template, 'DeregisterOwnedImages').Condition).toEqual({
       StringEquals: { [`aws:ResourceTag/${ImageTag.managedBy}`]: 'ami-backup-prod' },
     });

@@ -19,6 +19,10 @@ describe('readConfig', () => {
       maxConcurrentReboots: 50,
       rebootWindowMinutes: 180,
       eventBusName: 'default',
+      minRetain: 1,
+      minRetainDays: 0,
+      maxExpirePerRun: 5,
+      rotateHours: [6, 7, 8, 9],
     });
   });
 
@@ -36,6 +40,10 @@ describe('readConfig', () => {
       MAX_CONCURRENT_REBOOTS: '1000',
       REBOOT_WINDOW_MINUTES: '240',
       EVENT_BUS_NAME: 'backups',
+      MIN_RETAIN: '2',
+      MIN_RETAIN_DAYS: '14',
+      MAX_EXPIRE_PER_RUN: '20',
+      ROTATE_SCHEDULE: 'cron(30 1,4-5 * * ? *)',
     };
 
     // Act
@@ -53,6 +61,10 @@ describe('readConfig', () => {
       maxConcurrentReboots: 1000,
       rebootWindowMinutes: 240,
       eventBusName: 'backups',
+      minRetain: 2,
+      minRetainDays: 14,
+      maxExpirePerRun: 20,
+      rotateHours: [1, 4, 5],
     });
   });
 
@@ -126,4 +138,39 @@ describe('readConfig', () => {
     expect(caught).toBeInstanceOf(ConfigError);
     expect((caught as Error).name).toBe('ConfigError');
   });
+
+  it.each([
+    ['MIN_RETAIN', '0', /MIN_RETAIN must be a whole number from 1 to 1000/],
+    ['MIN_RETAIN', '1001', /MIN_RETAIN must be a whole number from 1 to 1000/],
+    ['MIN_RETAIN_DAYS', '-1', /MIN_RETAIN_DAYS must be a whole number from 0 to 3650/],
+    ['MIN_RETAIN_DAYS', '3651', /MIN_RETAIN_DAYS must be a whole number from 0 to 3650/],
+    ['MAX_EXPIRE_PER_RUN', '0', /MAX_EXPIRE_PER_RUN must be a whole number from 1 to 1000/],
+    ['MAX_EXPIRE_PER_RUN', 'five', /MAX_EXPIRE_PER_RUN must be a whole number from 1 to 1000/],
+  ])('fails naming %s=%p', (name, value, message) => {
+    expect(() => readConfig({ ...MINIMAL, [name]: value })).toThrow(message);
+  });
+
+  it('refuses a default retention below the floor', () => {
+    expect(() => readConfig({ ...MINIMAL, MIN_RETAIN: '8' })).toThrow(
+      new ConfigError('environment variable DEFAULT_RETAIN (7) must not be below MIN_RETAIN (8)'),
+    );
+    expect(readConfig({ ...MINIMAL, MIN_RETAIN: '3', DEFAULT_RETAIN: '3' }).minRetain).toBe(3);
+  });
+
+  it.each([
+    ['cron(0 6-9 * * ? *)', [6, 7, 8, 9]],
+    ['cron(15 2 * * ? *)', [2]],
+    ['cron(0 0/6 * * ? *)', [0, 6, 12, 18]],
+    ['cron(0 22-23,0-1 * * ? *)', [0, 1, 22, 23]],
+    ['cron(0 * ? * MON-FRI *)', Array.from({ length: 24 }, (_, hour) => hour)],
+  ])('reads the rotation hours of %s', (expression, hours) => {
+    expect(readConfig({ ...MINIMAL, ROTATE_SCHEDULE: expression }).rotateHours).toEqual(hours);
+  });
+
+  it.each(['rate(1 hour)', 'cron(0/30 6-9 * * ? *)', 'cron(0 6-25 * * ? *)', 'cron(0 9-6 * * ? *)', 'cron(0 6)'])(
+    'refuses a rotation schedule it cannot read hour by hour (%s)',
+    (expression) => {
+      expect(() => readConfig({ ...MINIMAL, ROTATE_SCHEDULE: expression })).toThrow(/ROTATE_SCHEDULE must be a cron/);
+    },
+  );
 });

@@ -1,5 +1,7 @@
 import fc from 'fast-check';
 import {
+  applyFloor,
+  floorProblems,
   isOptedIn,
   MAX_RETAIN,
   MAX_RETAIN_DAYS,
@@ -231,5 +233,40 @@ describe('parseGroup', () => {
   it('makes an invalid group a policy problem of the instance', () => {
     const parsed = parseInstancePolicy({ [OperatorTag.group]: '' }, 7);
     expect(parsed.ok ? [] : parsed.problems).toEqual([expect.stringContaining(OperatorTag.group)]);
+  });
+});
+
+describe('the retention floor', () => {
+  const floor = { retain: 3, retainDays: 14 };
+
+  it.each([
+    [{ retain: 1 }, { retain: 3, retainDays: 14 }],
+    [
+      { retain: 5, retainDays: 30 },
+      { retain: 5, retainDays: 30 },
+    ],
+    [
+      { retain: 5, retainDays: 2 },
+      { retain: 5, retainDays: 14 },
+    ],
+  ])('raises %p to %p', (retention, floored) => {
+    expect(applyFloor(retention, floor)).toEqual(floored);
+  });
+
+  it('adds no retain-days when its floor is 0', () => {
+    expect(applyFloor({ retain: 2 }, { retain: 1, retainDays: 0 })).toEqual({ retain: 2 });
+  });
+
+  it('reports a tag below the floor, and nothing for tags at or above it, absent or unreadable', () => {
+    expect(floorProblems({ [OperatorTag.retain]: '2', [OperatorTag.retainDays]: '13' }, OperatorTag, floor)).toEqual([
+      `${OperatorTag.retain}="2" is below the deployment's floor of 3 (minRetain): 3 kept`,
+      `${OperatorTag.retainDays}="13" is below the deployment's floor of 14 days (minRetainDays): 14 kept`,
+    ]);
+    expect(floorProblems({ [OperatorTag.retain]: '3', [OperatorTag.retainDays]: '14' }, OperatorTag, floor)).toEqual(
+      [],
+    );
+    expect(floorProblems({}, OperatorTag, floor)).toEqual([]);
+    expect(floorProblems({ [OperatorTag.retain]: '0', [OperatorTag.retainDays]: 'x' }, OperatorTag, floor)).toEqual([]);
+    expect(floorProblems({ [OperatorTag.retainDays]: '1' }, OperatorTag, { retain: 1, retainDays: 0 })).toEqual([]);
   });
 });

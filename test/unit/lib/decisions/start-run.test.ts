@@ -336,6 +336,33 @@ describe('planStartRun', () => {
       expect(writesFor(plan, 'i-00000001')[InstanceTag.policyError]).toContain(`${key}=${JSON.stringify(raw)}`);
     });
 
+    it.each([
+      [{ [OperatorTag.retain]: '2' }, `${OperatorTag.retain}="2" is below the deployment's floor of 3 (minRetain)`],
+      [
+        { [OperatorTag.retainDays]: '7' },
+        `${OperatorTag.retainDays}="7" is below the deployment's floor of 14 days (minRetainDays)`,
+      ],
+    ])('still backs up an instance whose %p is below the floor, and records it as a policy error', (tags, problem) => {
+      // Act
+      const settings = { ...SETTINGS, minRetain: 3, minRetainDays: 14 };
+      const plan = planStartRun([optedIn('i-00000001', 'running', tags)], NIGHT, settings);
+
+      // Assess
+      expect(queuedIds(plan)).toEqual(['i-00000001']);
+      expect(writesFor(plan, 'i-00000001')[InstanceTag.policyError]).toContain(problem);
+    });
+
+    it('records no policy error for a retention at or above the floor, and clears an old one', () => {
+      // Act
+      const settings = { ...SETTINGS, minRetain: 3, minRetainDays: 14 };
+      const tags = { [OperatorTag.retain]: '3', [OperatorTag.retainDays]: '14', [InstanceTag.policyError]: 'old' };
+      const plan = planStartRun([optedIn('i-00000001', 'running', tags)], NIGHT, settings);
+
+      // Assess
+      expect(writesFor(plan, 'i-00000001')).not.toHaveProperty([InstanceTag.policyError]);
+      expect(plan.clearPolicyError).toEqual(['i-00000001']);
+    });
+
     it('writes the policy error apart from the step, so the step tags stay the same for every instance', () => {
       // Act
       const plan = planStartRun([optedIn('i-00000001', 'running', { [OperatorTag.retain]: 'abc' })], NIGHT, SETTINGS);
