@@ -12,6 +12,8 @@ export const EventType = {
   backupSucceeded: 'Backup Succeeded',
   backupFailed: 'Backup Failed',
   imageExpired: 'Image Expired',
+  /** An image carrying the ownership tag that is not the service's own (reported, never touched). */
+  foreignImageTagged: 'Foreign Image Tagged',
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 

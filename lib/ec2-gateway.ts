@@ -94,6 +94,8 @@ function toImage(image: SdkImage): Image | undefined {
       mapping.Ebs?.SnapshotId === undefined ? [] : [mapping.Ebs.SnapshotId],
     ),
     ...(image.StateReason?.Message ? { stateReason: image.StateReason.Message } : {}),
+    ...(image.OwnerId === undefined ? {} : { ownerId: image.OwnerId }),
+    ...(image.SourceInstanceId === undefined ? {} : { sourceInstanceId: image.SourceInstanceId }),
   };
 }
 

@@ -46,6 +46,10 @@ export interface Image {
   readonly snapshotIds: readonly string[];
   /** EC2's reason for a failed image. */
   readonly stateReason?: string;
+  /** The account that owns the image (DescribeImages `OwnerId`); absent when EC2 does not say. */
+  readonly ownerId?: string;
+  /** The instance EC2 made the image from (DescribeImages `SourceInstanceId`); absent for images not made by CreateImage. */
+  readonly sourceInstanceId?: string;
 }
 
 export type SnapshotState = 'pending' | 'completed' | 'error' | 'recoverable' | 'recovering';

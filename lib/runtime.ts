@@ -10,10 +10,22 @@ import { Ec2Gateway } from './ec2-gateway';
 import { logger } from './logger';
 import type { UseCaseContext } from './use-cases/context';
 
+/** The account in a function's ARN (`arn:aws:lambda:<region>:<account>:function:<name>`); '' when unreadable. */
+export function accountOf(functionArn: string | undefined): string {
+  return /^arn:[^:]+:lambda:[^:]*:(\d{12}):/.exec(functionArn ?? '')?.[1] ?? '';
+}
+
 export function createRuntime(env: NodeJS.ProcessEnv = process.env): (lambda: Context) => UseCaseContext {
   const config = readConfig(env);
   const ec2 = new Ec2Gateway();
   const events = new BackupEvents(config.eventBusName);
   logger.debug('configuration', { config });
-  return (lambda) => ({ config, ec2, events, logger, remainingMs: () => lambda.getRemainingTimeInMillis() });
+  return (lambda) => ({
+    config,
+    ec2,
+    events,
+    logger,
+    remainingMs: () => lambda.getRemainingTimeInMillis(),
+    accountId: accountOf(lambda.invokedFunctionArn),
+  });
 }

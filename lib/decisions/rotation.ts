@@ -7,13 +7,26 @@
  * failed or is still awaited, is kept and never pushes a good one out: it goes only once `retain` good images are
  * newer than it (and it is older than `retain-days`).
  *
+ * An image is the service's own only if everything agrees: this account owns it (`OwnerId`), it carries this stage's
+ * ownership tag, its name is exactly the name of its `instance-id` and `run` tags, and EC2's `SourceInstanceId` is
+ * the instance its tags name. An image with the ownership tag that fails any of these is a look-alike: never
+ * expired, never counted toward retention, only reported.
+ *
  * What it promises: only resources carrying the ownership tag are ever listed; pending images are never listed; the
  * newest good image of an instance is always kept; nothing is expired for an instance whose retention cannot be read
- * or whose newest backup is still pending.
+ * or whose newest backup is still pending; no retention goes below the deployment's floor; at most the invocation's
+ * budget of an instance's images is expired (failed images aside).
  */
 import type { Image, Snapshot } from '../model';
-import { type Parsed, parseRecordedRetention, type Retention } from '../policy';
-import { BackupStep, ImageTag, InstanceTag } from '../tags';
+import {
+  applyFloor,
+  NO_FLOOR,
+  type Parsed,
+  parseRecordedRetention,
+  type Retention,
+  type RetentionFloor,
+} from '../policy';
+import { BackupStep, ImageTag, InstanceTag, imageName } from '../tags';
 
 const DAY_MS = 86_400_000;
 
@@ -37,13 +50,92 @@ export interface InstanceRotation {
   readonly instanceId: string;
   readonly kept: readonly string[];
   readonly expired: readonly Expiry[];
+  /** Images due to expire but kept for a later night: the invocation's budget for the instance is spent. */
+  readonly postponed?: readonly string[];
   readonly hold?: string;
+}
+
+/** An image carrying this stage's ownership tag that is not the service's own (see {@link lookAlikeReasons}). */
+export interface LookAlike {
+  readonly imageId: string;
+  /** The instance its tags claim, if any. */
+  readonly instanceId?: string;
+  readonly reasons: readonly string[];
 }
 
 export interface RotationPlan {
   readonly instances: readonly InstanceRotation[];
   readonly expired: readonly Expiry[];
   readonly orphanSnapshotIds: readonly string[];
+  readonly lookAlikes: readonly LookAlike[];
+}
+
+/** Who the service is: the stage's ownership tag value and the account the function runs in. */
+export interface Ours {
+  readonly owner: string;
+  readonly accountId: string;
+}
+
+export interface RotationLimits {
+  /** The deployment's floor under every retention (default: none beyond keeping one). */
+  readonly floor?: RetentionFloor;
+  /** At most this many of one instance's images expire in this plan, failed ones aside (default: no cap). */
+  readonly expireBudget?: number;
+}
+
+/**
+ * Why an image carrying the ownership tag is not the service's own; empty if it is. Everything must agree: the
+ * account owning it, the ownership tag, the name CreateImage was given (from its instance and run tags), and the
+ * instance EC2 made it from.
+ */
+export function lookAlikeReasons(image: Image, ours: Ours): string[] {
+  const reasons: string[] = [];
+  if (image.ownerId === undefined || image.ownerId !== ours.accountId) {
+    reasons.push(`owned by account ${image.ownerId ?? '(not given)'}, not ${ours.accountId || '(unknown)'}`);
+  }
+  if (image.tags[ImageTag.managedBy] !== ours.owner) reasons.push(`not tagged ${ImageTag.managedBy}=${ours.owner}`);
+  const instanceId = image.tags[ImageTag.instanceId];
+  const run = image.tags[ImageTag.run];
+  if (instanceId === undefined) reasons.push(`no ${ImageTag.instanceId} tag`);
+  if (run === undefined) reasons.push(`no ${ImageTag.run} tag`);
+  if (instanceId !== undefined && run !== undefined && image.name !== imageName(instanceId, run)) {
+    reasons.push(`named ${JSON.stringify(image.name)}, not ${JSON.stringify(imageName(instanceId, run))}`);
+  }
+  if (instanceId !== undefined && image.sourceInstanceId !== instanceId) {
+    reasons.push(`made from ${image.sourceInstanceId ?? 'no instance'}, not ${instanceId}`);
+  }
+  return reasons;
+}
+
+/**
+ * How many of one instance's images this invocation may expire (failed images aside), so that a night expires at
+ * most `perNight` whatever the number of invocations, with no state: a night is a run of consecutive hours of the
+ * rotation schedule, and its k-th hour of H gets ⌈perNight·(k+1)/H⌉ − ⌈perNight·k/H⌉ (the first hours get the
+ * larger shares: with 5 over 06:00–09:00, 2, 1, 1, 1). An invocation outside the schedule's hours (from the
+ * console) gets none. Each hour's invocation spends its own share, never a share left over from an earlier hour.
+ */
+export function expireBudget(now: Date, rotateHours: readonly number[], perNight: number): number {
+  const { index, length } = nightSlot(now, rotateHours) ?? { index: -1, length: 0 };
+  if (index < 0) return 0;
+  return Math.ceil((perNight * (index + 1)) / length) - Math.ceil((perNight * index) / length);
+}
+
+/** True for an invocation in the first hour of a night's rotation: the one that reports look-alikes. */
+export function isFirstOfNight(now: Date, rotateHours: readonly number[]): boolean {
+  return nightSlot(now, rotateHours)?.index === 0;
+}
+
+/** Which hour of its night an invocation's time is (`index` of `length`), if the schedule fires in that hour. */
+function nightSlot(now: Date, rotateHours: readonly number[]): { index: number; length: number } | undefined {
+  const hours = new Set(rotateHours);
+  const hour = now.getUTCHours();
+  if (!hours.has(hour)) return undefined;
+  if (hours.size === 24) return { index: hour, length: 24 };
+  let first = hour;
+  while (hours.has((first + 23) % 24)) first = (first + 23) % 24;
+  let length = 0;
+  while (hours.has((first + length) % 24)) length += 1;
+  return { index: (hour - first + 24) % 24, length };
 }
 
 /** A good backup: available, and recorded `succeeded` (its instance was back healthy if it was rebooted for it). */
@@ -60,6 +152,7 @@ function rotateInstance(
   images: readonly Image[],
   policy: RotationPolicy,
   now: Date,
+  limits: RotationLimits,
 ): InstanceRotation {
   const sorted = [...images].sort(newestFirst);
   const available = sorted.filter((image) => image.state === 'available');
@@ -99,7 +192,7 @@ function rotateInstance(
   }
   if (!retention.ok) return hold(`retention unreadable: ${retention.problems.join('; ')}`);
 
-  const { retain, retainDays } = retention.value;
+  const { retain, retainDays } = applyFloor(retention.value, limits.floor ?? NO_FLOOR);
   const youngSince = retainDays === undefined ? undefined : now.getTime() - retainDays * DAY_MS;
   const kept: string[] = [];
   const expired: Expiry[] = [...failed];
@@ -119,7 +212,18 @@ function rotateInstance(
     }
     if (verified) goodNewer += 1;
   }
-  return { instanceId, kept, expired };
+  // The cap: the oldest due images go first; the others wait for a later night (failed images are not backups and
+  // never count against it).
+  const due = expired.slice(failed.length);
+  const budget = limits.expireBudget ?? due.length;
+  if (due.length <= budget) return { instanceId, kept, expired };
+  const postponed = due.slice(0, due.length - budget).map((expiry) => expiry.imageId);
+  return {
+    instanceId,
+    kept: [...kept, ...postponed],
+    expired: [...failed, ...due.slice(due.length - budget)],
+    postponed,
+  };
 }
 
 /** The image id a snapshot was made for, from the description CreateImage gives it. */
@@ -128,41 +232,55 @@ export function imageIdOfSnapshot(snapshot: Snapshot): string | undefined {
 }
 
 /**
- * Plans a rotation. `images` and `snapshots` must be every image and snapshot this service owns (both lists are
- * checked again for the ownership tag), `policies` the rotation policy of each instance id found on them.
+ * Plans a rotation. `images` and `snapshots` must be every image and snapshot carrying this stage's ownership tag
+ * (both lists are checked again for it; `images` may also hold other images, such as those the snapshots'
+ * descriptions name), `policies` the rotation policy of each instance id found on them.
  */
 export function planRotation(
   images: readonly Image[],
   snapshots: readonly Snapshot[],
   policies: ReadonlyMap<string, RotationPolicy>,
-  owner: string,
+  ours: Ours,
   now: Date,
+  limits: RotationLimits = {},
 ): RotationPlan {
-  const owned = images.filter((image) => image.tags[ImageTag.managedBy] === owner);
+  const { owner } = ours;
   const byInstance = new Map<string, Image[]>();
-  for (const image of owned) {
+  const lookAlikes: LookAlike[] = [];
+  for (const image of images) {
+    if (image.tags[ImageTag.managedBy] !== owner) continue;
     const instanceId = image.tags[ImageTag.instanceId];
-    if (instanceId === undefined) continue; // cannot know its retention: never expire it
+    const reasons = lookAlikeReasons(image, ours);
+    if (reasons.length > 0) {
+      if (image.state !== 'deregistered') {
+        lookAlikes.push({ imageId: image.id, ...(instanceId === undefined ? {} : { instanceId }), reasons });
+      }
+      continue;
+    }
+    if (instanceId === undefined) continue; // unreachable: an image without it is a look-alike
     byInstance.set(instanceId, [...(byInstance.get(instanceId) ?? []), image]);
   }
+  lookAlikes.sort((a, b) => a.imageId.localeCompare(b.imageId));
   const instances = [...byInstance.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([instanceId, instanceImages]) =>
-      rotateInstance(instanceId, instanceImages, policies.get(instanceId) ?? { source: 'recorded' }, now),
+      rotateInstance(instanceId, instanceImages, policies.get(instanceId) ?? { source: 'recorded' }, now, limits),
     );
 
-  // Snapshots of images that still exist (listed by EC2, in any state) are never orphans.
+  // Snapshots of images that still exist (listed by EC2, in any state, with any tags) are never orphans: among them
+  // are those of look-alikes, and those claiming an instance their image does not. An orphan names the image it was
+  // made for (CreateImage's description) and the instance (its own tags), and that image is gone.
   const liveImageIds = new Set(images.map((image) => image.id));
   const usedSnapshotIds = new Set(images.flatMap((image) => image.snapshotIds));
   const orphanSnapshotIds = snapshots
     .filter((snapshot) => {
-      if (snapshot.tags[ImageTag.managedBy] !== owner) return false;
+      if (snapshot.tags[ImageTag.managedBy] !== owner || snapshot.tags[ImageTag.instanceId] === undefined) return false;
       if (snapshot.state === 'pending' || usedSnapshotIds.has(snapshot.id)) return false;
       const imageId = imageIdOfSnapshot(snapshot);
-      if (imageId !== undefined && liveImageIds.has(imageId)) return false;
+      if (imageId === undefined || liveImageIds.has(imageId)) return false;
       return now.getTime() - snapshot.startedAt.getTime() >= ORPHAN_MIN_AGE_SECONDS * 1000;
     })
     .map((snapshot) => snapshot.id);
 
-  return { instances, expired: instances.flatMap((rotation) => rotation.expired), orphanSnapshotIds };
+  return { instances, expired: instances.flatMap((rotation) => rotation.expired), orphanSnapshotIds, lookAlikes };
 }

@@ -11,6 +11,8 @@ export interface UseCaseContext {
   readonly logger: Logger;
   /** Milliseconds left in this invocation: work stops in time and the next invocation carries on from the tags. */
   readonly remainingMs: () => number;
+  /** The AWS account the function runs in (from its ARN): only images this account owns can be the service's. */
+  readonly accountId: string;
 }
 
 /**

@@ -4,7 +4,14 @@
  * rotation does not finish.
  */
 import { EventType, type ServiceEvent } from '../backup-events';
-import { type Expiry, planRotation, type RotationPolicy } from '../decisions/rotation';
+import {
+  type Expiry,
+  expireBudget,
+  imageIdOfSnapshot,
+  isFirstOfNight,
+  planRotation,
+  type RotationPolicy,
+} from '../decisions/rotation';
 import { errorMessage } from '../errors';
 import type { Invocation } from '../input';
 import { parseRetention } from '../policy';
@@ -30,6 +37,8 @@ export interface RotateSummary extends Summary {
   readonly imagesExpired: number;
   readonly snapshotsDeleted: number;
   readonly orphanSnapshots: readonly string[];
+  /** Images carrying the ownership tag that are not the service's own: left alone. */
+  readonly lookAlikes: readonly string[];
   readonly errors: readonly string[];
 }
 
@@ -39,8 +48,15 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
   const inScope = (tags: Readonly<Record<string, string>>): boolean =>
     wanted === undefined || wanted.has(tags[ImageTag.instanceId] ?? '');
 
-  const images = await ec2.findOwnedImages(config.owner);
+  const owned = await ec2.findOwnedImages(config.owner);
   const snapshots = await ec2.findOwnedSnapshots(config.owner);
+  // The images our snapshots name that do not carry our tag (a look-alike's, or one whose tag was removed): a snapshot
+  // of an image that still exists is never an orphan, whatever the image's tags.
+  const listed = new Set(owned.map((image) => image.id));
+  const named = [...new Set(snapshots.flatMap((snapshot) => imageIdOfSnapshot(snapshot) ?? []))].filter(
+    (id) => !listed.has(id),
+  );
+  const images = named.length === 0 ? owned : [...owned, ...(await ec2.findImagesById(named))];
   // Policies come from opted-in instances: one paginated, tag-filtered describe (not a look-up per image's instance);
   // an instance not found there is gone or opted out, and its images keep the retention recorded on them.
   const policies = new Map<string, RotationPolicy>();
@@ -55,18 +71,52 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
     });
   }
   const plan = planRotation(
-    images.filter((image) => inScope(image.tags)),
+    images.filter((image) => inScope(image.tags) || !listed.has(image.id)),
     snapshots.filter((snapshot) => inScope(snapshot.tags)),
     policies,
-    config.owner,
+    { owner: config.owner, accountId: context.accountId },
     invocation.now,
+    {
+      floor: { retain: config.minRetain, retainDays: config.minRetainDays },
+      expireBudget: expireBudget(invocation.now, config.rotateHours, config.maxExpirePerRun),
+    },
   );
+  // Look-alikes are reported by the night's first invocation only, so at most once a night each, with no state and
+  // without touching them.
+  const report = !invocation.dryRun && isFirstOfNight(invocation.now, config.rotateHours);
+  for (const lookAlike of plan.lookAlikes) {
+    const fields = { imageId: lookAlike.imageId, instanceId: lookAlike.instanceId, reasons: lookAlike.reasons };
+    if (report) logger.warn('image tagged as ours is not ours: left alone', fields);
+    else logger.debug('image tagged as ours is not ours: left alone', fields);
+  }
+  const foreign: ServiceEvent[] = report
+    ? plan.lookAlikes.map((lookAlike) => ({
+        type: EventType.foreignImageTagged,
+        time: invocation.now,
+        detail: {
+          imageId: lookAlike.imageId,
+          instanceId: lookAlike.instanceId,
+          reasons: lookAlike.reasons.join('; '),
+        },
+      }))
+    : [];
   // Images outside the scope still hold their snapshots: an orphan is judged against every image.
-  const orphanSnapshotIds = plan.orphanSnapshotIds.filter((id) =>
-    images.every((image) => !image.snapshotIds.includes(id)),
+  const liveImageIds = new Set(images.map((image) => image.id));
+  const imageOfSnapshot = new Map(snapshots.map((snapshot) => [snapshot.id, imageIdOfSnapshot(snapshot)]));
+  const orphanSnapshotIds = plan.orphanSnapshotIds.filter(
+    (id) =>
+      !liveImageIds.has(imageOfSnapshot.get(id) ?? '') && images.every((image) => !image.snapshotIds.includes(id)),
   );
 
   const errors: string[] = [];
+  if (foreign.length > 0) {
+    try {
+      await events.publish(foreign);
+    } catch (error: unknown) {
+      errors.push(`events: ${errorMessage(error)}`);
+      logger.error('publishing look-alikes failed', { error: errorMessage(error) });
+    }
+  }
   const instanceOfSnapshot = new Map(
     snapshots.map((snapshot) => [snapshot.id, snapshot.tags[ImageTag.instanceId] ?? '']),
   );
@@ -105,8 +155,8 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
         expiredIds.add(expiry.imageId);
         countDeleted(expiry.instanceId, result.snapshotsDeleted);
         // Snapshots EC2 did not delete with the image go now, if they are ours; else the next rotation finds them.
-        const owned = result.snapshotsLeft.filter((id) => instanceOfSnapshot.has(id));
-        for (const snapshotId of owned) await deleteSnapshot(snapshotId);
+        const ours = result.snapshotsLeft.filter((id) => instanceOfSnapshot.get(id) === expiry.instanceId);
+        for (const snapshotId of ours) await deleteSnapshot(snapshotId);
         logger.info('image expired', { instanceId: expiry.instanceId, imageId: expiry.imageId, reason: expiry.reason });
         unpublished.push({
           type: EventType.imageExpired,
@@ -125,7 +175,11 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
   const instances: RotationOutcome[] = plan.instances.map((rotation) => ({
     instanceId: rotation.instanceId,
     action: rotation.hold === undefined ? 'rotate' : 'hold',
-    ...(rotation.hold === undefined ? {} : { reason: rotation.hold }),
+    ...(rotation.hold === undefined
+      ? rotation.postponed === undefined
+        ? {}
+        : { reason: `${rotation.postponed.length} due images postponed: at most ${config.maxExpirePerRun} a night` }
+      : { reason: rotation.hold }),
     kept: rotation.kept.length,
     expired: rotation.expired.map((expiry) => expiry.imageId).filter((id) => expiredIds.has(id)),
     snapshotsDeleted: snapshotsDeletedBy.get(rotation.instanceId) ?? 0,
@@ -142,6 +196,7 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
     imagesExpired: invocation.dryRun ? 0 : expiredIds.size,
     snapshotsDeleted: [...snapshotsDeletedBy.values()].reduce((sum, count) => sum + count, 0),
     orphanSnapshots: orphanSnapshotIds,
+    lookAlikes: plan.lookAlikes.map((lookAlike) => lookAlike.imageId),
     errors,
   };
 }

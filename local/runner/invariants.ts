@@ -14,6 +14,9 @@
  * 7. never more than `maxDownPerGroup` members of a group down for images' reboots at once, and never more than
  *    `maxConcurrentReboots` instances fleet-wide, as the endpoint's timeline shows them (from the OS shutdown to the
  *    status checks `ok`; one that never comes back counts until the service gives up on it, its ready timeout).
+ * The service's own images are those of this account with its ownership tag, named from their instance and run tags,
+ * and made by EC2 from that instance; any other image carrying the tag is a look-alike: foreign (4), never counted as
+ * a backup (1, 2), and neither it nor its snapshots are ever deleted.
  * A backup is good once recorded `succeeded` on its image: available, and (made with a reboot) its instance back
  * healthy. Each violation names the exact resources that break it. Pure: a function of two views of the world and the
  * audit log of what happened between them.
@@ -49,6 +52,8 @@ export interface WorldImage {
   readonly snapshotIds: readonly string[];
   /** Another account that owns the image and shares it; absent for the account's own images. */
   readonly ownerId?: string;
+  /** The instance EC2 made it from (CreateImage); absent otherwise. */
+  readonly sourceInstanceId?: string;
 }
 
 export interface WorldSnapshot {
@@ -155,6 +160,7 @@ export function worldOf(backend: Ec2Backend, now: number): World {
       tags: record(image.tags),
       snapshotIds: image.devices.map((device) => device.snapshotId),
       ...(image.ownerId === undefined ? {} : { ownerId: image.ownerId }),
+      ...(image.sourceInstanceId === undefined ? {} : { sourceInstanceId: image.sourceInstanceId }),
     })),
     snapshots: [...backend.snapshots.values()].map((snapshot) => ({
       id: snapshot.id,
@@ -162,6 +168,41 @@ export function worldOf(backend: Ec2Backend, now: number): World {
       tags: record(snapshot.tags),
     })),
   };
+}
+
+/** The service's own image: this account's, with its ownership tag, its deterministic name and its source instance. */
+export function isOwnImage(image: WorldImage, owner: string): boolean {
+  const instanceId = image.tags[ImageTag.instanceId];
+  const run = image.tags[ImageTag.run];
+  return (
+    image.ownerId === undefined &&
+    image.tags[ImageTag.managedBy] === owner &&
+    instanceId !== undefined &&
+    run !== undefined &&
+    image.name === imageName(instanceId, run) &&
+    image.sourceInstanceId === instanceId
+  );
+}
+
+/**
+ * The ids of the service's own images, as far as the two views and the log tell: those seen in either view must pass
+ * {@link isOwnImage}; one seen only in the log (made and gone between the views) must have been made from the
+ * instance its tags name.
+ */
+function ownImageIds({ before, after, audit, settings }: InvariantInput): Set<string> {
+  const own = new Set<string>();
+  const seen = new Set<string>();
+  for (const image of [...before.images, ...after.images]) {
+    seen.add(image.id);
+    if (isOwnImage(image, settings.owner)) own.add(image.id);
+  }
+  for (const entry of audit) {
+    if (entry.kind !== 'image-created' || seen.has(entry.id)) continue;
+    const tags = record(entry.tags);
+    if (tags[ImageTag.managedBy] === settings.owner && tags[ImageTag.instanceId] === entry.instanceId)
+      own.add(entry.id);
+  }
+  return own;
 }
 
 /** A good backup: available, and its outcome recorded `succeeded` on it (back healthy, if rebooted for it). */
@@ -178,11 +219,7 @@ function backupOrFailure({ after, runId, settings, failuresPublished }: Invarian
     if (instance.state !== 'running' && instance.state !== 'stopped') return [];
     const name = imageName(instance.id, runId);
     const good = after.images.some(
-      (image) =>
-        image.name === name &&
-        isGood(image) &&
-        image.ownerId === undefined &&
-        image.tags[ImageTag.managedBy] === settings.owner,
+      (image) => image.name === name && isGood(image) && isOwnImage(image, settings.owner),
     );
     const failed =
       (instance.tags[InstanceTag.state] === BackupStep.failed &&
@@ -224,8 +261,9 @@ function retainOf(instanceId: string, input: InvariantInput, newestTags: Tags | 
 /** (2) The newest good image of an instance is never deregistered; at least min(retain, good images made) are kept. */
 function goodBackupKept(input: InvariantInput): Violation[] {
   const { before, after, audit, settings } = input;
-  const owned = (tags: Tags, ownerId?: string): string | undefined =>
-    tags[ImageTag.managedBy] === settings.owner && ownerId === undefined ? tags[ImageTag.instanceId] : undefined;
+  const own = ownImageIds(input);
+  const owned = (tags: Tags, id: string): string | undefined =>
+    tags[ImageTag.managedBy] === settings.owner && own.has(id) ? tags[ImageTag.instanceId] : undefined;
   const violations: Violation[] = [];
   // Good images: recorded `succeeded` before the night, when deregistered, or now (an image is recorded good after it
   // becomes available, once its instance is back healthy; one never recorded so is no backup).
@@ -246,11 +284,11 @@ function goodBackupKept(input: InvariantInput): Violation[] {
     made.set(instanceId, (made.get(instanceId) ?? new Set()).add(image.id));
   };
   for (const image of before.images) {
-    const instanceId = owned(image.tags, image.ownerId);
+    const instanceId = owned(image.tags, image.id);
     if (instanceId !== undefined && isGood(image)) add(instanceId, image);
   }
   for (const entry of audit) {
-    const instanceId = owned(record(entry.tags));
+    const instanceId = owned(record(entry.tags), entry.id);
     if (instanceId === undefined || entry.creationDate === undefined || !verified.has(entry.id)) continue;
     const image = { id: entry.id, creationDate: entry.creationDate };
     if (entry.kind === 'image-available') add(instanceId, image);
@@ -267,12 +305,12 @@ function goodBackupKept(input: InvariantInput): Violation[] {
     good.delete(image.id);
   }
   for (const image of after.images) {
-    const instanceId = owned(image.tags, image.ownerId);
+    const instanceId = owned(image.tags, image.id);
     if (instanceId !== undefined && isGood(image)) add(instanceId, image);
   }
   for (const [instanceId, images] of made) {
     const kept = after.images
-      .filter((image) => owned(image.tags, image.ownerId) === instanceId && isGood(image))
+      .filter((image) => owned(image.tags, image.id) === instanceId && isGood(image))
       .sort((a, b) => b.creationDate - a.creationDate);
     const retain = retainOf(instanceId, input, kept[0]?.tags);
     const wanted = Math.min(retain, images.size);
@@ -305,8 +343,18 @@ function noOrphanSnapshot({ after, settings }: InvariantInput): Violation[] {
   }));
 }
 
-/** (4) Nothing without the ownership tag deregistered, deleted or retagged; no instance not opted in touched. */
-function foreignUntouched({ before, after, audit, settings }: InvariantInput): Violation[] {
+/**
+ * (4) Nothing without the ownership tag deregistered, deleted or retagged; no look-alike (an image with the tag that
+ * is not the service's own) or snapshot of one deleted or retagged; no instance not opted in touched.
+ */
+function foreignUntouched(input: InvariantInput): Violation[] {
+  const { before, after, audit, settings } = input;
+  const own = ownImageIds(input);
+  const lookAlikeSnapshots = new Set(
+    before.images
+      .filter((image) => image.tags[ImageTag.managedBy] === settings.owner && !own.has(image.id))
+      .flatMap((image) => image.snapshotIds),
+  );
   const violations: Violation[] = [];
   const violation = (resource: string, message: string): void => {
     violations.push({ invariant: 'foreign-untouched', resources: [resource], message: `${resource}: ${message}` });
@@ -316,6 +364,9 @@ function foreignUntouched({ before, after, audit, settings }: InvariantInput): V
     const ours = tags[ImageTag.managedBy] === settings.owner;
     if (entry.kind === 'image-deregistered' && !ours) violation(entry.id, 'deregistered without the ownership tag');
     if (entry.kind === 'snapshot-deleted' && !ours) violation(entry.id, 'deleted without the ownership tag');
+    if (entry.kind === 'snapshot-deleted' && lookAlikeSnapshots.has(entry.id)) {
+      violation(entry.id, 'deleted, a snapshot of a look-alike image');
+    }
     if (entry.kind === 'instance-rebooted' && !isOptedIn(tags, settings.optIn))
       violation(entry.id, 'rebooted, not opted in');
   }
@@ -329,8 +380,8 @@ function foreignUntouched({ before, after, audit, settings }: InvariantInput): V
   }
   const imagesAfter = new Map(after.images.map((image) => [image.id, image]));
   for (const image of before.images) {
-    // Another account's image is foreign whatever its tags say.
-    if (image.tags[ImageTag.managedBy] === settings.owner && image.ownerId === undefined) continue;
+    // Another account's image, or a look-alike, is foreign whatever its tags say.
+    if (isOwnImage(image, settings.owner)) continue;
     const now = imagesAfter.get(image.id);
     if (now === undefined || now.state === 'deregistered') violation(image.id, 'foreign image gone');
     else if (!sameTags(image.tags, now.tags)) violation(image.id, 'foreign image retagged');

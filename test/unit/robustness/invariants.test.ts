@@ -50,6 +50,7 @@ function image(
       'ami-backup:state': 'succeeded',
     },
     snapshotIds: [`snap-${id.slice(4)}`],
+    sourceInstanceId: instanceId,
     ...extra,
   };
 }
@@ -234,6 +235,49 @@ describe('checkInvariants', () => {
       'ami-0000000f',
       'i-0000000e',
     ]);
+  });
+
+  it('(4) names a look-alike deregistered, or its snapshot deleted, though it carries the ownership tag', () => {
+    // Prepare: tagged as ours, but EC2 made it from another instance
+    const lookAlike = image('ami-0000000d', 'i-00000001', '20261120T0300Z', NOW - 7 * 24 * HOUR, {
+      sourceInstanceId: 'i-0000000c',
+    });
+    const base = input({});
+    const before = world({ ...base.after, images: [good, lookAlike] });
+    const log = [
+      audit({
+        at: NOW,
+        kind: 'image-deregistered',
+        id: lookAlike.id,
+        previousState: 'available',
+        creationDate: 0,
+        tags: lookAlike.tags,
+      }),
+      audit({ at: NOW, kind: 'snapshot-deleted', id: 'snap-0000000d', tags: lookAlike.tags }),
+    ];
+
+    // Act
+    const violations = checkInvariants(input({ before, after: base.after, audit: log })).filter(
+      (violation) => violation.invariant === 'foreign-untouched',
+    );
+
+    // Assess
+    expect(violations.map((violation) => violation.message)).toEqual([
+      'snap-0000000d: deleted, a snapshot of a look-alike image',
+      'ami-0000000d: foreign image gone',
+    ]);
+  });
+
+  it('(1, 2) never counts a look-alike as a good backup', () => {
+    // Prepare: the run's image is named right but was made from another instance
+    const forged = { ...good, sourceInstanceId: 'i-0000000c' };
+    const after = world({ ...input({}).after, images: [forged] });
+
+    // Act
+    const names = checkInvariants(input({ before: after, after })).map((violation) => violation.invariant);
+
+    // Assess
+    expect(names).toContain('backup-or-failure');
   });
 
   it('(5) names an instance in a step longer than its timeout allows', () => {

@@ -1,6 +1,9 @@
 import fc from 'fast-check';
 import {
+  expireBudget,
   imageIdOfSnapshot,
+  isFirstOfNight,
+  lookAlikeReasons,
   ORPHAN_MIN_AGE_SECONDS,
   planRotation,
   type RotationPlan,
@@ -8,8 +11,17 @@ import {
 } from '../../../../lib/decisions/rotation';
 import type { Image, ImageState } from '../../../../lib/model';
 import { parseRetention, type Retention } from '../../../../lib/policy';
-import { BackupStep, FailureKind, ImageTag, InstanceTag, OperatorTag, type Tags } from '../../../../lib/tags';
-import { anyImageState, daysBefore, NIGHT, OWNER, ownedImage, secondsAfter, snapshot } from '../builders';
+import {
+  BackupStep,
+  FailureKind,
+  formatRunId,
+  ImageTag,
+  InstanceTag,
+  imageName,
+  OperatorTag,
+  type Tags,
+} from '../../../../lib/tags';
+import { anyImageState, daysBefore, NIGHT, OURS, OWNER, ownedImage, secondsAfter, snapshot } from '../builders';
 
 const ID = 'i-0123456789abcdef0';
 const OTHER_ID = 'i-0fedcba9876543210';
@@ -31,7 +43,7 @@ function nightly(count: number, tags: Tags = {}): Image[] {
 }
 
 function plan(images: readonly Image[], rules = policies(), now = NIGHT): RotationPlan {
-  return planRotation(images, [], rules, OWNER, now);
+  return planRotation(images, [], rules, OURS, now);
 }
 
 function expiredIds(rotation: RotationPlan): string[] {
@@ -276,6 +288,7 @@ describe('planRotation: images', () => {
                 tags: {
                   [ImageTag.managedBy]: OWNER,
                   [ImageTag.instanceId]: ID,
+                  [ImageTag.run]: image.tags[ImageTag.run] ?? '',
                   [InstanceTag.state]: 'succeeded',
                   ...tags,
                 },
@@ -372,7 +385,7 @@ describe('planRotation: orphan snapshots', () => {
   const description = (imageId: string) => `Created by CreateImage(${ID}) for ${imageId} from vol-0123456789abcdef0`;
 
   function orphans(images: readonly Image[], snapshots: Parameters<typeof planRotation>[1]): readonly string[] {
-    return planRotation(images, snapshots, policies(), OWNER, NIGHT).orphanSnapshotIds;
+    return planRotation(images, snapshots, policies(), OURS, NIGHT).orphanSnapshotIds;
   }
 
   it('lists an owned snapshot whose image is gone, once it is an hour old', () => {
@@ -425,9 +438,44 @@ describe('planRotation: orphan snapshots', () => {
   );
 
   it('lists an owned snapshot in error whose image is gone', () => {
-    expect(orphans([], [snapshot('snap-0000000a', { state: 'error', startedAt: daysBefore(NIGHT, 2) })])).toEqual([
-      'snap-0000000a',
-    ]);
+    const broken = snapshot('snap-0000000a', {
+      state: 'error',
+      startedAt: daysBefore(NIGHT, 2),
+      description: description('ami-0000dead'),
+    });
+    expect(orphans([], [broken])).toEqual(['snap-0000000a']);
+  });
+
+  it('never lists a snapshot without the instance tag, or that names no image', () => {
+    // Prepare
+    const old = daysBefore(NIGHT, 2);
+    const untagged = snapshot('snap-0000000a', {
+      startedAt: old,
+      description: description('ami-0000dead'),
+      tags: { [ImageTag.managedBy]: OWNER },
+    });
+    const undescribed = snapshot('snap-0000000b', { startedAt: old, description: 'copied by hand' });
+
+    // Act / Assess
+    expect(orphans([], [untagged, undescribed])).toEqual([]);
+  });
+
+  it('never lists a snapshot of an image still listed, a look-alike or an image without our tag', () => {
+    // Prepare: the images name these snapshots only in their descriptions
+    const old = daysBefore(NIGHT, 2);
+    const lookAlike = ownedImage('ami-0000beef', ID, { name: 'not-ours', snapshotIds: [] });
+    const untagged = { ...ownedImage('ami-0000cafe', ID, { snapshotIds: [] }), tags: {} };
+    const snapshots = [
+      snapshot('snap-0000000a', { startedAt: old, description: description('ami-0000beef') }),
+      snapshot('snap-0000000b', {
+        startedAt: old,
+        description: description('ami-0000cafe'),
+        tags: { [ImageTag.managedBy]: OWNER, [ImageTag.instanceId]: OTHER_ID },
+      }),
+    ];
+
+    // Act / Assess
+    expect(orphans([lookAlike, untagged], snapshots)).toEqual([]);
   });
 });
 
@@ -454,6 +502,7 @@ describe('planRotation: for any images and any valid retention', () => {
     ageHours: fc.integer({ min: 0, max: 24 * 400 }),
     owner: fc.constantFrom(OWNER, OWNER, OWNER, 'ami-backup-dev', undefined),
     recordedRetain: fc.constantFrom(undefined, '1', '3', 'abc'),
+    forged: fc.constantFrom(undefined, undefined, undefined, 'name', 'source', 'account', 'no-run'),
   });
   const retentions = fc.record(
     { retain: fc.integer({ min: 1, max: 6 }), retainDays: fc.integer({ min: 1, max: 60 }) },
@@ -468,21 +517,44 @@ describe('planRotation: for any images and any valid retention', () => {
 
   function build(generated: Scenario): Image[] {
     return generated.images.map((each, index) => {
+      const createdAt = secondsAfter(NIGHT, -each.ageHours * 3600);
+      const run = formatRunId(createdAt);
       const tags: Record<string, string> = { [ImageTag.instanceId]: each.instanceId };
+      if (each.forged !== 'no-run') tags[ImageTag.run] = run;
       if (each.owner !== undefined) tags[ImageTag.managedBy] = each.owner;
       if (each.recordedRetain !== undefined) tags[ImageTag.retain] = each.recordedRetain;
       return {
         id: `ami-${index.toString(16).padStart(8, '0')}`,
-        name: `image-${index}`,
+        name: each.forged === 'name' ? `image-${index}` : imageName(each.instanceId, run),
         state: each.state,
-        createdAt: secondsAfter(NIGHT, -each.ageHours * 3600),
+        createdAt,
         tags,
         snapshotIds: [`snap-${index.toString(16).padStart(8, '0')}`],
+        sourceInstanceId: each.forged === 'source' ? 'i-0aaaaaaaaaaaaaaaa' : each.instanceId,
+        ownerId: each.forged === 'account' ? '210987654321' : OURS.accountId,
       };
     });
   }
 
-  const isOurs = (image: Image) => image.tags[ImageTag.managedBy] === OWNER;
+  const isOurs = (image: Image) =>
+    image.tags[ImageTag.managedBy] === OWNER && lookAlikeReasons(image, OURS).length === 0;
+
+  it('never expires a look-alike, and look-alikes change nothing about what expires', () => {
+    fc.assert(
+      fc.property(scenario, (generated) => {
+        const images = build(generated);
+        const rules = policies(generated.policy === undefined ? {} : { [ID]: current(generated.policy) });
+        const genuine = images.filter((image) => lookAlikeReasons(image, OURS).length === 0);
+        const rotation = plan(images, rules);
+        expect(expiredIds(rotation)).toEqual(expiredIds(plan(genuine, rules)));
+        const lookAlikes = images
+          .filter((image) => image.tags[ImageTag.managedBy] === OWNER && !isOurs(image))
+          .filter((image) => image.state !== 'deregistered')
+          .map((image) => image.id);
+        expect(rotation.lookAlikes.map((lookAlike) => lookAlike.imageId)).toEqual([...lookAlikes].sort());
+      }),
+    );
+  });
 
   it('lists only our images, never a pending one, and never the newest good image of an instance', () => {
     fc.assert(
@@ -571,7 +643,7 @@ describe('planRotation: for any images and any valid retention', () => {
             tags: each.owned ? { [ImageTag.managedBy]: OWNER } : {},
           }),
         );
-        const orphanIds = planRotation(images, listed, policies(), OWNER, NIGHT).orphanSnapshotIds;
+        const orphanIds = planRotation(images, listed, policies(), OURS, NIGHT).orphanSnapshotIds;
         const liveImages = new Set(images.map((image) => image.id));
         for (const id of orphanIds) {
           const found = listed.find((each) => each.id === id);
@@ -584,5 +656,195 @@ describe('planRotation: for any images and any valid retention', () => {
         }
       }),
     );
+  });
+});
+
+describe('planRotation: look-alikes', () => {
+  const forgeries: [string, (image: Image) => Image, RegExp][] = [
+    ['named otherwise', (image) => ({ ...image, name: `${image.name}-copy` }), /^named "/],
+    ['made from another instance', (image) => ({ ...image, sourceInstanceId: OTHER_ID }), /^made from i-0fedcba/],
+    ['made by no instance (a copy)', ({ sourceInstanceId: _source, ...image }) => image, /^made from no instance/],
+    ['owned by another account', (image) => ({ ...image, ownerId: '210987654321' }), /^owned by account 2109/],
+    ['of an account EC2 does not give', ({ ownerId: _owner, ...image }) => image, /^owned by account \(not given\)/],
+    [
+      'without a run tag',
+      (image) => {
+        const { [ImageTag.run]: _run, ...tags } = image.tags;
+        return { ...image, tags };
+      },
+      /^no ami-backup:run tag/,
+    ],
+  ];
+
+  it.each(forgeries)(
+    'never expires or counts an image %s: the real backups stay as they would',
+    (_name, forge, reason) => {
+      // Prepare: three real nightly backups, retain 3, and four newer forged ones that would push them all out
+      const real = nightly(3);
+      const forged = [0, 1, 2, 3].map((index) =>
+        forge(ownedImage(`ami-f000000${index}`, ID, { createdAt: secondsAfter(NIGHT, -index * 60) })),
+      );
+
+      // Act
+      const rotation = plan([...forged, ...real], policies({ [ID]: current({ retain: 3 }) }));
+
+      // Assess
+      expect(rotation.expired).toEqual([]);
+      expect(rotation.instances).toEqual([
+        expect.objectContaining({ kept: ['ami-00000001', 'ami-00000002', 'ami-00000003'] }),
+      ]);
+      expect(rotation.lookAlikes.map((lookAlike) => lookAlike.imageId)).toEqual(forged.map((image) => image.id));
+      for (const lookAlike of rotation.lookAlikes) {
+        expect(lookAlike.instanceId).toBe(ID);
+        expect(lookAlike.reasons).toEqual([expect.stringMatching(reason)]);
+      }
+    },
+  );
+
+  it('never expires a failed look-alike, and does not report one already deregistered', () => {
+    // Prepare
+    const failed = { ...ownedImage('ami-f0000001', ID, { state: 'failed' }), sourceInstanceId: OTHER_ID };
+    const gone = { ...ownedImage('ami-f0000002', ID, { state: 'deregistered' }), name: 'x' };
+
+    // Act
+    const rotation = plan([failed, gone, ...nightly(2)], policies({ [ID]: current({ retain: 1 }) }));
+
+    // Assess
+    expect(expiredIds(rotation)).toEqual(['ami-00000002']);
+    expect(rotation.lookAlikes.map((lookAlike) => lookAlike.imageId)).toEqual(['ami-f0000001']);
+  });
+
+  it('does not report an image without our ownership tag: it is simply not ours', () => {
+    const other = { ...ownedImage('ami-f0000001', ID), tags: { [ImageTag.managedBy]: 'ami-backup-prod' } };
+    expect(plan([other]).lookAlikes).toEqual([]);
+  });
+
+  it('treats every image as a look-alike when the account is unknown: nothing is expired', () => {
+    const rotation = planRotation(
+      nightly(3),
+      [],
+      policies({ [ID]: current({ retain: 1 }) }),
+      {
+        owner: OWNER,
+        accountId: '',
+      },
+      NIGHT,
+    );
+    expect(rotation.expired).toEqual([]);
+    expect(rotation.lookAlikes).toHaveLength(3);
+  });
+});
+
+describe('planRotation: the floor and the per-night cap', () => {
+  function limited(images: readonly Image[], rules: ReadonlyMap<string, RotationPolicy>, limits: object): RotationPlan {
+    return planRotation(images, [], rules, OURS, NIGHT, limits);
+  }
+
+  it('keeps at least the floor whatever the tag says', () => {
+    const rotation = limited(nightly(6), policies({ [ID]: current({ retain: 1 }) }), {
+      floor: { retain: 4, retainDays: 0 },
+    });
+    expect(expiredIds(rotation)).toEqual(['ami-00000005', 'ami-00000006']);
+  });
+
+  it('keeps the images younger than the days floor', () => {
+    const rotation = limited(nightly(6), policies({ [ID]: current({ retain: 1, retainDays: 1 }) }), {
+      floor: { retain: 1, retainDays: 3 },
+    });
+    // 1, 2 and 3 days old: ami-00000003 is exactly 3 days old, not younger
+    expect(expiredIds(rotation)).toEqual(['ami-00000003', 'ami-00000004', 'ami-00000005', 'ami-00000006']);
+  });
+
+  it('applies the floor to the retention recorded on an image once the instance is gone', () => {
+    const images = nightly(5, { [ImageTag.retain]: '1' });
+    const rotation = limited(images, policies(), { floor: { retain: 3, retainDays: 0 } });
+    expect(expiredIds(rotation)).toEqual(['ami-00000004', 'ami-00000005']);
+  });
+
+  it('expires at most the budget, oldest first; failed images are not counted', () => {
+    // Prepare: retain 1 of 8, and two failed images
+    const failed = [11, 12].map((day) =>
+      ownedImage(`ami-0000f0${day}`, ID, { state: 'failed', createdAt: daysBefore(NIGHT, day) }),
+    );
+
+    // Act
+    const rotation = limited([...nightly(8), ...failed], policies({ [ID]: current({ retain: 1 }) }), {
+      expireBudget: 2,
+    });
+
+    // Assess
+    expect(expiredIds(rotation)).toEqual(['ami-0000f011', 'ami-0000f012', 'ami-00000007', 'ami-00000008']);
+    expect(rotation.instances[0]?.postponed).toEqual([
+      'ami-00000002',
+      'ami-00000003',
+      'ami-00000004',
+      'ami-00000005',
+      'ami-00000006',
+    ]);
+    expect(rotation.instances[0]?.kept).toHaveLength(6);
+  });
+
+  it('with no budget left, expires failed images only', () => {
+    const failed = ownedImage('ami-0000f011', ID, { state: 'failed', createdAt: daysBefore(NIGHT, 11) });
+    const rotation = limited([...nightly(3), failed], policies({ [ID]: current({ retain: 1 }) }), {
+      expireBudget: 0,
+    });
+    expect(expiredIds(rotation)).toEqual(['ami-0000f011']);
+  });
+
+  it('over a night of hourly invocations, expires at most the nightly cap, then the rest on later nights', () => {
+    // Prepare: retain cut from 30 to 2
+    let images = nightly(30);
+    const hours = [6, 7, 8, 9];
+    const rules = policies({ [ID]: current({ retain: 2 }) });
+    const perNight: number[] = [];
+
+    // Act: six nights, each with its four invocations (no new backups, to see the cap alone)
+    for (let night = 0; night < 6; night += 1) {
+      let expired = 0;
+      for (const hour of hours) {
+        const now = new Date(Date.UTC(2026, 10, 26 + night, hour));
+        const rotation = planRotation(images, [], rules, OURS, NIGHT, { expireBudget: expireBudget(now, hours, 5) });
+        const gone = new Set(expiredIds(rotation));
+        expired += gone.size;
+        images = images.filter((image) => !gone.has(image.id));
+      }
+      perNight.push(expired);
+    }
+
+    // Assess
+    expect(perNight).toEqual([5, 5, 5, 5, 5, 3]);
+    expect(images.map((image) => image.id)).toEqual(['ami-00000001', 'ami-00000002']);
+  });
+});
+
+describe('expireBudget and isFirstOfNight', () => {
+  const at = (hour: number) => new Date(Date.UTC(2026, 10, 26, hour, 0));
+
+  it.each([
+    [5, [6, 7, 8, 9], [2, 1, 1, 1]],
+    [1, [6, 7, 8, 9], [1, 0, 0, 0]],
+    [4, [6, 7, 8, 9], [1, 1, 1, 1]],
+    [10, [6], [10]],
+    [3, [22, 23, 0, 1], [1, 1, 1, 0]],
+  ])('shares a nightly cap of %p over the hours %p as %p', (cap, hours, shares) => {
+    expect(hours.map((hour) => expireBudget(at(hour), hours, cap))).toEqual(shares);
+    expect(shares.reduce((sum, share) => sum + share, 0)).toBe(cap);
+  });
+
+  it('gives no budget outside the schedule, and none twice in a night of two runs of hours', () => {
+    expect(expireBudget(at(12), [6, 7, 8, 9], 5)).toBe(0);
+    expect([2, 3, 14, 15].map((hour) => expireBudget(at(hour), [2, 3, 14, 15], 4))).toEqual([2, 2, 2, 2]);
+  });
+
+  it('says which invocation is the night’s first', () => {
+    expect([5, 6, 7, 9].map((hour) => isFirstOfNight(at(hour), [6, 7, 8, 9]))).toEqual([false, true, false, false]);
+    expect([22, 23, 0].map((hour) => isFirstOfNight(at(hour), [22, 23, 0]))).toEqual([true, false, false]);
+    expect(
+      isFirstOfNight(
+        at(0),
+        Array.from({ length: 24 }, (_, hour) => hour),
+      ),
+    ).toBe(true);
   });
 });
