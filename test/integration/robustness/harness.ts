@@ -147,6 +147,8 @@ async function makeLookAlikes(ec2: LocalEc2, client: EC2Client, fleet: readonly 
 export interface HarnessOptions {
   /** Every invocation is made twice at once (a schedule or event delivered twice, or two overlapping runs). */
   readonly overlap?: boolean;
+  /** Deployment parameters (`--param`) besides the defaults of serverless.yml. */
+  readonly params?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -207,6 +209,7 @@ export async function startHarness(
     region: REGION,
     account: LOCAL_ACCOUNT_ID,
     logLevel: 'SILENT',
+    ...(options.params === undefined ? {} : { params: options.params }),
   });
   const config = readConfig();
   const retries = new Map(
