@@ -213,12 +213,13 @@ function imageRequest(instance: Instance, runId: string, mode: ImageMode, settin
 function decideWithImage(instance: Instance, run: Run, image: Image, now: Date, settings: ProgressSettings) {
   const { runId } = run;
   const instanceId = instance.id;
-  if (image.tags[ImageTag.managedBy] !== settings.owner) {
+  // Found under the run's name among this account's images; it must also be this stage's, made from this instance.
+  if (image.tags[ImageTag.managedBy] !== settings.owner || image.sourceInstanceId !== instanceId) {
     return {
       kind: 'failed',
       instanceId,
       runId,
-      reason: `AMI name ${image.name} is taken by ${image.id}, which this service does not manage`,
+      reason: `AMI name ${image.name} is taken by ${image.id}, which this service did not make from this instance`,
     } as const;
   }
   switch (image.state) {
@@ -496,6 +497,9 @@ export function decideImageOutcome(
     return { kind: 'ignore', reason: 'image not managed by this service' };
   if (instanceId === undefined || runId === undefined || image.name !== imageName(instanceId, runId)) {
     return { kind: 'ignore', reason: 'image tags do not name its instance and run' };
+  }
+  if (image.sourceInstanceId !== instanceId) {
+    return { kind: 'ignore', reason: `image made from ${image.sourceInstanceId ?? 'no instance'}, not ${instanceId}` };
   }
   const recorded = image.tags[InstanceTag.state];
   if (recorded === BackupStep.succeeded || recorded === BackupStep.failed) {

@@ -561,11 +561,20 @@ describe('decidePass: an imaging instance whose outcome depends on its image alo
     });
   });
 
+  it('fails when the run name is taken by an image made from another instance, whatever its tags', () => {
+    const forged = { ...runImage(ID, 'available'), sourceInstanceId: 'i-0aaaaaaaaaaaaaaaa' };
+    expect(decideOne({ instance: imaging(ID, ImageMode.noReboot), image: forged }, atSecond(400))).toMatchObject({
+      kind: 'failed',
+      reason: expect.stringContaining('did not make from this instance'),
+    });
+    expect(decideImageOutcome(forged, imaging(ID, ImageMode.noReboot), atSecond(400), SETTINGS).kind).toBe('ignore');
+  });
+
   it('fails when the run name is taken by an image this service does not manage', () => {
     const foreign = { ...runImage(ID, 'available'), tags: { [ImageTag.managedBy]: 'someone-else' } };
     expect(decideOne({ instance: imaging(ID, ImageMode.noReboot), image: foreign }, atSecond(400))).toMatchObject({
       kind: 'failed',
-      reason: expect.stringContaining('does not manage'),
+      reason: expect.stringContaining('did not make'),
     });
   });
 });
