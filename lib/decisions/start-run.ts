@@ -13,8 +13,8 @@ export interface StartRunSettings {
   readonly defaultRetain: number;
   readonly rebootWindowMinutes: number;
   /** The deployment's retention floor: a tag below it is a policy error (the floor applies). */
-  readonly minRetain?: number;
-  readonly minRetainDays?: number;
+  readonly minRetain: number;
+  readonly minRetainDays: number;
 }
 
 export type StartDecision =
@@ -137,10 +137,7 @@ export function planStartRun(
     const policy = parseInstancePolicy(instance.tags, settings.defaultRetain);
     const problems = [
       ...(policy.ok ? [] : policy.problems),
-      ...floorProblems(instance.tags, OperatorTag, {
-        retain: settings.minRetain ?? 1,
-        retainDays: settings.minRetainDays ?? 0,
-      }),
+      ...floorProblems(instance.tags, OperatorTag, { retain: settings.minRetain, retainDays: settings.minRetainDays }),
     ];
     const policyError = problems.length === 0 ? undefined : problems.join('; ');
     if (policyError !== undefined && instance.tags[InstanceTag.policyError] !== tagValue(policyError)) {

@@ -4,7 +4,13 @@ import { HIBERNATED_STATE_REASON, type Instance, type InstanceState, type TagWri
 import { BACKUP_STEPS, BackupStep, formatRunId, InstanceTag, OperatorTag, type Tags } from '../../../../lib/tags';
 import { anyInstanceState, instance, NIGHT, OPT_IN, secondsAfter } from '../builders';
 
-const SETTINGS: StartRunSettings = { optIn: OPT_IN, defaultRetain: 7, rebootWindowMinutes: 180 };
+const SETTINGS: StartRunSettings = {
+  optIn: OPT_IN,
+  defaultRetain: 7,
+  rebootWindowMinutes: 180,
+  minRetain: 1,
+  minRetainDays: 0,
+};
 const WINDOW_SECONDS = SETTINGS.rebootWindowMinutes * 60;
 const REBOOT_REASON = "reboot mode: imaged through EC2's reboot, in its group's turn";
 const RUN_ID = formatRunId(NIGHT);
