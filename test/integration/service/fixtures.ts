@@ -3,9 +3,11 @@
 import { resolve } from 'node:path';
 import { CreateImageCommand, type EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { ImageTag } from '../../../lib/tags';
-import { type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
+import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
 import { DEMO_FLEET, type FleetMember } from '../../../local/runner/fleet';
+import { loadFunctions } from '../../../local/runner/functions';
 import { type NightReport, runNights } from '../../../local/runner/night';
+import { lambdaContext } from '../../../local/runner/simulation';
 import { clientFor } from '../local-ec2/helpers';
 
 export const SERVERLESS_FILE = resolve(__dirname, '../../../serverless.yml');
@@ -54,4 +56,41 @@ export async function runFleet(nights: number, fleet: readonly FleetMember[] = D
   const lookAlikeImageIds = await makeLookAlikes(client, ec2.clock);
   const report = await runNights({ ec2, fleet, nights, serverlessFile: SERVERLESS_FILE, logLevel: 'SILENT' });
   return { ec2, client, report, lookAlikeImageIds };
+}
+
+/** The handlers as serverless.yml wires them, bound at cold start to one local endpoint on a manual clock. */
+export interface ServiceUnderTest {
+  ec2: LocalEc2;
+  client: EC2Client;
+  /** Invokes a function by name with an event, as Lambda would. */
+  invoke(name: string, event: unknown): Promise<Record<string, unknown>>;
+}
+
+/** Starts an endpoint at `EVENING` (throttling off, audit on) and loads the functions with deployment `params`. */
+export async function startService(params: Readonly<Record<string, string>> = {}): Promise<ServiceUnderTest> {
+  const ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: false, audit: true });
+  const functions = await loadFunctions(SERVERLESS_FILE, {
+    stage: 'dev',
+    endpoint: ec2.url,
+    region: 'us-east-1',
+    account: LOCAL_ACCOUNT_ID,
+    logLevel: 'SILENT',
+    params,
+  });
+  const handlers = new Map(functions.map((fn) => [fn.name, fn.handler]));
+  return {
+    ec2,
+    client: clientFor(ec2.url, 3),
+    invoke: async (name, event) => {
+      const handler = handlers.get(name);
+      if (handler === undefined) throw new Error(`no function ${name}`);
+      return (await handler(event, lambdaContext(name, 900, 'us-east-1', LOCAL_ACCOUNT_ID))) as Record<string, unknown>;
+    },
+  };
+}
+
+/** A run time an hour after the endpoint's clock, on the minute (each test starts its own run). */
+export function nextRunTime(ec2: LocalEc2): Date {
+  const hourLater = ec2.clock.now().getTime() + 3_600_000;
+  return new Date(hourLater - (hourLater % 60_000));
 }

@@ -11,25 +11,17 @@ import {
   type EC2Client,
 } from '@aws-sdk/client-ec2';
 import { BackupStep, ImageTag, InstanceTag, imageName, OperatorTag } from '../../../lib/tags';
-import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
+import { LOCAL_ACCOUNT_ID, type LocalEc2 } from '../../../local/ec2';
 import { launchFleet } from '../../../local/runner/fleet';
-import { loadFunctions } from '../../../local/runner/functions';
-import { type Handler, lambdaContext, scheduledEvent } from '../../../local/runner/simulation';
-import { clientFor } from '../local-ec2/helpers';
-import { EVENING, SERVERLESS_FILE } from './fixtures';
+import { scheduledEvent } from '../../../local/runner/simulation';
+import { nextRunTime, type ServiceUnderTest, startService } from './fixtures';
 import { type Inventory, inventory, OWNER, tagsOf } from './support';
 
 const MINUTE = 60_000;
 
 let ec2: LocalEc2;
 let client: EC2Client;
-let handlers: Map<string, Handler>;
-
-async function invoke(name: string, event: unknown): Promise<Record<string, unknown>> {
-  const handler = handlers.get(name);
-  if (handler === undefined) throw new Error(`no function ${name}`);
-  return (await handler(event, lambdaContext(name, 900, 'us-east-1', LOCAL_ACCOUNT_ID))) as Record<string, unknown>;
-}
+let invoke: ServiceUnderTest['invoke'];
 
 function at(time: Date): unknown {
   return scheduledEvent('test', time, 'us-east-1', LOCAL_ACCOUNT_ID);
@@ -80,7 +72,7 @@ async function rebootAndImageMany(
       optedIn: true,
     })),
   );
-  const start = nextRunTime();
+  const start = nextRunTime(ec2);
   ec2.clock.advanceTo(start);
   const { runId } = (await invoke('reboot', at(start))) as { runId: string };
   const ready = new Date(start.getTime() + MINUTE);
@@ -117,25 +109,10 @@ async function rebootAndImage(
   return { instanceId: instanceIds[0] ?? '', ready, runId };
 }
 
-/** A scheduled time an hour after the endpoint's clock, on the minute (each test starts its own run). */
-function nextRunTime(): Date {
-  const time = ec2.clock.now().getTime() + 60 * MINUTE;
-  return new Date(time - (time % MINUTE));
-}
-
 // One endpoint for the file: the handlers bind their SDK clients to it at cold start. Each test launches its own
 // instances and starts its own run later on the clock.
 beforeAll(async () => {
-  ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: false, audit: true });
-  client = clientFor(ec2.url, 3);
-  const functions = await loadFunctions(SERVERLESS_FILE, {
-    stage: 'dev',
-    endpoint: ec2.url,
-    region: 'us-east-1',
-    account: LOCAL_ACCOUNT_ID,
-    logLevel: 'SILENT',
-  });
-  handlers = new Map(functions.map((fn) => [fn.name, fn.handler]));
+  ({ ec2, client, invoke } = await startService());
 });
 
 afterAll(async () => {
@@ -189,7 +166,7 @@ describe('console payloads', () => {
 describe('reruns and crashes', () => {
   it('a retried run start queues nobody twice, and overlapping sweeps make one image per instance, with one reboot', async () => {
     const instanceId = await launch({ Backup: 'true' });
-    const start = nextRunTime();
+    const start = nextRunTime(ec2);
     ec2.clock.advanceTo(start);
     await invoke('reboot', at(start));
     const rerun = await invoke('reboot', at(start));
@@ -210,7 +187,7 @@ describe('reruns and crashes', () => {
 
   it('finds the image a crashed sweep made (and the reboot it began) before recording it, instead of a second', async () => {
     const instanceId = await launch({ Backup: 'true' });
-    const start = nextRunTime();
+    const start = nextRunTime(ec2);
     ec2.clock.advanceTo(start);
     const { runId } = (await invoke('reboot', at(start))) as { runId: string };
     const ready = new Date(start.getTime() + MINUTE);
@@ -300,7 +277,7 @@ describe('a reboot-mode backup is verified: good only once the instance is back 
   it('fails verification when the instance does not come back: the image is kept, never a good backup', async () => {
     const instanceId = await launch({ Backup: 'true', [OperatorTag.retain]: '1' });
     ec2.faults.unhealthyAfterImageOf(instanceId);
-    const start = nextRunTime();
+    const start = nextRunTime(ec2);
     ec2.clock.advanceTo(start);
     const { runId } = (await invoke('reboot', at(start))) as { runId: string };
     const published = ec2.putEvents.length;
@@ -423,7 +400,7 @@ describe('image state-change batches from the queue', () => {
 describe('failures at the start of a run', () => {
   it('records and publishes a backup that cannot start (invalid mode), and takes nothing down', async () => {
     const instanceId = await launch({ Backup: 'true', [OperatorTag.mode]: 'sometimes' });
-    const start = nextRunTime();
+    const start = nextRunTime(ec2);
     ec2.clock.advanceTo(start);
     const published = ec2.putEvents.length;
 

@@ -12,13 +12,11 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { BackupStep, ImageTag, InstanceTag, OperatorTag } from '../../../lib/tags';
-import { type AuditEntry, LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
+import { type AuditEntry, LOCAL_ACCOUNT_ID, type LocalEc2 } from '../../../local/ec2';
 import { groupOf, imageReboots, peaksByGroup } from '../../../local/runner/downtime';
 import { type FleetMember, launchFleet } from '../../../local/runner/fleet';
-import { loadFunctions } from '../../../local/runner/functions';
-import { type Handler, lambdaContext, scheduledEvent } from '../../../local/runner/simulation';
-import { clientFor } from '../local-ec2/helpers';
-import { EVENING, SERVERLESS_FILE } from './fixtures';
+import { scheduledEvent } from '../../../local/runner/simulation';
+import { nextRunTime, type ServiceUnderTest, startService } from './fixtures';
 import { inventory, tagsOf } from './support';
 
 const MINUTE = 60_000;
@@ -27,14 +25,12 @@ const WINDOW_MINUTES = 20;
 
 let ec2: LocalEc2;
 let client: EC2Client;
-let handlers: Map<string, Handler>;
+let service: ServiceUnderTest;
 let launchedIds: string[] = [];
 
-async function invoke(name: string, time: Date): Promise<Record<string, unknown>> {
-  const handler = handlers.get(name);
-  if (handler === undefined) throw new Error(`no function ${name}`);
-  const event = scheduledEvent('test', time, 'us-east-1', LOCAL_ACCOUNT_ID);
-  return (await handler(event, lambdaContext(name, 900, 'us-east-1', LOCAL_ACCOUNT_ID))) as Record<string, unknown>;
+/** Invokes a function with the scheduled event of `time`. */
+function invoke(name: string, time: Date): Promise<Record<string, unknown>> {
+  return service.invoke(name, scheduledEvent('test', time, 'us-east-1', LOCAL_ACCOUNT_ID));
 }
 
 async function launch(members: readonly FleetMember[]): Promise<string[]> {
@@ -57,12 +53,6 @@ async function night(start: Date, minutes: number): Promise<Record<string, unkno
     await invoke('createImages', time);
   }
   return started;
-}
-
-/** A run time an hour after the endpoint's clock, on the minute. */
-function nextRunTime(): Date {
-  const time = ec2.clock.now().getTime() + 60 * MINUTE;
-  return new Date(time - (time % MINUTE));
 }
 
 function reboots(ids: readonly string[]): AuditEntry[] {
@@ -88,17 +78,8 @@ async function tagsById(ids: readonly string[]): Promise<Map<string, Record<stri
 }
 
 beforeAll(async () => {
-  ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: false, audit: true });
-  client = clientFor(ec2.url, 3);
-  const functions = await loadFunctions(SERVERLESS_FILE, {
-    stage: 'dev',
-    endpoint: ec2.url,
-    region: 'us-east-1',
-    account: LOCAL_ACCOUNT_ID,
-    logLevel: 'SILENT',
-    params: { rebootWindowMinutes: String(WINDOW_MINUTES) },
-  });
-  handlers = new Map(functions.map((fn) => [fn.name, fn.handler]));
+  service = await startService({ rebootWindowMinutes: String(WINDOW_MINUTES) });
+  ({ ec2, client } = service);
 });
 
 // Each test's instances leave the account, so that the next test's runs hold only its own.
@@ -120,7 +101,7 @@ it('misses the window for the members a group could not reach: recorded, not reb
       optedIn: true,
     })),
   );
-  const start = nextRunTime();
+  const start = nextRunTime(ec2);
   const { runId } = (await night(start, 60)) as { runId: string };
   const windowEnd = start.getTime() + WINDOW_MINUTES * MINUTE;
 
@@ -167,7 +148,7 @@ it('groups the members of an Auto Scaling group by it; an operator’s group tag
     { name: 'plain', tags: { Backup: 'true' }, optedIn: true },
   ]);
   const ids = [asgA, asgB, own, plain].map((id) => id ?? '');
-  await night(nextRunTime(), 30);
+  await night(nextRunTime(ec2), 30);
   const tags = await tagsById(ids);
   for (const id of ids) expect(tags.get(id)?.[InstanceTag.state]).toBe(BackupStep.succeeded);
   expect(await groupPeaks(ids)).toEqual({ 'fleet-asg': 1, mine: 1 });
@@ -188,7 +169,7 @@ it('images an instance pending or stopping at the run’s start once it settles,
   ]);
   const ids = [settling ?? '', waking ?? ''];
   await client.send(new StopInstancesCommand({ InstanceIds: [waking ?? ''] }));
-  const start = nextRunTime();
+  const start = nextRunTime(ec2);
   // At the start, one is still stopping (45 s) and the other still pending (30 s).
   ec2.clock.advanceTo(new Date(start.getTime() - 20_000));
   await client.send(new StopInstancesCommand({ InstanceIds: [settling ?? ''] }));
