@@ -53,6 +53,13 @@ export const InstanceTag = {
   policyError: 'ami-backup:policy-error',
 } as const;
 
+/**
+ * The tags that record a run's outcome: written on the instance and on its image, the only tags an image gets after
+ * its creation (each function's IAM role allows just the keys it writes).
+ */
+export const OUTCOME_TAG_KEYS = [InstanceTag.state, InstanceTag.lastSuccess, InstanceTag.lastError] as const;
+export type OutcomeTags = Readonly<Partial<Record<(typeof OUTCOME_TAG_KEYS)[number], string>>>;
+
 /** Tags the service sets on every image and snapshot it creates. */
 export const ImageTag = {
   /** Ownership: the service and stage that created the resource. Nothing without it is ever deleted. */

@@ -20,6 +20,7 @@ import {
   ImageTag,
   InstanceTag,
   imageName,
+  type OutcomeTags,
   parseImageMode,
   parseRunId,
   tagValue,
@@ -533,7 +534,7 @@ export function decideImageOutcome(
  * to 1,000 instances and images: the night spends its per-instance calls on CreateImage and DeregisterImage alone.
  * On the image, `succeeded` marks a good backup (available, and its instance back healthy from a reboot).
  */
-export function outcomeTags(decision: RunOutcome): TagWrite['tags'] {
+export function outcomeTags(decision: RunOutcome): OutcomeTags {
   if (decision.kind === 'succeeded') {
     return {
       [InstanceTag.state]: BackupStep.succeeded,

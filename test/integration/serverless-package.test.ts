@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ImageTag, InstanceTag, TAG_PREFIX } from '../../lib/tags';
+import { ImageTag, InstanceTag, OUTCOME_TAG_KEYS, TAG_PREFIX } from '../../lib/tags';
 
 const run = promisify(execFile);
 
@@ -55,7 +55,6 @@ const INSTANCES = sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId
 const IMAGES = sub('arn:${AWS::Partition}:ec2:${AWS::Region}::image/*');
 // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
 const SNAPSHOTS = sub('arn:${AWS::Partition}:ec2:${AWS::Region}::snapshot/*');
-const SERVICE_KEYS = { 'ForAllValues:StringLike': { 'aws:TagKeys': [`${TAG_PREFIX}*`] } };
 const FAILURE_QUEUE_ARN = { 'Fn::GetAtt': ['FailedInvocationsQueue', 'Arn'] };
 const IMAGE_STATE_QUEUE_ARN = { 'Fn::GetAtt': ['ImageStateQueue', 'Arn'] };
 
@@ -100,20 +99,36 @@ function ruleTarget(rule: Resource): string {
   return target?.Arn['Fn::GetAtt'][0] ?? '';
 }
 
-function statements(template: Template): readonly Statement[] {
-  const role = template.Resources.IamRoleLambdaExecution;
-  const policies = role?.Properties.Policies as readonly { PolicyDocument: { Statement: readonly Statement[] } }[];
-  return policies.flatMap((policy) => policy.PolicyDocument.Statement);
+/** The logical id of the role a function runs with. */
+function roleIdOf(template: Template, name: string): string {
+  const role = lambdaFunction(template, name).Properties.Role as { 'Fn::GetAtt': readonly [string, string] };
+  return role['Fn::GetAtt'][0];
 }
 
-function statement(template: Template, sid: string): Statement {
-  const found = statements(template).filter((candidate) => candidate.Sid === sid);
+/** The statements of a function's role, each action list as a list. */
+function statementsOf(template: Template, name: string): readonly Statement[] {
+  const role = template.Resources[roleIdOf(template, name)];
+  const policies = role?.Properties.Policies as readonly { PolicyDocument: { Statement: readonly Statement[] } }[];
+  return policies
+    .flatMap((policy) => policy.PolicyDocument.Statement)
+    .map((candidate) => ({ ...candidate, Action: actionsOf(candidate) }));
+}
+
+function statementOf(template: Template, name: string, sid: string): Statement {
+  const found = statementsOf(template, name).filter((candidate) => candidate.Sid === sid);
   expect(found).toHaveLength(1);
   return found[0] as Statement;
 }
 
 function actionsOf(candidate: Statement): readonly string[] {
   return typeof candidate.Action === 'string' ? [candidate.Action] : candidate.Action;
+}
+
+/** The tag keys a tagging statement allows: its ForAllValues:StringEquals list, which must be present. */
+function tagKeysOf(candidate: Statement): readonly string[] {
+  const keys = candidate.Condition?.['ForAllValues:StringEquals']?.['aws:TagKeys'];
+  if (!Array.isArray(keys)) throw new Error(`${candidate.Sid} allows tagging without a key list`);
+  return keys as string[];
 }
 
 describe('serverless package with the default parameters', () => {
@@ -259,136 +274,209 @@ describe('serverless package with the default parameters', () => {
     expect(service.template.Resources.FailedInvocationsQueue?.Type).toBe('AWS::SQS::Queue');
   });
 
-  it('grants no wildcard action, and "*" resources only to Describe calls', () => {
-    const all = statements(service.template);
-    expect(all.every((candidate) => candidate.Effect === 'Allow')).toBe(true);
-    for (const candidate of all) {
-      for (const action of actionsOf(candidate)) expect(action).not.toContain('*');
-      if (candidate.Resource === '*') {
-        for (const action of actionsOf(candidate)) expect(action).toMatch(/^ec2:Describe[A-Za-z]+$/);
-      }
+  it('gives each function a role of its own, which only Lambda can assume', () => {
+    const roles = FUNCTIONS.map(({ name }) => roleIdOf(service.template, name));
+    expect(new Set(roles).size).toBe(FUNCTIONS.length);
+    expect(resourcesOfType(service.template, 'AWS::IAM::Role')).toHaveLength(FUNCTIONS.length);
+    for (const role of roles) {
+      expect(service.template.Resources[role]?.Properties.AssumeRolePolicyDocument).toEqual({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+      });
+      expect(service.template.Resources[role]?.Properties.ManagedPolicyArns).toBeUndefined();
     }
   });
 
-  it('has exactly the service statements of the contract', () => {
+  it('grants each role exactly the statements of the contract', () => {
     const optedIn = { 'aws:ResourceTag/Backup': 'true' };
     const owned = { [`aws:ResourceTag/${ImageTag.managedBy}`]: 'ami-backup-dev' };
-    const expected: readonly Statement[] = [
-      {
-        Sid: 'DescribeBackupState',
-        Effect: 'Allow',
-        Action: ['ec2:DescribeInstances', 'ec2:DescribeInstanceStatus', 'ec2:DescribeImages', 'ec2:DescribeSnapshots'],
-        Resource: '*',
-      },
-      {
-        Sid: 'ImageOptedInInstances',
-        Effect: 'Allow',
-        Action: ['ec2:CreateImage'],
-        Resource: INSTANCES,
-        Condition: { StringEquals: optedIn },
-      },
-      {
-        Sid: 'CreateOwnedImagesAndSnapshots',
-        Effect: 'Allow',
-        Action: ['ec2:CreateImage'],
-        Resource: [IMAGES, SNAPSHOTS],
-        Condition: { StringEquals: { [`aws:RequestTag/${ImageTag.managedBy}`]: 'ami-backup-dev' } },
-      },
-      {
-        Sid: 'TagImagesAndSnapshotsOnCreation',
-        Effect: 'Allow',
-        Action: ['ec2:CreateTags'],
-        Resource: [IMAGES, SNAPSHOTS],
-        Condition: { StringEquals: { 'ec2:CreateAction': 'CreateImage' }, ...SERVICE_KEYS },
-      },
-      {
-        Sid: 'TagOwnedImagesAndSnapshots',
-        Effect: 'Allow',
-        Action: ['ec2:CreateTags'],
-        Resource: [IMAGES, SNAPSHOTS],
-        Condition: { StringEquals: owned, ...SERVICE_KEYS },
-      },
-      {
-        Sid: 'TrackStateOnOptedInInstances',
-        Effect: 'Allow',
-        Action: ['ec2:CreateTags', 'ec2:DeleteTags'],
-        Resource: INSTANCES,
-        Condition: {
-          StringEquals: optedIn,
-          // Exactly the keys the service sets on instances, and never a call without keys (DeleteTags of all).
-          'ForAllValues:StringEquals': { 'aws:TagKeys': Object.values(InstanceTag) },
-          Null: { 'aws:TagKeys': 'false' },
+    const exactly = (keys: readonly string[]) => ({
+      'ForAllValues:StringEquals': { 'aws:TagKeys': keys },
+      Null: { 'aws:TagKeys': 'false' },
+    });
+    const logs = (name: string): Statement => ({
+      Sid: 'WriteOwnLogs',
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: sub(
+        `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/ami-backup-dev-${name}:*`,
+      ),
+    });
+    const reportFailures: Statement = {
+      Sid: 'ReportFailedInvocations',
+      Effect: 'Allow',
+      Action: ['sqs:SendMessage'],
+      Resource: FAILURE_QUEUE_ARN,
+    };
+    const describe = (Sid: string, actions: readonly string[]): Statement => ({
+      Sid,
+      Effect: 'Allow',
+      Action: actions.map((action) => `ec2:${action}`),
+      Resource: '*',
+    });
+    const tagInstances = (Sid: string, action: string, keys: readonly string[]): Statement => ({
+      Sid,
+      Effect: 'Allow',
+      Action: [action],
+      Resource: INSTANCES,
+      Condition: { StringEquals: optedIn, ...exactly(keys) },
+    });
+    const recordOnImages: Statement = {
+      Sid: 'RecordOutcomesOnOwnImages',
+      Effect: 'Allow',
+      Action: ['ec2:CreateTags'],
+      Resource: IMAGES,
+      Condition: { StringEquals: owned, ...exactly(OUTCOME_TAG_KEYS) },
+    };
+    const publish: Statement = {
+      Sid: 'PublishOutcomes',
+      Effect: 'Allow',
+      Action: ['events:PutEvents'],
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+      Resource: sub('arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default'),
+    };
+    const { state, run, since, imageMode, healthyAt, lastSuccess, lastError, policyError } = InstanceTag;
+    const expected: Readonly<Record<(typeof FUNCTIONS)[number]['name'], readonly Statement[]>> = {
+      reboot: [
+        logs('reboot'),
+        reportFailures,
+        describe('DescribeInstances', ['DescribeInstances']),
+        tagInstances('StartRunsOnOptedInInstances', 'ec2:CreateTags', [state, run, since, lastError, policyError]),
+        tagInstances('ClearPolicyErrors', 'ec2:DeleteTags', [policyError]),
+        publish,
+      ],
+      createImages: [
+        logs('createImages'),
+        reportFailures,
+        describe('DescribeRuns', ['DescribeInstances', 'DescribeInstanceStatus', 'DescribeImages']),
+        {
+          Sid: 'ImageOptedInInstances',
+          Effect: 'Allow',
+          Action: ['ec2:CreateImage'],
+          Resource: INSTANCES,
+          Condition: { StringEquals: optedIn },
         },
-      },
-      {
-        Sid: 'DeregisterOwnedImages',
-        Effect: 'Allow',
-        Action: ['ec2:DeregisterImage'],
-        Resource: IMAGES,
-        Condition: { StringEquals: owned },
-      },
-      {
-        Sid: 'DeleteOwnedSnapshots',
-        Effect: 'Allow',
-        Action: ['ec2:DeleteSnapshot'],
-        Resource: SNAPSHOTS,
-        Condition: { StringEquals: owned },
-      },
-      {
-        Sid: 'PublishOutcomes',
-        Effect: 'Allow',
-        Action: ['events:PutEvents'],
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
-        Resource: sub('arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default'),
-      },
-    ];
-    expect(statements(service.template).filter((candidate) => candidate.Sid !== undefined)).toEqual(expected);
+        {
+          Sid: 'CreateOwnedImagesAndSnapshots',
+          Effect: 'Allow',
+          Action: ['ec2:CreateImage'],
+          Resource: [IMAGES, SNAPSHOTS],
+          Condition: { StringEquals: { [`aws:RequestTag/${ImageTag.managedBy}`]: 'ami-backup-dev' } },
+        },
+        {
+          Sid: 'TagImagesAndSnapshotsOnCreation',
+          Effect: 'Allow',
+          Action: ['ec2:CreateTags'],
+          Resource: [IMAGES, SNAPSHOTS],
+          Condition: {
+            StringEquals: {
+              'ec2:CreateAction': 'CreateImage',
+              [`aws:RequestTag/${ImageTag.managedBy}`]: 'ami-backup-dev',
+            },
+            ...exactly(Object.values(ImageTag)),
+          },
+        },
+        recordOnImages,
+        tagInstances('TrackRunsOnOptedInInstances', 'ec2:CreateTags', [
+          state,
+          since,
+          imageMode,
+          healthyAt,
+          lastSuccess,
+          lastError,
+        ]),
+        publish,
+      ],
+      recordImageState: [
+        logs('recordImageState'),
+        {
+          Sid: 'ReadImageStates',
+          Effect: 'Allow',
+          Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+          Resource: IMAGE_STATE_QUEUE_ARN,
+        },
+        describe('DescribeImagesAndInstances', ['DescribeImages', 'DescribeInstances']),
+        recordOnImages,
+        tagInstances('RecordOutcomesOnOptedInInstances', 'ec2:CreateTags', OUTCOME_TAG_KEYS),
+        publish,
+      ],
+      rotate: [
+        logs('rotate'),
+        reportFailures,
+        describe('DescribeBackups', ['DescribeInstances', 'DescribeImages', 'DescribeSnapshots']),
+        {
+          Sid: 'DeregisterOwnImages',
+          Effect: 'Allow',
+          Action: ['ec2:DeregisterImage'],
+          Resource: IMAGES,
+          Condition: { StringEquals: owned },
+        },
+        {
+          Sid: 'DeleteOwnSnapshots',
+          Effect: 'Allow',
+          Action: ['ec2:DeleteSnapshot'],
+          Resource: SNAPSHOTS,
+          Condition: { StringEquals: owned },
+        },
+        publish,
+      ],
+    };
+    for (const { name } of FUNCTIONS)
+      expect({ [name]: statementsOf(service.template, name) }).toEqual({ [name]: expected[name] });
   });
 
-  it('adds nothing beyond its own log groups and the two queues in the statements the framework generates', () => {
-    const generated = statements(service.template).filter((candidate) => candidate.Sid === undefined);
-    expect(generated.length).toBeGreaterThan(0);
-    const readsImageStates = {
-      Effect: 'Allow',
-      Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
-      Resource: [IMAGE_STATE_QUEUE_ARN],
-    };
-    expect(generated).toContainEqual(readsImageStates);
-    for (const candidate of generated) {
-      const actions = actionsOf(candidate);
-      if (actions.every((action) => action.startsWith('logs:'))) {
-        expect(JSON.stringify(candidate.Resource)).toMatch(/log-group:\/aws\/lambda\/ami-backup-dev\*/);
-      } else if (actions.includes('sqs:ReceiveMessage')) {
-        expect(candidate).toEqual(readsImageStates);
-      } else {
-        expect(candidate).toEqual({ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: FAILURE_QUEUE_ARN });
+  it('grants no wildcard action, no Deny to lean on, and "*" resources only to Describe calls', () => {
+    for (const { name } of FUNCTIONS) {
+      for (const candidate of statementsOf(service.template, name)) {
+        expect(candidate.Effect).toBe('Allow');
+        for (const action of actionsOf(candidate)) expect(action).not.toContain('*');
+        if (candidate.Resource === '*') {
+          for (const action of actionsOf(candidate)) expect(action).toMatch(/^ec2:Describe[A-Za-z]+$/);
+        }
       }
     }
+  });
+
+  it('lets only createImages create images (and so reboot), only rotate delete, and no one reboot directly', () => {
+    const actions = (name: string) => new Set(statementsOf(service.template, name).flatMap(actionsOf));
+    const holders = (action: string) => FUNCTIONS.map(({ name }) => name).filter((name) => actions(name).has(action));
+    expect(holders('ec2:CreateImage')).toEqual(['createImages']);
+    expect(holders('ec2:DeregisterImage')).toEqual(['rotate']);
+    expect(holders('ec2:DeleteSnapshot')).toEqual(['rotate']);
+    expect(holders('ec2:DeleteTags')).toEqual(['reboot']);
+    expect(holders('ec2:RebootInstances')).toEqual([]);
+    expect(holders('ec2:CreateTags')).toEqual(['reboot', 'createImages', 'recordImageState']);
+  });
+
+  it('lets every tagging statement write only keys of lib/tags.ts, by name, and never no key', () => {
+    const instanceKeys = new Set<string>();
+    for (const { name } of FUNCTIONS) {
+      for (const candidate of statementsOf(service.template, name)) {
+        if (!actionsOf(candidate).some((action) => action === 'ec2:CreateTags' || action === 'ec2:DeleteTags'))
+          continue;
+        expect(candidate.Condition?.Null).toEqual({ 'aws:TagKeys': 'false' });
+        const keys = tagKeysOf(candidate);
+        for (const key of keys) expect(key.startsWith(TAG_PREFIX)).toBe(true);
+        if (JSON.stringify(candidate.Resource) === JSON.stringify(INSTANCES)) {
+          for (const key of keys) instanceKeys.add(key);
+          expect(Object.values(InstanceTag)).toEqual(expect.arrayContaining([...keys]));
+        } else if (candidate.Condition?.StringEquals?.['ec2:CreateAction'] === 'CreateImage') {
+          expect(keys).toEqual(Object.values(ImageTag));
+        } else {
+          // After their creation, only images are tagged, and only with an outcome; snapshots never are.
+          expect(candidate.Resource).toEqual(IMAGES);
+          expect(keys).toEqual(OUTCOME_TAG_KEYS);
+        }
+      }
+    }
+    // Every key the service sets on instances is allowed to some function.
+    expect([...instanceKeys].sort()).toEqual(Object.values(InstanceTag).sort());
   });
 
   it('deletes images and snapshots only when they carry the ownership tag of this stage', () => {
     const ownershipCondition = { StringEquals: { [`aws:ResourceTag/${ImageTag.managedBy}`]: 'ami-backup-dev' } };
-    for (const sid of ['DeregisterOwnedImages', 'DeleteOwnedSnapshots']) {
-      expect(statement(service.template, sid).Condition).toEqual(ownershipCondition);
-    }
-    const deleting = statements(service.template).filter((candidate) =>
-      actionsOf(candidate).some((action) => action === 'ec2:DeregisterImage' || action === 'ec2:DeleteSnapshot'),
-    );
-    expect(deleting.map((candidate) => candidate.Sid)).toEqual(['DeregisterOwnedImages', 'DeleteOwnedSnapshots']);
-  });
-
-  it('lets every tagging statement write only keys under the service prefix', () => {
-    const tagging = statements(service.template).filter((candidate) =>
-      actionsOf(candidate).some((action) => action === 'ec2:CreateTags' || action === 'ec2:DeleteTags'),
-    );
-    expect(tagging).toHaveLength(3);
-    for (const candidate of tagging) {
-      const keys = [
-        candidate.Condition?.['ForAllValues:StringLike']?.['aws:TagKeys'],
-        candidate.Condition?.['ForAllValues:StringEquals']?.['aws:TagKeys'],
-      ].flatMap((listed) => (Array.isArray(listed) ? (listed as unknown[]) : []));
-      expect(keys.length).toBeGreaterThan(0);
-      for (const key of keys) expect(String(key).startsWith(TAG_PREFIX)).toBe(true);
+    for (const sid of ['DeregisterOwnImages', 'DeleteOwnSnapshots']) {
+      expect(statementOf(service.template, 'rotate', sid).Condition).toEqual(ownershipCondition);
     }
   });
 
@@ -449,16 +537,26 @@ describe('serverless package with overridden stage and parameters', () => {
         },
       });
     }
-    expect(statement(service.template, 'DeregisterOwnedImages').Condition).toEqual({
+    expect(statementOf(service.template, 'rotate', 'DeregisterOwnImages').Condition).toEqual({
       StringEquals: { [`aws:ResourceTag/${ImageTag.managedBy}`]: 'ami-backup-prod' },
     });
   });
 
   it('conditions imaging (and so its reboot) and instance tagging on the configured opt-in tag', () => {
-    for (const sid of ['ImageOptedInInstances', 'TrackStateOnOptedInInstances']) {
-      expect(statement(service.template, sid).Condition?.StringEquals).toEqual({
-        'aws:ResourceTag/backup-plan': 'nightly',
-      });
+    const onInstances = FUNCTIONS.flatMap(({ name }) =>
+      statementsOf(service.template, name).filter((candidate) =>
+        JSON.stringify(candidate.Resource).includes(':instance/'),
+      ),
+    );
+    expect(onInstances.map((candidate) => candidate.Sid)).toEqual([
+      'StartRunsOnOptedInInstances',
+      'ClearPolicyErrors',
+      'ImageOptedInInstances',
+      'TrackRunsOnOptedInInstances',
+      'RecordOutcomesOnOptedInInstances',
+    ]);
+    for (const candidate of onInstances) {
+      expect(candidate.Condition?.StringEquals).toEqual({ 'aws:ResourceTag/backup-plan': 'nightly' });
     }
   });
 
