@@ -5,6 +5,7 @@
  * wiring is read from the file, so a wrong pattern there makes the local night fail as it would in AWS.
  */
 import { dirname, resolve } from 'node:path';
+import { withEnvironment } from './function-environment';
 import { loadServerlessConfig, type ServerlessConfig, type SqsEvent } from './serverless-config';
 import type { Handler, LocalFunction, QueueTrigger } from './simulation';
 
@@ -20,6 +21,14 @@ export interface LoadFunctionsOptions {
   readonly logLevel?: string;
   /** Deployment parameters, as `--param="name=value"` gives them: they win over the file's `params`. */
   readonly params?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The access key id a function's invocations sign with: each function has credentials of its own (as Lambda gives
+ * each one its role's), so that an endpoint enforcing IAM answers it as EC2 answers that role.
+ */
+export function functionAccessKeyId(functionName: string): string {
+  return `ASIALOCAL${functionName.toUpperCase()}`;
 }
 
 export class WiringError extends Error {
@@ -66,14 +75,24 @@ export async function loadFunctions(file: string, options: LoadFunctionsOptions)
 
   const functions: LocalFunction[] = [];
   for (const fn of config.functions) {
-    const module: Record<string, unknown> = await import(resolve(options.projectRoot ?? dirname(file), fn.modulePath));
+    // The function's own credentials, in force while its module loads (its clients are made then) and while it runs.
+    const own = {
+      AWS_ACCESS_KEY_ID: functionAccessKeyId(fn.name),
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_LAMBDA_FUNCTION_NAME: `${config.service}-${config.stage}-${fn.name}`,
+    };
+    const module: Record<string, unknown> = await withEnvironment(
+      own,
+      () => import(resolve(options.projectRoot ?? dirname(file), fn.modulePath)),
+    );
     const handler = module[fn.exportName];
     if (typeof handler !== 'function') {
       throw new WiringError(`${fn.modulePath} has no function export ${fn.exportName} (handler of ${fn.name})`);
     }
+    const invoke = handler as Handler;
     functions.push({
       name: fn.name,
-      handler: handler as Handler,
+      handler: (event, context) => withEnvironment(own, () => invoke(event, context)),
       timeoutSeconds: fn.timeout,
       schedules: fn.events.flatMap((event) =>
         event.kind === 'schedule' && event.enabled
