@@ -11,6 +11,8 @@ export interface ActionContext {
   backend: Ec2Backend;
   requestId: string;
   account: string;
+  /** Snapshots the caller may not delete (IAM), which DeregisterImage keeps. */
+  deniedSnapshotDeletions?: ReadonlySet<string>;
 }
 
 /** One EC2 API action: reads its parameters, acts on the backend, returns the response members after `requestId`. */
@@ -278,6 +280,7 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
     const results = context.backend.deregisterImage(
       params.requiredString('ImageId'),
       params.boolean('DeleteAssociatedSnapshots') ?? false,
+      context.deniedSnapshotDeletions,
     );
     return {
       return: true,

@@ -8,6 +8,8 @@ import { dryRunSucceeded, Ec2ApiError, requestLimitExceeded } from './errors';
 import { handleEventBridge, type PutEventsEntry } from './eventbridge';
 import { type Ec2Event, EventHub } from './events';
 import { type CallFault, FaultInjector, type InjectedError, type Latency } from './faults';
+import type { IamOptions } from './iam';
+import { type Denial, type Ec2Authorization, IamGate } from './iam-gate';
 import { readStateFile, savedState, writeStateFile } from './persistence';
 import { QueryParams } from './query';
 import { type AuditEntry, type BackendState, Ec2Backend } from './store';
@@ -34,6 +36,8 @@ export {
   THROTTLED,
 } from './faults';
 export { StateFileError } from './persistence';
+export type { IamOptions, IamPrincipal, PolicyDocument, PolicyStatement } from './iam';
+export type { Denial } from './iam-gate';
 export { INSTANCE_STORE_AMI_ID } from './rules';
 export { type AuditEntry, type BackendState, Ec2Backend } from './store';
 
@@ -71,6 +75,11 @@ export interface LocalEc2Options {
    */
   audit?: boolean;
 }
+  /**
+   * Authorize every EC2 request and every PutEvents with the IAM policies of the principal behind its access key (the
+   * SigV4 credential; signatures are not verified), as AWS builds the request context. Off when absent.
+   */
+  iam?: IamOptions;
 
 /** Faults set from tests; each `fail…`/`add…` returns a function that removes what it added. */
 export interface LocalEc2Faults {
@@ -127,6 +136,11 @@ export interface LocalEc2 {
   /** Entries received by the EventBridge PutEvents stand-in. */
   putEvents: readonly PutEventsEntry[];
   /** EC2 API calls served (all actions, or one), errors included. */
+  /**
+   * Requests refused by IAM (when started with `iam`), and snapshots DeregisterImage kept for want of
+   * `ec2:DeleteSnapshot`; an unknown access key is not a denial (it fails authentication).
+   */
+  readonly denied: readonly Denial[];
   callCount(action?: string): number;
   /** The in-process model, for bulk seeding (benchmarks) without HTTP calls. */
   backend: Ec2Backend;
@@ -173,7 +187,30 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
   const calls = new Map<string, number>();
   const logError = options.logError ?? ((message, error) => console.error(message, error));
 
-  const serveEc2 = (params: QueryParams, action: string, requestId: string): { status: number; xml: string } => {
+  const iamGate =
+    options.iam === undefined
+      ? undefined
+      : await IamGate.create(options.iam, {
+          account: LOCAL_ACCOUNT_ID,
+          region,
+          now: () => clock.now(),
+          lookup: {
+            tagsOf: (id) =>
+              (
+                backend.instances.get(id) ??
+                backend.images.get(id) ??
+                backend.snapshots.get(id) ??
+                backend.volumes.get(id)
+              )?.tags,
+            snapshotIdsOf: (imageId) => backend.images.get(imageId)?.devices.map((device) => device.snapshotId) ?? [],
+          },
+        });
+  const serveEc2 = (
+    params: QueryParams,
+    action: string,
+    requestId: string,
+    authorization: Ec2Authorization | undefined,
+  ): { status: number; xml: string } => {
     calls.set(action, (calls.get(action) ?? 0) + 1);
     try {
       const handler = Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : undefined;
@@ -181,8 +218,15 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
         throw new Ec2ApiError('InvalidAction', `The action ${action} is not valid for this web service.`);
       }
       if (throttling && !throttler.admit(action, params)) throw requestLimitExceeded();
+      // Authorized before DryRun is answered: DryRun tells whether the caller may make the call.
+      if (authorization?.error !== undefined) throw authorization.error;
       if (params.boolean('DryRun') === true) throw dryRunSucceeded();
-      const context: ActionContext = { backend, requestId, account: LOCAL_ACCOUNT_ID };
+      const context: ActionContext = {
+        backend,
+        requestId,
+        account: LOCAL_ACCOUNT_ID,
+        deniedSnapshotDeletions: authorization?.deniedSnapshotDeletions,
+      };
       return { status: 200, xml: successXml(action, requestId, handler(params, context)) };
     } catch (err: unknown) {
       if (err instanceof Ec2ApiError) return { status: err.status, xml: errorXml(err.code, err.message, requestId) };
@@ -209,14 +253,18 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
       return;
     }
     if (typeof target === 'string') {
-      const result = handleEventBridge(target, body, clock.now(), (entry) => putEvents.push(entry));
+      const refusal =
+        target === 'AWSEvents.PutEvents' ? await iamGate?.authorizePutEvents(authorizationHeader, body) : undefined;
+      const result = refusal ?? handleEventBridge(target, body, clock.now(), (entry) => putEvents.push(entry));
       response.statusCode = result.status;
       response.setHeader('content-type', 'application/x-amz-json-1.1');
       if (result.errorType !== undefined) response.setHeader('x-amzn-errortype', result.errorType);
+    const authorizationHeader = request.headers.authorization;
       response.end(JSON.stringify(result.body));
       return;
     }
-    const result = serveEc2(params, action, requestId);
+    const authorization = await iamGate?.authorizeEc2(authorizationHeader, action, params);
+    const result = serveEc2(params, action, requestId, authorization);
     response.statusCode = result.status;
     response.setHeader('content-type', 'text/xml;charset=UTF-8');
     response.end(result.xml);
@@ -291,6 +339,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     backend,
     setThrottling: (enabled) => {
       throttling = enabled;
+    denied: iamGate?.denied ?? [],
     },
     setAutoScalingGroup: (instanceId, group) => {
       const instance = backend.instances.get(instanceId);

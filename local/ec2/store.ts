@@ -64,7 +64,7 @@ export interface StateChange {
 
 export interface DeleteSnapshotResult {
   snapshotId: string;
-  returnCode: 'success' | 'skipped';
+  returnCode: 'success' | 'skipped' | 'missing-permissions';
 }
 
 export interface BackendOptions {
@@ -622,7 +622,12 @@ export class Ec2Backend {
     return paginate(candidates ?? this.images.values(), (image) => visible(image) && matches(image), page);
   }
 
-  deregisterImage(imageId: string, deleteAssociatedSnapshots: boolean): DeleteSnapshotResult[] {
+  /** `deniedSnapshotDeletions`: snapshots the caller may not delete (kept, ReturnCode `missing-permissions`). */
+  deregisterImage(
+    imageId: string,
+    deleteAssociatedSnapshots: boolean,
+    deniedSnapshotDeletions: ReadonlySet<string> = new Set(),
+  ): DeleteSnapshotResult[] {
     assertImageId(imageId);
     const image = this.images.get(imageId);
     if (image === undefined) throw imagesNotFound([imageId]);
@@ -652,6 +657,7 @@ export class Ec2Backend {
       if ((this.snapshotUsers.get(snapshotId)?.size ?? 0) > 0 || !this.snapshots.has(snapshotId)) {
         return { snapshotId, returnCode: 'skipped' };
       }
+      if (deniedSnapshotDeletions.has(snapshotId)) return { snapshotId, returnCode: 'missing-permissions' };
       this.removeSnapshot(snapshotId);
       return { snapshotId, returnCode: 'success' };
     });
