@@ -35,9 +35,9 @@ export {
   type Latency,
   THROTTLED,
 } from './faults';
-export { StateFileError } from './persistence';
 export type { IamOptions, IamPrincipal, PolicyDocument, PolicyStatement } from './iam';
 export type { Denial } from './iam-gate';
+export { StateFileError } from './persistence';
 export { INSTANCE_STORE_AMI_ID } from './rules';
 export { type AuditEntry, type BackendState, Ec2Backend } from './store';
 
@@ -74,12 +74,12 @@ export interface LocalEc2Options {
    * (see `AuditEntry`).
    */
   audit?: boolean;
-}
   /**
    * Authorize every EC2 request and every PutEvents with the IAM policies of the principal behind its access key (the
    * SigV4 credential; signatures are not verified), as AWS builds the request context. Off when absent.
    */
   iam?: IamOptions;
+}
 
 /** Faults set from tests; each `fail…`/`add…` returns a function that removes what it added. */
 export interface LocalEc2Faults {
@@ -135,12 +135,12 @@ export interface LocalEc2 {
   audit: readonly AuditEntry[];
   /** Entries received by the EventBridge PutEvents stand-in. */
   putEvents: readonly PutEventsEntry[];
-  /** EC2 API calls served (all actions, or one), errors included. */
   /**
    * Requests refused by IAM (when started with `iam`), and snapshots DeregisterImage kept for want of
    * `ec2:DeleteSnapshot`; an unknown access key is not a denial (it fails authentication).
    */
   readonly denied: readonly Denial[];
+  /** EC2 API calls served (all actions, or one), errors included. */
   callCount(action?: string): number;
   /** The in-process model, for bulk seeding (benchmarks) without HTTP calls. */
   backend: Ec2Backend;
@@ -186,7 +186,6 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
   const putEvents: PutEventsEntry[] = [];
   const calls = new Map<string, number>();
   const logError = options.logError ?? ((message, error) => console.error(message, error));
-
   const iamGate =
     options.iam === undefined
       ? undefined
@@ -205,6 +204,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
             snapshotIdsOf: (imageId) => backend.images.get(imageId)?.devices.map((device) => device.snapshotId) ?? [],
           },
         });
+
   const serveEc2 = (
     params: QueryParams,
     action: string,
@@ -217,9 +217,9 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
       if (handler === undefined) {
         throw new Ec2ApiError('InvalidAction', `The action ${action} is not valid for this web service.`);
       }
-      if (throttling && !throttler.admit(action, params)) throw requestLimitExceeded();
       // Authorized before DryRun is answered: DryRun tells whether the caller may make the call.
       if (authorization?.error !== undefined) throw authorization.error;
+      if (throttling && !throttler.admit(action, params)) throw requestLimitExceeded();
       if (params.boolean('DryRun') === true) throw dryRunSucceeded();
       const context: ActionContext = {
         backend,
@@ -252,6 +252,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
       respondWithFault(response, verdict.error, typeof target === 'string', requestId);
       return;
     }
+    const authorizationHeader = request.headers.authorization;
     if (typeof target === 'string') {
       const refusal =
         target === 'AWSEvents.PutEvents' ? await iamGate?.authorizePutEvents(authorizationHeader, body) : undefined;
@@ -259,7 +260,6 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
       response.statusCode = result.status;
       response.setHeader('content-type', 'application/x-amz-json-1.1');
       if (result.errorType !== undefined) response.setHeader('x-amzn-errortype', result.errorType);
-    const authorizationHeader = request.headers.authorization;
       response.end(JSON.stringify(result.body));
       return;
     }
@@ -334,12 +334,12 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     },
     audit,
     putEvents,
+    denied: iamGate?.denied ?? [],
     callCount: (action) =>
       action === undefined ? [...calls.values()].reduce((sum, count) => sum + count, 0) : (calls.get(action) ?? 0),
     backend,
     setThrottling: (enabled) => {
       throttling = enabled;
-    denied: iamGate?.denied ?? [],
     },
     setAutoScalingGroup: (instanceId, group) => {
       const instance = backend.instances.get(instanceId);
