@@ -17,6 +17,8 @@ module.exports = {
     {
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      // Time in these tests is simulated; this only bounds a hung test, so a loaded machine never fails one.
+      testTimeout: 120_000,
       transform,
       transformIgnorePatterns,
     },

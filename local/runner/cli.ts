@@ -22,6 +22,7 @@ const USAGE = `Usage: npm start -- [options]
   --endpoint URL   use this running EC2-compatible endpoint instead of the embedded one
   --speed N        with --endpoint: the runner's clock runs N times faster than real time (default 1)
   --throttling     let the embedded endpoint throttle as EC2 does
+  --no-iam         do not enforce the functions' IAM roles on the embedded endpoint (enforced by default)
   --logs TARGET    the functions' logs: a file path, or "stderr" (default: none)
   --help`;
 
@@ -85,7 +86,8 @@ function printTable(report: NightReport): void {
     `${report.nights} night(s), ${report.simulatedSeconds / 3600} simulated hours in ${report.wallSeconds} s: ` +
       `${totals.imagesCreated} images created, ${totals.imagesExpired} expired, ${totals.snapshotsDeleted} snapshots ` +
       `deleted, ${totals.failures} failures recorded, ${totals.ec2Calls} EC2 calls by ${report.invocations} invocations; ` +
-      `at most ${totals.maxDownAtOnce} instance(s) down at once, ${totals.maxDownInOneGroup} of one group\n`,
+      `at most ${totals.maxDownAtOnce} instance(s) down at once, ${totals.maxDownInOneGroup} of one group; ` +
+      `${totals.deniedCalls} call(s) denied by IAM\n`,
   );
 }
 
@@ -99,6 +101,7 @@ async function main(): Promise<number> {
       endpoint: { type: 'string' },
       speed: { type: 'string' },
       throttling: { type: 'boolean', default: false },
+      'no-iam': { type: 'boolean', default: false },
       logs: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -142,6 +145,7 @@ async function main(): Promise<number> {
     ...(values.endpoint === undefined ? {} : { endpoint: values.endpoint }),
     ...(values.speed === undefined ? {} : { speed: positive('speed', values.speed, 1) }),
     throttling: values.throttling,
+    iam: !values['no-iam'],
     ...(values.logs === undefined ? { logLevel: 'SILENT' } : {}),
     // Followed only where it is shown: sampling the fleet each step costs calls.
     ...(showProgress ? { onProgress } : {}),

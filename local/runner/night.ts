@@ -4,6 +4,7 @@
  * endpoint), and a report of what the nights left behind.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { dirname } from 'node:path';
 import {
   DescribeInstanceStatusCommand,
   DescribeInstancesCommand,
@@ -27,7 +28,15 @@ import {
 } from '../../lib/tags';
 import type { InstanceOutcome, Summary } from '../../lib/use-cases/context';
 import type { RotateSummary } from '../../lib/use-cases/rotate';
-import { type AuditEntry, LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../ec2';
+import {
+  type AuditEntry,
+  type Denial,
+  type IamOptions,
+  LOCAL_ACCOUNT_ID,
+  type LocalEc2,
+  SimClock,
+  startLocalEc2,
+} from '../ec2';
 import { downtimeByInstance, groupOf, imageReboots, peak, peaksByGroup } from './downtime';
 import {
   type FleetMember,
@@ -37,7 +46,8 @@ import {
   stopMembers,
   terminateMembers,
 } from './fleet';
-import { loadFunctions } from './functions';
+import { functionAccessKeyId, loadFunctions } from './functions';
+import { deployedRoles } from './roles';
 import { type InvocationRecord, type QueuedMessages, type SimulationClock, simulate } from './simulation';
 
 export interface NightOptions {
@@ -58,6 +68,11 @@ export interface NightOptions {
   readonly ec2?: LocalEc2;
   /** Let the embedded endpoint throttle as EC2 does. */
   readonly throttling?: boolean;
+  /**
+   * The embedded endpoint answers each function as EC2 answers its deployed role (default true); the runner's own
+   * calls (launching the fleet, reading the result) are an operator's, allowed everything.
+   */
+  readonly iam?: boolean;
   readonly region?: string;
   /** Overrides the functions' log level (for example SILENT). */
   readonly logLevel?: string;
@@ -128,6 +143,8 @@ export interface NightReport {
     readonly maxDownAtOnce: number;
     /** Most members of one group down for images' reboots at the same moment. */
     readonly maxDownInOneGroup: number;
+    /** Calls the endpoint refused for want of IAM permission (0 on a normal night; IAM enforced on the embedded one). */
+    readonly deniedCalls: number;
   };
   readonly simulatedSeconds: number;
   readonly wallSeconds: number;
@@ -143,6 +160,41 @@ const LAUNCH_WAIT_MS = 300_000;
 /** Values per EC2 filter in one call. */
 const FILTER_VALUES = 200;
 const DUMMY_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+export interface LocalIamOptions {
+  /** Where serverless.yml is. */
+  readonly projectRoot: string;
+  readonly stage: string;
+  readonly region: string;
+  /** Deployment parameters, as `--param="name=value"` gives them. */
+  readonly params?: Readonly<Record<string, string>>;
+  /** Access key ids of operators, allowed everything (default: the runner's own, `local`). */
+  readonly operators?: readonly string[];
+}
+
+/**
+ * What the local endpoint enforces: each function's deployed role for its credentials, and operators allowed
+ * everything for the runner's (and tests') own calls: launching the fleet, reading what the nights left.
+ */
+export async function localIam(options: LocalIamOptions): Promise<IamOptions> {
+  const { operators = [DUMMY_CREDENTIALS.accessKeyId], ...deployment } = options;
+  const roles = await deployedRoles({ ...deployment, account: LOCAL_ACCOUNT_ID });
+  const operator = {
+    arn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:user/operator`,
+    policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] }],
+  };
+  return {
+    principals: {
+      ...Object.fromEntries(operators.map((accessKeyId) => [accessKeyId, operator])),
+      ...Object.fromEntries(
+        roles.map((role) => [
+          functionAccessKeyId(role.functionName),
+          { arn: role.principalArn, policies: role.policies },
+        ]),
+      ),
+    },
+  };
+}
 
 function tagsOf(tags: readonly Tag[] | undefined): Record<string, string> {
   return Object.fromEntries((tags ?? []).flatMap((tag) => (tag.Key === undefined ? [] : [[tag.Key, tag.Value ?? '']])));
@@ -179,12 +231,21 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
   let url: string;
   let clock: SimulationClock;
   if (options.endpoint === undefined) {
+    const iam =
+      options.ec2 === undefined && options.iam !== false
+        ? await localIam({
+            projectRoot: options.projectRoot ?? dirname(options.serverlessFile),
+            stage: options.stage ?? 'dev',
+            region,
+          })
+        : undefined;
     embedded =
       options.ec2 ??
       (await startLocalEc2({
         clock: SimClock.manual(options.start ?? new Date(Date.UTC(2026, 10, 25, 20))),
         throttling: options.throttling ?? false,
         region,
+        ...(iam === undefined ? {} : { iam }),
       }));
     const simClock = embedded.clock;
     url = embedded.url;
@@ -274,14 +335,16 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       timeline: audit !== undefined,
     });
     const unreceived = [...queued.values()].reduce((sum, messages) => sum + messages.length, 0);
+    const denied = embedded?.denied ?? [];
     return {
       ...report,
       problems: [
         ...report.problems,
         ...(unreceived > 0 ? [`${unreceived} queued message(s) not yet received after the last night`] : []),
+        ...deniedProblems(denied),
       ],
       nights: options.nights,
-      totals: { ...report.totals, ec2Calls: counter.count() },
+      totals: { ...report.totals, ec2Calls: counter.count(), deniedCalls: denied.length },
       simulatedSeconds: Math.round((clock.now().getTime() - simStart.getTime()) / 1000),
       wallSeconds: Math.round((Date.now() - wallStart) / 100) / 10,
     };
@@ -289,6 +352,21 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
     counter.close();
     if (options.ec2 === undefined) await embedded?.stop();
   }
+}
+
+/** One problem per principal and action refused: how often, and the first resource refused. */
+function deniedProblems(denied: readonly Denial[]): string[] {
+  const grouped = new Map<string, { count: number; first: Denial }>();
+  for (const denial of denied) {
+    const key = `${denial.principalArn} ${denial.action}`;
+    const entry = grouped.get(key);
+    if (entry === undefined) grouped.set(key, { count: 1, first: denial });
+    else entry.count += 1;
+  }
+  return [...grouped.values()].map(
+    ({ count, first }) =>
+      `IAM denied ${first.action} to ${first.principalArn} ${count} time(s), first on ${first.resource}`,
+  );
 }
 
 /** A clock for an endpoint the runner cannot move: it starts at the endpoint's time and waits in real time. */
@@ -647,6 +725,7 @@ async function reportOn(
       ec2Calls: 0,
       maxDownAtOnce: downtime.maxDownAtOnce,
       maxDownInOneGroup: downtime.maxDownInOneGroup,
+      deniedCalls: 0,
     },
     invocations: records.length,
     invocationErrors,

@@ -40,8 +40,11 @@ it('prints only the JSON summary on stdout, showing rotation at work, and exits 
       'snapshotsDeleted',
       'maxDownAtOnce',
       'maxDownInOneGroup',
+      'deniedCalls',
     ].sort(),
   );
+  // Each function ran with its deployed role enforced, and needed nothing more.
+  expect(summary.totals.deniedCalls).toBe(0);
   // One web server at a time, while ungrouped instances went down together.
   expect(summary.totals.maxDownInOneGroup).toBe(1);
   expect(summary.totals.maxDownAtOnce).toBeGreaterThan(1);

@@ -6,11 +6,26 @@ import { ImageTag } from '../../../lib/tags';
 import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
 import { DEMO_FLEET, type FleetMember } from '../../../local/runner/fleet';
 import { loadFunctions } from '../../../local/runner/functions';
-import { type NightReport, runNights } from '../../../local/runner/night';
+import { localIam, type NightReport, runNights } from '../../../local/runner/night';
 import { lambdaContext } from '../../../local/runner/simulation';
 import { clientFor } from '../local-ec2/helpers';
 
-export const SERVERLESS_FILE = resolve(__dirname, '../../../serverless.yml');
+export const PROJECT_ROOT = resolve(__dirname, '../../..');
+export const SERVERLESS_FILE = resolve(PROJECT_ROOT, 'serverless.yml');
+
+/**
+ * IAM as deployed, enforced on the endpoint: each function's role for its calls; the tests' clients (`test`) and the
+ * runner's (`local`) are operators.
+ */
+export function deployedIam(params: Readonly<Record<string, string>> = {}) {
+  return localIam({
+    projectRoot: PROJECT_ROOT,
+    stage: 'dev',
+    region: 'us-east-1',
+    params,
+    operators: ['test', 'local'],
+  });
+}
 export const EVENING = new Date('2026-11-25T20:00:00Z');
 
 export interface NightFixture {
@@ -51,7 +66,12 @@ async function makeLookAlikes(client: EC2Client, clock: SimClock): Promise<strin
 }
 
 export async function runFleet(nights: number, fleet: readonly FleetMember[] = DEMO_FLEET): Promise<NightFixture> {
-  const ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: true, audit: true });
+  const ec2 = await startLocalEc2({
+    clock: SimClock.manual(EVENING),
+    throttling: true,
+    audit: true,
+    iam: await deployedIam(),
+  });
   const client = clientFor(ec2.url, 5);
   const lookAlikeImageIds = await makeLookAlikes(client, ec2.clock);
   const report = await runNights({ ec2, fleet, nights, serverlessFile: SERVERLESS_FILE, logLevel: 'SILENT' });
@@ -66,9 +86,17 @@ export interface ServiceUnderTest {
   invoke(name: string, event: unknown): Promise<Record<string, unknown>>;
 }
 
-/** Starts an endpoint at `EVENING` (throttling off, audit on) and loads the functions with deployment `params`. */
+/**
+ * Starts an endpoint at `EVENING` (throttling off, audit on, the deployed IAM enforced) and loads the functions with
+ * deployment `params`.
+ */
 export async function startService(params: Readonly<Record<string, string>> = {}): Promise<ServiceUnderTest> {
-  const ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: false, audit: true });
+  const ec2 = await startLocalEc2({
+    clock: SimClock.manual(EVENING),
+    throttling: false,
+    audit: true,
+    iam: await deployedIam(params),
+  });
   const functions = await loadFunctions(SERVERLESS_FILE, {
     stage: 'dev',
     endpoint: ec2.url,
