@@ -4,7 +4,7 @@
  * losing it: consumers may see one twice and can tell by `detail.imageId` and `detail-type`.
  */
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { chunk } from './errors';
+import { chunk, DeadlineRetryStrategy, withinDeadline } from './errors';
 
 export const EVENT_SOURCE = 'ami-backup';
 
@@ -40,10 +40,21 @@ export class PublishError extends Error {
 export class BackupEvents {
   constructor(
     private readonly eventBusName: string,
-    private readonly client: EventBridgeClient = new EventBridgeClient({}),
+    private readonly client: EventBridgeClient = new EventBridgeClient({ retryStrategy: new DeadlineRetryStrategy() }),
+    /** The invocation's remaining time: the SDK's retries end within it. */
+    private readonly remainingMs?: () => number,
   ) {}
 
-  async publish(events: readonly ServiceEvent[]): Promise<void> {
+  /** This publisher (its client) for one invocation, whose calls end within its remaining time. */
+  forInvocation(remainingMs: () => number): BackupEvents {
+    return new BackupEvents(this.eventBusName, this.client, remainingMs);
+  }
+
+  publish(events: readonly ServiceEvent[]): Promise<void> {
+    return withinDeadline(this.remainingMs, () => this.publishNow(events));
+  }
+
+  private async publishNow(events: readonly ServiceEvent[]): Promise<void> {
     for (const batch of chunk(events, PUT_EVENTS_BATCH)) {
       const output = await this.client.send(
         new PutEventsCommand({

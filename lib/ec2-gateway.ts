@@ -20,7 +20,16 @@ import {
   type Tag,
 } from '@aws-sdk/client-ec2';
 import type { ImageRequest } from './decisions/progress';
-import { chunk, errorCode, errorMessage, isTransient } from './errors';
+import {
+  ATTEMPT_RESERVE_MS,
+  chunk,
+  DeadlineRetryStrategy,
+  errorCode,
+  errorMessage,
+  isTransient,
+  refusedIds,
+  withinDeadline,
+} from './errors';
 import type {
   CheckStatus,
   Image,
@@ -122,9 +131,26 @@ export interface InstanceQuery {
 
 export class Ec2Gateway {
   constructor(
-    private readonly client: EC2Client = new EC2Client({}),
+    private readonly client: EC2Client = new EC2Client({ retryStrategy: new DeadlineRetryStrategy() }),
     private readonly pacers: Pacers = new Pacers(),
+    /** The invocation's remaining time: the SDK's retries and the splitting of refused batches end within it. */
+    private readonly remainingMs?: () => number,
   ) {}
+
+  /** This gateway (its client and pacers) for one invocation, whose calls end within its remaining time. */
+  forInvocation(remainingMs: () => number): Ec2Gateway {
+    return new Ec2Gateway(this.client, this.pacers, remainingMs);
+  }
+
+  /** Runs the calls of `work` within the invocation's deadline. */
+  private within<T>(work: () => Promise<T>): Promise<T> {
+    return withinDeadline(this.remainingMs, work);
+  }
+
+  /** Whether another attempt can start and end before the invocation does. */
+  private hasTime(): boolean {
+    return this.remainingMs === undefined || this.remainingMs() > ATTEMPT_RESERVE_MS;
+  }
 
   /** Sends a rate-limited command once its action's pacer allows. */
   private async paced<T>(action: string, send: () => Promise<T>): Promise<T> {
@@ -133,46 +159,50 @@ export class Ec2Gateway {
   }
 
   /** Every instance matching the query, across all pages and reservations. */
-  async findInstances(query: InstanceQuery): Promise<Instance[]> {
-    const base: Filter[] = query.tag ? [{ Name: `tag:${query.tag.key}`, Values: [...query.tag.values] }] : [];
-    // An empty id list means "none", never "all" (the SDK would drop it and describe every instance).
-    if (query.instanceIds !== undefined && query.instanceIds.length === 0) return [];
-    const idChunks = query.instanceIds === undefined ? [undefined] : chunk(query.instanceIds, FILTER_VALUES);
-    const instances: Instance[] = [];
-    for (const ids of idChunks) {
-      const filters = ids === undefined ? base : [...base, { Name: 'instance-id', Values: [...ids] }];
-      for await (const page of paginateDescribeInstances(
-        { client: this.client, pageSize: PAGE_SIZE },
-        { Filters: filters },
-      )) {
-        for (const reservation of page.Reservations ?? []) {
-          instances.push(...(reservation.Instances ?? []).map(toInstance).filter(defined));
+  findInstances(query: InstanceQuery): Promise<Instance[]> {
+    return this.within(async () => {
+      const base: Filter[] = query.tag ? [{ Name: `tag:${query.tag.key}`, Values: [...query.tag.values] }] : [];
+      // An empty id list means "none", never "all" (the SDK would drop it and describe every instance).
+      if (query.instanceIds !== undefined && query.instanceIds.length === 0) return [];
+      const idChunks = query.instanceIds === undefined ? [undefined] : chunk(query.instanceIds, FILTER_VALUES);
+      const instances: Instance[] = [];
+      for (const ids of idChunks) {
+        const filters = ids === undefined ? base : [...base, { Name: 'instance-id', Values: [...ids] }];
+        for await (const page of paginateDescribeInstances(
+          { client: this.client, pageSize: PAGE_SIZE },
+          { Filters: filters },
+        )) {
+          for (const reservation of page.Reservations ?? []) {
+            instances.push(...(reservation.Instances ?? []).map(toInstance).filter(defined));
+          }
         }
       }
-    }
-    return instances;
+      return instances;
+    });
   }
 
   /** Status checks of running instances (EC2 answers for at most 100 ids a call). */
-  async findHealth(instanceIds: readonly string[]): Promise<Map<string, InstanceHealth>> {
-    const health = new Map<string, InstanceHealth>();
-    for (const ids of chunk(instanceIds, STATUS_BATCH)) {
-      let token: string | undefined;
-      do {
-        const page = await this.client.send(
-          new DescribeInstanceStatusCommand({ InstanceIds: [...ids], IncludeAllInstances: true, NextToken: token }),
-        );
-        for (const status of page.InstanceStatuses ?? []) {
-          if (status.InstanceId === undefined) continue;
-          health.set(status.InstanceId, {
-            instanceStatus: (status.InstanceStatus?.Status ?? 'insufficient-data') as CheckStatus,
-            systemStatus: (status.SystemStatus?.Status ?? 'insufficient-data') as CheckStatus,
-          });
-        }
-        token = page.NextToken;
-      } while (token);
-    }
-    return health;
+  findHealth(instanceIds: readonly string[]): Promise<Map<string, InstanceHealth>> {
+    return this.within(async () => {
+      const health = new Map<string, InstanceHealth>();
+      for (const ids of chunk(instanceIds, STATUS_BATCH)) {
+        let token: string | undefined;
+        do {
+          const page = await this.client.send(
+            new DescribeInstanceStatusCommand({ InstanceIds: [...ids], IncludeAllInstances: true, NextToken: token }),
+          );
+          for (const status of page.InstanceStatuses ?? []) {
+            if (status.InstanceId === undefined) continue;
+            health.set(status.InstanceId, {
+              instanceStatus: (status.InstanceStatus?.Status ?? 'insufficient-data') as CheckStatus,
+              systemStatus: (status.SystemStatus?.Status ?? 'insufficient-data') as CheckStatus,
+            });
+          }
+          token = page.NextToken;
+        } while (token);
+      }
+      return health;
+    });
   }
 
   private async findImages(filters: Filter[]): Promise<Image[]> {
@@ -187,74 +217,87 @@ export class Ec2Gateway {
   }
 
   /** Images of this account with the given names (any owner tag: the caller checks it). */
-  async findImagesByName(names: readonly string[]): Promise<Image[]> {
-    const images: Image[] = [];
-    for (const values of chunk(names, FILTER_VALUES)) {
-      images.push(...(await this.findImages([{ Name: 'name', Values: [...values] }])));
-    }
-    return images;
+  findImagesByName(names: readonly string[]): Promise<Image[]> {
+    return this.within(async () => {
+      const images: Image[] = [];
+      for (const values of chunk(names, FILTER_VALUES)) {
+        images.push(...(await this.findImages([{ Name: 'name', Values: [...values] }])));
+      }
+      return images;
+    });
   }
 
-  async findImagesById(imageIds: readonly string[]): Promise<Image[]> {
-    const images: Image[] = [];
-    for (const values of chunk(imageIds, FILTER_VALUES)) {
-      images.push(...(await this.findImages([{ Name: 'image-id', Values: [...values] }])));
-    }
-    return images;
+  findImagesById(imageIds: readonly string[]): Promise<Image[]> {
+    return this.within(async () => {
+      const images: Image[] = [];
+      for (const values of chunk(imageIds, FILTER_VALUES)) {
+        images.push(...(await this.findImages([{ Name: 'image-id', Values: [...values] }])));
+      }
+      return images;
+    });
   }
 
   /** Every image carrying the ownership tag with this owner. */
   findOwnedImages(owner: string): Promise<Image[]> {
-    return this.findImages([{ Name: `tag:${ImageTag.managedBy}`, Values: [owner] }]);
+    return this.within(async () => {
+      return this.findImages([{ Name: `tag:${ImageTag.managedBy}`, Values: [owner] }]);
+    });
   }
 
   /** Every snapshot carrying the ownership tag with this owner. */
-  async findOwnedSnapshots(owner: string): Promise<Snapshot[]> {
-    const snapshots: Snapshot[] = [];
-    for await (const page of paginateDescribeSnapshots(
-      { client: this.client, pageSize: PAGE_SIZE },
-      { OwnerIds: ['self'], Filters: [{ Name: `tag:${ImageTag.managedBy}`, Values: [owner] }] },
-    )) {
-      snapshots.push(...(page.Snapshots ?? []).map(toSnapshot).filter(defined));
-    }
-    return snapshots;
+  findOwnedSnapshots(owner: string): Promise<Snapshot[]> {
+    return this.within(async () => {
+      const snapshots: Snapshot[] = [];
+      for await (const page of paginateDescribeSnapshots(
+        { client: this.client, pageSize: PAGE_SIZE },
+        { OwnerIds: ['self'], Filters: [{ Name: `tag:${ImageTag.managedBy}`, Values: [owner] }] },
+      )) {
+        snapshots.push(...(page.Snapshots ?? []).map(toSnapshot).filter(defined));
+      }
+      return snapshots;
+    });
   }
 
   /**
-   * Applies tag writes, one CreateTags call per group of resources receiving the same tags. A call that fails for
-   * the group is retried resource by resource, so one bad resource does not cost the others their tags.
+   * Applies tag writes, one CreateTags call per group of resources receiving the same tags. A call that EC2 refuses
+   * for the group is repeated without the resources it refuses, so one bad resource does not cost the others their
+   * tags.
    */
-  async writeTags(writes: readonly TagWrite[]): Promise<ResourceFailures> {
-    const groups = new Map<string, { tags: Tags; ids: string[] }>();
-    for (const write of writes) {
-      const key = JSON.stringify(Object.entries(write.tags).sort(([a], [b]) => a.localeCompare(b)));
-      const group = groups.get(key) ?? { tags: write.tags, ids: [] };
-      group.ids.push(write.resourceId);
-      groups.set(key, group);
-    }
-    const failures = new Map<string, string>();
-    for (const { tags, ids } of groups.values()) {
-      for (const batch of chunk(ids, TAG_BATCH)) {
+  writeTags(writes: readonly TagWrite[]): Promise<ResourceFailures> {
+    return this.within(async () => {
+      const groups = new Map<string, { tags: Tags; ids: string[] }>();
+      for (const write of writes) {
+        const key = JSON.stringify(Object.entries(write.tags).sort(([a], [b]) => a.localeCompare(b)));
+        const group = groups.get(key) ?? { tags: write.tags, ids: [] };
+        group.ids.push(write.resourceId);
+        groups.set(key, group);
+      }
+      const failures = new Map<string, string>();
+      for (const { tags, ids } of groups.values()) {
+        for (const batch of chunk(ids, TAG_BATCH)) {
+          await this.eachOrAll(batch, failures, (resources) =>
+            this.paced('CreateTags', () =>
+              this.client.send(new CreateTagsCommand({ Resources: resources, Tags: toTags(tags) })),
+            ),
+          );
+        }
+      }
+      return failures;
+    });
+  }
+
+  deleteTags(resourceIds: readonly string[], keys: readonly string[]): Promise<ResourceFailures> {
+    return this.within(async () => {
+      const failures = new Map<string, string>();
+      for (const batch of chunk(resourceIds, TAG_BATCH)) {
         await this.eachOrAll(batch, failures, (resources) =>
-          this.paced('CreateTags', () =>
-            this.client.send(new CreateTagsCommand({ Resources: resources, Tags: toTags(tags) })),
+          this.paced('DeleteTags', () =>
+            this.client.send(new DeleteTagsCommand({ Resources: resources, Tags: keys.map((Key) => ({ Key })) })),
           ),
         );
       }
-    }
-    return failures;
-  }
-
-  async deleteTags(resourceIds: readonly string[], keys: readonly string[]): Promise<ResourceFailures> {
-    const failures = new Map<string, string>();
-    for (const batch of chunk(resourceIds, TAG_BATCH)) {
-      await this.eachOrAll(batch, failures, (resources) =>
-        this.paced('DeleteTags', () =>
-          this.client.send(new DeleteTagsCommand({ Resources: resources, Tags: keys.map((Key) => ({ Key })) })),
-        ),
-      );
-    }
-    return failures;
+      return failures;
+    });
   }
 
   /**
@@ -262,67 +305,79 @@ export class Ec2Gateway {
    * volumes at rest; otherwise without touching the instance. If the name is taken, the existing image is returned:
    * names are unique per run, so a rerun never makes (or reboots for) a second one.
    */
-  async createImage(request: ImageRequest): Promise<CreatedImage> {
-    const tags = toTags(request.tags);
-    await this.pacers.take('CreateImage');
-    try {
-      const output = await this.client.send(
-        new CreateImageCommand({
-          InstanceId: request.instanceId,
-          Name: request.name,
-          Description: request.description,
-          NoReboot: request.mode !== ImageMode.reboot,
-          TagSpecifications: [
-            { ResourceType: 'image', Tags: tags },
-            { ResourceType: 'snapshot', Tags: tags },
-          ],
-        }),
-      );
-      if (output.ImageId === undefined) throw new Error('CreateImage returned no ImageId');
-      return { imageId: output.ImageId, existed: false };
-    } catch (error: unknown) {
-      // "AMI name ami-backup-i-… is already in use by AMI ami-…": the id follows "by AMI", not the first "ami-".
-      const existing =
-        errorCode(error) === 'InvalidAMIName.Duplicate' &&
-        /in use by AMI (ami-[0-9a-f]+)/.exec(errorMessage(error))?.[1];
-      if (existing) return { imageId: existing, existed: true };
-      throw error;
-    }
+  createImage(request: ImageRequest): Promise<CreatedImage> {
+    return this.within(async () => {
+      const tags = toTags(request.tags);
+      await this.pacers.take('CreateImage');
+      try {
+        const output = await this.client.send(
+          new CreateImageCommand({
+            InstanceId: request.instanceId,
+            Name: request.name,
+            Description: request.description,
+            NoReboot: request.mode !== ImageMode.reboot,
+            TagSpecifications: [
+              { ResourceType: 'image', Tags: tags },
+              { ResourceType: 'snapshot', Tags: tags },
+            ],
+          }),
+        );
+        if (output.ImageId === undefined) throw new Error('CreateImage returned no ImageId');
+        return { imageId: output.ImageId, existed: false };
+      } catch (error: unknown) {
+        // "AMI name ami-backup-i-… is already in use by AMI ami-…": the id follows "by AMI", not the first "ami-".
+        const existing =
+          errorCode(error) === 'InvalidAMIName.Duplicate' &&
+          /in use by AMI (ami-[0-9a-f]+)/.exec(errorMessage(error))?.[1];
+        if (existing) return { imageId: existing, existed: true };
+        throw error;
+      }
+    });
   }
 
   /** Deregisters an image and deletes its snapshots with it; an image already gone counts as done. */
-  async deregister(imageId: string, snapshotIds: readonly string[]): Promise<DeregisterResult> {
-    await this.pacers.take('DeregisterImage');
-    try {
-      const output = await this.client.send(
-        new DeregisterImageCommand({ ImageId: imageId, DeleteAssociatedSnapshots: true }),
-      );
-      const deleted = new Set(
-        (output.DeleteSnapshotResults ?? [])
-          .filter((result) => result.ReturnCode === 'success' && result.SnapshotId !== undefined)
-          .map((result) => result.SnapshotId),
-      );
-      return { snapshotsLeft: snapshotIds.filter((id) => !deleted.has(id)), snapshotsDeleted: deleted.size };
-    } catch (error: unknown) {
-      if (errorCode(error) === 'InvalidAMIID.NotFound' || errorCode(error) === 'InvalidAMIID.Unavailable') {
-        return { snapshotsLeft: [...snapshotIds], snapshotsDeleted: 0 };
+  deregister(imageId: string, snapshotIds: readonly string[]): Promise<DeregisterResult> {
+    return this.within(async () => {
+      await this.pacers.take('DeregisterImage');
+      try {
+        const output = await this.client.send(
+          new DeregisterImageCommand({ ImageId: imageId, DeleteAssociatedSnapshots: true }),
+        );
+        const deleted = new Set(
+          (output.DeleteSnapshotResults ?? [])
+            .filter((result) => result.ReturnCode === 'success' && result.SnapshotId !== undefined)
+            .map((result) => result.SnapshotId),
+        );
+        return { snapshotsLeft: snapshotIds.filter((id) => !deleted.has(id)), snapshotsDeleted: deleted.size };
+      } catch (error: unknown) {
+        if (errorCode(error) === 'InvalidAMIID.NotFound' || errorCode(error) === 'InvalidAMIID.Unavailable') {
+          return { snapshotsLeft: [...snapshotIds], snapshotsDeleted: 0 };
+        }
+        throw error;
       }
-      throw error;
-    }
+    });
   }
 
   /** Deletes a snapshot; true if deleted now, false if it was already gone. */
-  async deleteSnapshot(snapshotId: string): Promise<boolean> {
-    await this.pacers.take('DeleteSnapshot');
-    try {
-      await this.client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
-      return true;
-    } catch (error: unknown) {
-      if (errorCode(error) === 'InvalidSnapshot.NotFound') return false;
-      throw error;
-    }
+  deleteSnapshot(snapshotId: string): Promise<boolean> {
+    return this.within(async () => {
+      await this.pacers.take('DeleteSnapshot');
+      try {
+        await this.client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+        return true;
+      } catch (error: unknown) {
+        if (errorCode(error) === 'InvalidSnapshot.NotFound') return false;
+        throw error;
+      }
+    });
   }
 
+  /**
+   * Makes a batch call; when EC2 refuses the batch, what it refused is lost and no more. Throttling or a server fault
+   * (after the SDK's retries) would fail any part alike: the batch fails. A refusal naming ids (a resource gone) fails
+   * those ids and the call is repeated without them; any other refusal splits the batch in halves, down to the ids
+   * EC2 refuses. Each repeat is made only if it can end within the invocation; what is left fails with the refusal.
+   */
   private async eachOrAll(
     ids: readonly string[],
     failures: Map<string, string>,
@@ -331,17 +386,24 @@ export class Ec2Gateway {
     try {
       await call([...ids]);
     } catch (error: unknown) {
-      // Throttling or a server fault would fail each call alike: only a refused batch is worth splitting.
-      if (ids.length === 1 || isTransient(error)) {
-        for (const id of ids) failures.set(id, errorMessage(error));
-        return;
-      }
-      for (const id of ids) {
-        try {
-          await call([id]);
-        } catch (single: unknown) {
-          failures.set(id, errorMessage(single));
+      const reason = errorMessage(error);
+      const named = new Set(refusedIds(error, ids));
+      const parts =
+        isTransient(error) || ids.length === 1
+          ? []
+          : named.size > 0
+            ? [ids.filter((id) => !named.has(id))]
+            : [ids.slice(0, Math.ceil(ids.length / 2)), ids.slice(Math.ceil(ids.length / 2))];
+      for (const id of ids) failures.set(id, reason);
+      for (const part of parts) {
+        if (part.length === 0) continue;
+        if (!this.hasTime()) {
+          for (const id of part)
+            failures.set(id, `${reason} (refused with others; no time left to retry without them)`);
+          continue;
         }
+        for (const id of part) failures.delete(id);
+        await this.eachOrAll(part, failures, call);
       }
     }
   }

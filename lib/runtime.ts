@@ -3,10 +3,13 @@
  * publisher, each with a client reused across warm invocations. Endpoints come from the SDK's usual settings
  * (`AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL_EVENTBRIDGE`, region), so the same code talks to AWS or a local endpoint.
  */
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
 import { BackupEvents } from './backup-events';
-import { readConfig } from './config';
+import { ConfigError, readConfig } from './config';
 import { Ec2Gateway } from './ec2-gateway';
+import { DEFAULT_MAX_ATTEMPTS, DeadlineRetryStrategy } from './errors';
 import { logger } from './logger';
 import type { UseCaseContext } from './use-cases/context';
 
@@ -15,17 +18,39 @@ export function accountOf(functionArn: string | undefined): string {
   return /^arn:[^:]+:lambda:[^:]*:(\d{12}):/.exec(functionArn ?? '')?.[1] ?? '';
 }
 
+/** Attempts per call: the SDK's own `AWS_MAX_ATTEMPTS` when set (a whole number ≥ 1), else the service's default. */
+export function maxAttemptsFrom(env: NodeJS.ProcessEnv): number {
+  const raw = env.AWS_MAX_ATTEMPTS;
+  if (raw === undefined || raw === '') return DEFAULT_MAX_ATTEMPTS;
+  const attempts = Number(raw);
+  if (!Number.isInteger(attempts) || attempts < 1) {
+    throw new ConfigError(`environment variable AWS_MAX_ATTEMPTS must be a whole number ≥ 1, got '${raw}'`);
+  }
+  return attempts;
+}
+
+/**
+ * Each client retries what the SDK classifies as throttling or transient (5xx, timeouts, connection resets), up to
+ * `AWS_MAX_ATTEMPTS` attempts, and never past the invocation's remaining time.
+ */
 export function createRuntime(env: NodeJS.ProcessEnv = process.env): (lambda: Context) => UseCaseContext {
   const config = readConfig(env);
-  const ec2 = new Ec2Gateway();
-  const events = new BackupEvents(config.eventBusName);
+  const maxAttempts = maxAttemptsFrom(env);
+  const ec2 = new Ec2Gateway(new EC2Client({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) }));
+  const events = new BackupEvents(
+    config.eventBusName,
+    new EventBridgeClient({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) }),
+  );
   logger.debug('configuration', { config });
-  return (lambda) => ({
-    config,
-    ec2,
-    events,
-    logger,
-    remainingMs: () => lambda.getRemainingTimeInMillis(),
-    accountId: accountOf(lambda.invokedFunctionArn),
-  });
+  return (lambda) => {
+    const remainingMs = (): number => lambda.getRemainingTimeInMillis();
+    return {
+      config,
+      ec2: ec2.forInvocation(remainingMs),
+      events: events.forInvocation(remainingMs),
+      logger,
+      remainingMs,
+      accountId: accountOf(lambda.invokedFunctionArn),
+    };
+  };
 }

@@ -25,8 +25,9 @@ const ec2 = mockClient(EC2Client);
 const OWNER = 'ami-backup-test';
 
 /** An error as the SDK throws it for an EC2 error response. */
-function ec2Error(code: string, message: string, fault: 'client' | 'server' = 'client'): EC2ServiceException {
-  return new EC2ServiceException({ name: code, message, $fault: fault, $metadata: { httpStatusCode: 400 } });
+function ec2Error(code: string, message: string, httpStatusCode = 400): EC2ServiceException {
+  const $fault = httpStatusCode >= 500 ? 'server' : 'client';
+  return new EC2ServiceException({ name: code, message, $fault, $metadata: { httpStatusCode } });
 }
 
 function sdkInstance(id: string, state = 'running', tags: Record<string, string> = {}): SdkInstance {
@@ -348,7 +349,7 @@ describe('Ec2Gateway.writeTags', () => {
     ]);
   });
 
-  it('tags resource by resource when EC2 refuses the batch, so one bad resource costs only its own tags', async () => {
+  it('repeats a refused batch once without the resource EC2 names, so it costs only its own tags', async () => {
     // Prepare
     const refusal = ec2Error('InvalidInstanceID.NotFound', "The instance ID 'i-0000000b' does not exist");
     const tagged = recordTagging((resources) => (resources.includes('i-0000000b') ? refusal : undefined));
@@ -362,14 +363,71 @@ describe('Ec2Gateway.writeTags', () => {
     expect(Object.fromEntries(failures)).toEqual({
       'i-0000000b': "InvalidInstanceID.NotFound: The instance ID 'i-0000000b' does not exist",
     });
+    expect(ec2.commandCalls(CreateTagsCommand)).toHaveLength(2);
+  });
+
+  it('drops every resource EC2 names in one go, and tags the other 998 in a single repeat', async () => {
+    // Prepare
+    const resources = ids(1000);
+    const gone = [resources[17], resources[503]] as string[]; // both indices are within the 1000 ids
+    const refusal = ec2Error('InvalidInstanceID.NotFound', `The instance IDs '${gone.join(', ')}' do not exist`);
+    const tagged = recordTagging((batch) => (batch.some((id) => gone.includes(id)) ? refusal : undefined));
+
+    // Act
+    const failures = await new Ec2Gateway(new EC2Client({})).writeTags(
+      resources.map((resourceId) => ({ resourceId, tags: { a: '1' } })),
+    );
+
+    // Assess
+    expect([...failures.keys()].sort()).toEqual([...gone].sort());
+    expect(tagged.size).toBe(998);
+    expect(ec2.commandCalls(CreateTagsCommand).map((call) => call.args[0].input.Resources?.length)).toEqual([
+      1000, 998,
+    ]);
+  });
+
+  it('splits a refused batch that names no resource in halves, down to the one EC2 refuses', async () => {
+    // Prepare
+    const resources = ids(8);
+    const tagged = recordTagging((batch) =>
+      batch.includes('i-00000005') ? ec2Error('InvalidParameterValue', 'Value is invalid for one resource') : undefined,
+    );
+
+    // Act
+    const failures = await new Ec2Gateway(new EC2Client({})).writeTags(
+      resources.map((resourceId) => ({ resourceId, tags: { a: '1' } })),
+    );
+
+    // Assess
+    expect([...failures.keys()]).toEqual(['i-00000005']);
+    expect([...tagged.keys()].sort()).toEqual(resources.filter((id) => id !== 'i-00000005'));
+    // 8 → 4 + 4 → 2 + 2 → 1 + 1: seven calls, where one by one would take nine.
+    expect(ec2.commandCalls(CreateTagsCommand)).toHaveLength(7);
+  });
+
+  it('does not repeat a refused batch when the invocation has no time left for it', async () => {
+    // Prepare
+    const refusal = ec2Error('InvalidInstanceID.NotFound', "The instance ID 'i-0000000b' does not exist");
+    const tagged = recordTagging((resources) => (resources.includes('i-0000000b') ? refusal : undefined));
+    const writes = ['i-0000000a', 'i-0000000b'].map((resourceId) => ({ resourceId, tags: { a: '1' } }));
+    const gateway = new Ec2Gateway(new EC2Client({})).forInvocation(() => 1_000);
+
+    // Act
+    const failures = await gateway.writeTags(writes);
+
+    // Assess
+    expect(tagged.size).toBe(0);
+    expect([...failures.keys()]).toEqual(['i-0000000a', 'i-0000000b']);
+    expect(failures.get('i-0000000a')).toMatch(/no time left/);
+    expect(ec2.commandCalls(CreateTagsCommand)).toHaveLength(1);
   });
 
   it.each([
-    ['RequestLimitExceeded', 'server'],
-    ['InternalError', 'server'],
-  ] as const)('does not split the batch on %s (each call would fail alike)', async (code, fault) => {
+    ['RequestLimitExceeded', 503],
+    ['InternalError', 500],
+  ] as const)('does not split the batch on %s (each call would fail alike)', async (code, status) => {
     // Prepare
-    const tagged = recordTagging(() => ec2Error(code, 'try later', fault));
+    const tagged = recordTagging(() => ec2Error(code, 'try later', status));
     const writes = ['i-0000000a', 'i-0000000b'].map((resourceId) => ({ resourceId, tags: { a: '1' } }));
 
     // Act
@@ -392,7 +450,7 @@ describe('Ec2Gateway.writeTags', () => {
 });
 
 describe('Ec2Gateway.deleteTags', () => {
-  it('removes the keys from each resource, resource by resource when the batch is refused', async () => {
+  it('removes the keys from each resource; a refused batch costs only the resource EC2 refuses', async () => {
     // Prepare
     ec2.on(DeleteTagsCommand).callsFake((input: { Resources?: string[] }) => {
       if (input.Resources?.includes('i-0000000b')) throw ec2Error('InvalidInstanceID.NotFound', 'gone');
