@@ -1,6 +1,6 @@
 /**
- * Faults a test sets on the endpoint, decided per request before it is served: errors on the Nth call of an action or
- * with a probability, added latency, and a cut that makes every request fail from some call on until the invocation
+ * Faults a test sets on the endpoint, decided per request before it is served: errors (or a connection reset) on the
+ * Nth call of an action or with a probability, added latency, and a cut that makes every request fail from some call on until the invocation
  * that made it ends (what a Lambda timeout does to the world: nothing the handler does afterwards reaches AWS).
  * Every decision is made on the endpoint's side, so the unmodified SDK sees exactly what AWS would send it.
  */
@@ -30,13 +30,16 @@ export const CUT_OFF: InjectedError = {
   message: 'Simulated crash: the invocation was killed after an earlier call',
 };
 
+/** The connection is closed without an answer (the request is not served): the SDK sees ECONNRESET, socket hang up. */
+export const CONNECTION_RESET = 'reset';
+
 /** Which calls a fault applies to: action names (EC2's, or `PutEvents`), every call but reads, or every call. */
 export type CallSelector = readonly string[] | 'mutating' | 'all';
 
 export interface CallFault {
   readonly calls?: CallSelector;
   /** Default {@link THROTTLED}. */
-  readonly error?: InjectedError;
+  readonly error?: InjectedError | typeof CONNECTION_RESET;
   /** Fail only the Nth selected call (1-based) after the fault is set. */
   readonly nth?: number;
   /** Fail each selected call with this probability (0–1); seed it for reproducible runs. */
@@ -50,8 +53,8 @@ export interface Latency {
   readonly ms: number;
 }
 
-/** What the endpoint does with one request: serve it (after a delay), or answer with an error. */
-export type FaultVerdict = { readonly delayMs: number; readonly error?: InjectedError };
+/** What the endpoint does with one request: serve it (after a delay), answer with an error, or reset the connection. */
+export type FaultVerdict = { readonly delayMs: number; readonly error?: InjectedError; readonly reset?: true };
 
 interface ActiveFault {
   readonly fault: CallFault;
@@ -179,8 +182,8 @@ export class FaultInjector {
     return { delayMs };
   }
 
-  private inject(delayMs: number, error: InjectedError): FaultVerdict {
+  private inject(delayMs: number, error: InjectedError | typeof CONNECTION_RESET): FaultVerdict {
     this.injectedCount += 1;
-    return { delayMs, error };
+    return error === CONNECTION_RESET ? { delayMs, reset: true } : { delayMs, error };
   }
 }

@@ -29,6 +29,7 @@ export {
 export {
   type CallFault,
   type CallSelector,
+  CONNECTION_RESET,
   CUT_OFF,
   INTERNAL_ERROR,
   type InjectedError,
@@ -247,6 +248,10 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     const action = typeof target === 'string' ? target.slice(target.indexOf('.') + 1) : (params.string('Action') ?? '');
     const verdict = injector.verdict(action);
     if (verdict.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.delayMs));
+    if (verdict.reset) {
+      request.socket.destroy();
+      return;
+    }
     if (verdict.error !== undefined) {
       if (typeof target !== 'string') calls.set(action, (calls.get(action) ?? 0) + 1);
       respondWithFault(response, verdict.error, typeof target === 'string', requestId);
