@@ -2,10 +2,12 @@
  * Nights of the real handlers, wired from serverless.yml, on a local endpoint whose state can be saved and restored:
  * the same night replayed from the same start under different faults. Each invocation tells the endpoint when it
  * ends (so a cut-off lasts exactly one invocation), and a failed invocation is retried as Lambda retries an
- * asynchronous one (the function's `maximumRetryAttempts`; a failed queue batch is received again instead).
+ * asynchronous one (the function's `maximumRetryAttempts`; a failed queue batch is received again instead). Every
+ * failed attempt is kept, as Lambda's Errors metric counts it, retried or not.
  */
 import { resolve } from 'node:path';
 import { CreateImageCommand, DeregisterImageCommand, type EC2Client, type Tag } from '@aws-sdk/client-ec2';
+import { installVirtualTime, type VirtualTime } from '../../../bench/virtual-time';
 import { type Config, readConfig } from '../../../lib/config';
 import { formatRunId, ImageTag } from '../../../lib/tags';
 import { type BackendState, LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
@@ -74,12 +76,20 @@ export interface Saved {
   readonly time: Date;
 }
 
+/** An invocation attempt that failed (threw, or was cut off). */
+export interface FailedInvocation {
+  readonly functionName: string;
+  readonly error: string;
+}
+
 export interface Harness {
   /** The endpoint in use (replaced by `restore`). */
   readonly ec2: LocalEc2;
   readonly client: EC2Client;
   readonly config: Config;
   readonly fleet: readonly LaunchedMember[];
+  /** Every invocation attempt that failed so far, Lambda's retries of asynchronous invocations included. */
+  readonly failedInvocations: readonly FailedInvocation[];
   /** Runs the schedules and events from the clock's time until `until`; returns the invocations. */
   run(until: Date): Promise<InvocationRecord[]>;
   /** Invokes one function now, as the console or an overlapping schedule would. */
@@ -149,6 +159,12 @@ export interface HarnessOptions {
   readonly overlap?: boolean;
   /** Deployment parameters (`--param`) besides the defaults of serverless.yml. */
   readonly params?: Readonly<Record<string, string>>;
+  /**
+   * Virtual time with this latency per call: every wait of the handlers (the SDK's retry backoff, the pacing) passes
+   * on the simulated clock instead of the wall clock, so an invocation takes simulated time and its remaining time
+   * counts it. A harness in virtual time cannot `restore`.
+   */
+  readonly virtualTimeLatencyMs?: number;
 }
 
 /**
@@ -178,7 +194,7 @@ export async function startHarness(
   fleet: readonly FleetMember[] = MIXED_FLEET,
   options: HarnessOptions = {},
 ): Promise<Harness> {
-  const wallClock = wallClockFollowing();
+  const wallClock = options.virtualTimeLatencyMs === undefined ? wallClockFollowing() : undefined;
   let ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: false, audit: true });
   const port = Number(new URL(ec2.url).port);
   const client = clientFor(ec2.url, 3);
@@ -202,6 +218,12 @@ export async function startHarness(
   };
   injectFaults(ec2);
   ec2.clock.advance(5 * MINUTE);
+  // Installed after the setup's own calls, before the handlers' clients are made.
+  const time: VirtualTime | undefined =
+    options.virtualTimeLatencyMs === undefined
+      ? undefined
+      : installVirtualTime(ec2.clock, options.virtualTimeLatencyMs);
+  const failedInvocations: FailedInvocation[] = [];
 
   const loaded = await loadFunctions(SERVERLESS_FILE, {
     stage: 'dev',
@@ -225,7 +247,9 @@ export async function startHarness(
       for (let attempt = 0; ; attempt += 1) {
         let failure: unknown;
         try {
-          const result = await fn.handler(event, context);
+          const result = await (time === undefined
+            ? fn.handler(event, context)
+            : time.drive(() => fn.handler(event, context)));
           // A cut-off invocation was killed: Lambda saw a timeout, whatever the handler made of its failed calls.
           if (!ec2.faults.cutting) return result;
           failure = new Error(`${fn.name} was killed after ${ec2.faults.cutAfterAction}`);
@@ -234,6 +258,10 @@ export async function startHarness(
         } finally {
           ec2.faults.invocationEnded();
         }
+        failedInvocations.push({
+          functionName: fn.name,
+          error: failure instanceof Error ? `${failure.name}: ${failure.message}` : String(failure),
+        });
         if (attempt >= retryAttempts) throw failure;
       }
     };
@@ -252,15 +280,17 @@ export async function startHarness(
     client,
     config,
     fleet: launched,
+    failedInvocations,
     run: (until) =>
       simulate(
         {
           functions,
           clock: {
             now: () => ec2.clock.now(),
-            reach: async (time) => {
-              wallClock.advance(time.getTime() - ec2.clock.nowMs());
-              ec2.clock.advanceTo(time);
+            reach: async (target) => {
+              wallClock?.advance(target.getTime() - ec2.clock.nowMs());
+              ec2.clock.advanceTo(target);
+              time?.sync();
             },
           },
           subscribe: (listener) => ec2.events.subscribe(listener),
@@ -277,6 +307,7 @@ export async function startHarness(
     },
     save: () => ({ state: structuredClone(ec2.backend.exportState()), time: ec2.clock.now() }),
     restore: async (saved) => {
+      if (time !== undefined) throw new Error('a harness in virtual time cannot restore a saved state');
       await ec2.stop();
       ec2 = await startLocalEc2({
         port,
@@ -303,7 +334,8 @@ export async function startHarness(
         settings: config,
       }),
     stop: async () => {
-      wallClock.release();
+      wallClock?.release();
+      time?.uninstall();
       await ec2.stop();
     },
   };
