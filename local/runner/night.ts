@@ -159,7 +159,11 @@ const DAY_MS = 86_400_000;
 const LAUNCH_WAIT_MS = 300_000;
 /** Values per EC2 filter in one call. */
 const FILTER_VALUES = 200;
-const DUMMY_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+/**
+ * The runner's own calls (launching the fleet, reading what the nights left) sign as an operator. Not the process's
+ * default credentials: a function call that escaped its own would then be refused, not allowed as the operator's.
+ */
+export const OPERATOR_CREDENTIALS = { accessKeyId: 'operator', secretAccessKey: 'local' };
 
 export interface LocalIamOptions {
   /** Where serverless.yml is. */
@@ -168,7 +172,7 @@ export interface LocalIamOptions {
   readonly region: string;
   /** Deployment parameters, as `--param="name=value"` gives them. */
   readonly params?: Readonly<Record<string, string>>;
-  /** Access key ids of operators, allowed everything (default: the runner's own, `local`). */
+  /** Access key ids of operators, allowed everything (default: the runner's own, {@link OPERATOR_CREDENTIALS}). */
   readonly operators?: readonly string[];
 }
 
@@ -177,7 +181,7 @@ export interface LocalIamOptions {
  * everything for the runner's (and tests') own calls: launching the fleet, reading what the nights left.
  */
 export async function localIam(options: LocalIamOptions): Promise<IamOptions> {
-  const { operators = [DUMMY_CREDENTIALS.accessKeyId], ...deployment } = options;
+  const { operators = [OPERATOR_CREDENTIALS.accessKeyId], ...deployment } = options;
   const roles = await deployedRoles({ ...deployment, account: LOCAL_ACCOUNT_ID });
   const operator = {
     arn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:user/operator`,
@@ -257,7 +261,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
   }
   const counter = requestCounter(url);
   try {
-    const client = new EC2Client({ endpoint: url, region, credentials: DUMMY_CREDENTIALS, maxAttempts: 8 });
+    const client = new EC2Client({ endpoint: url, region, credentials: OPERATOR_CREDENTIALS, maxAttempts: 8 });
     // The endpoint's timeline of what happened (images created, with the reboots they made), when it keeps one.
     const audit = embedded !== undefined && options.sample !== false ? embedded.backend.startAudit() : undefined;
     const launched = await (options.launch ?? launchFleet)(client, options.fleet);

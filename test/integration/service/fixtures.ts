@@ -6,7 +6,7 @@ import { ImageTag } from '../../../lib/tags';
 import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
 import { DEMO_FLEET, type FleetMember } from '../../../local/runner/fleet';
 import { loadFunctions } from '../../../local/runner/functions';
-import { localIam, type NightReport, runNights } from '../../../local/runner/night';
+import { localIam, type NightReport, OPERATOR_CREDENTIALS, runNights } from '../../../local/runner/night';
 import { lambdaContext } from '../../../local/runner/simulation';
 import { clientFor } from '../local-ec2/helpers';
 
@@ -15,7 +15,7 @@ export const SERVERLESS_FILE = resolve(PROJECT_ROOT, 'serverless.yml');
 
 /**
  * IAM as deployed, enforced on the endpoint: each function's role for its calls; the tests' clients (`test`) and the
- * runner's (`local`) are operators.
+ * runner's are operators.
  */
 export function deployedIam(params: Readonly<Record<string, string>> = {}) {
   return localIam({
@@ -23,7 +23,7 @@ export function deployedIam(params: Readonly<Record<string, string>> = {}) {
     stage: 'dev',
     region: 'us-east-1',
     params,
-    operators: ['test', 'local'],
+    operators: ['test', OPERATOR_CREDENTIALS.accessKeyId],
   });
 }
 export const EVENING = new Date('2026-11-25T20:00:00Z');

@@ -48,6 +48,13 @@ describe('a backup night', () => {
     expect(fixture.report.problems).toEqual([]);
   });
 
+  it("needed nothing beyond each function's deployed role, enforced on every call", () => {
+    expect(fixture.report.totals.deniedCalls).toBe(0);
+    expect(fixture.ec2.denied).toEqual([]);
+    // The functions did call: with their own credentials, under their roles.
+    expect(fixture.report.totals.ec2Calls).toBeGreaterThan(0);
+  });
+
   it.each(BACKED_UP)('records a new available image of %s, named for the run and tagged as the service’s', (name) => {
     const instance = after.instance(name);
     const tags = tagsOf(instance);
