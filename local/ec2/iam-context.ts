@@ -193,6 +193,30 @@ const DEFAULT_EVENT_BUS = 'default';
  * `events:detail-type` of the entry. A body that cannot be read is checked against the default bus alone (its
  * handler then answers the error).
  */
+/**
+ * The checks of an EventBridge request: PutEvents on each entry's bus; the rule calls on the rule of the default bus
+ * they name (`events:<Action>`).
+ */
+export function eventBridgeChecks(target: string, body: string, scope: RequestScope): AuthorizationCheck[] {
+  const action = target.slice(target.indexOf('.') + 1);
+  if (action === 'PutEvents') return putEventsChecks(body, scope);
+  let name: unknown;
+  try {
+    const request: unknown = JSON.parse(body);
+    name = typeof request === 'object' && request !== null && 'Name' in request ? request.Name : undefined;
+  } catch {
+    name = undefined;
+  }
+  const rule = typeof name === 'string' ? name : '*';
+  return [
+    {
+      action: `events:${action}`,
+      resource: `arn:aws:events:${scope.region}:${scope.account}:rule/${rule}`,
+      context: {},
+    },
+  ];
+}
+
 export function putEventsChecks(body: string, scope: RequestScope): AuthorizationCheck[] {
   const busArn = (name: unknown): string => {
     const bus = typeof name === 'string' && name !== '' ? name : DEFAULT_EVENT_BUS;

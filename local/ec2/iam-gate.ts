@@ -7,7 +7,7 @@ import {
   type AuthorizationCheck,
   type Ec2ResourceLookup,
   ec2AuthorizationChecks,
-  putEventsChecks,
+  eventBridgeChecks,
   type RequestScope,
 } from './iam-context';
 import type { QueryParams } from './query';
@@ -168,10 +168,14 @@ export class IamGate {
   }
 
   /** The error to answer a PutEvents with, or undefined when it is allowed. */
-  async authorizePutEvents(authorization: string | undefined, body: string): Promise<JsonResponse | undefined> {
+  async authorizeEventBridge(
+    authorization: string | undefined,
+    target: string,
+    body: string,
+  ): Promise<JsonResponse | undefined> {
     const caller = this.caller(authorization);
     if (caller === undefined) return unrecognizedClient();
-    const refusal = await this.firstRefusal(caller, putEventsChecks(body, caller.scope));
+    const refusal = await this.firstRefusal(caller, eventBridgeChecks(target, body, caller.scope));
     return refusal === undefined ? undefined : accessDenied(caller.principal, refusal.check, refusal.result);
   }
 

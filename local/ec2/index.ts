@@ -5,7 +5,7 @@ import { ACTIONS, type ActionContext } from './actions';
 import { SimClock } from './clock';
 import { type Durations, resolveDurations } from './durations';
 import { dryRunSucceeded, Ec2ApiError, requestLimitExceeded } from './errors';
-import { handleEventBridge, type PutEventsEntry } from './eventbridge';
+import { EventRules, handleEventBridge, type PutEventsEntry } from './eventbridge';
 import { type Ec2Event, EventHub } from './events';
 import { type CallFault, FaultInjector, type InjectedError, type Latency } from './faults';
 import type { IamOptions } from './iam';
@@ -18,7 +18,7 @@ import { errorXml, successXml } from './xml';
 
 export { SimClock } from './clock';
 export { DEFAULT_DURATIONS, type Durations } from './durations';
-export type { PutEventsEntry } from './eventbridge';
+export type { EventRule, EventRules, PutEventsEntry } from './eventbridge';
 export {
   type AmiStateChangeEvent,
   type Ec2Event,
@@ -136,6 +136,8 @@ export interface LocalEc2 {
   audit: readonly AuditEntry[];
   /** Entries received by the EventBridge PutEvents stand-in. */
   putEvents: readonly PutEventsEntry[];
+  /** The default bus's rules (PutRule, EnableRule, DisableRule, DescribeRule), which the runner's schedules obey. */
+  eventRules: EventRules;
   /**
    * Requests refused by IAM (when started with `iam`), and snapshots DeregisterImage kept for want of
    * `ec2:DeleteSnapshot`; an unknown access key is not a denial (it fails authentication).
@@ -185,6 +187,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
   const throttler = new Throttler(() => clock.nowMs());
   let throttling = options.throttling ?? true;
   const putEvents: PutEventsEntry[] = [];
+  const rules = new EventRules(region, LOCAL_ACCOUNT_ID);
   const calls = new Map<string, number>();
   const logError = options.logError ?? ((message, error) => console.error(message, error));
   const iamGate =
@@ -259,9 +262,8 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     }
     const authorizationHeader = request.headers.authorization;
     if (typeof target === 'string') {
-      const refusal =
-        target === 'AWSEvents.PutEvents' ? await iamGate?.authorizePutEvents(authorizationHeader, body) : undefined;
-      const result = refusal ?? handleEventBridge(target, body, clock.now(), (entry) => putEvents.push(entry));
+      const refusal = await iamGate?.authorizeEventBridge(authorizationHeader, target, body);
+      const result = refusal ?? handleEventBridge(target, body, clock.now(), (entry) => putEvents.push(entry), rules);
       response.statusCode = result.status;
       response.setHeader('content-type', 'application/x-amz-json-1.1');
       if (result.errorType !== undefined) response.setHeader('x-amzn-errortype', result.errorType);
@@ -339,6 +341,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     },
     audit,
     putEvents,
+    eventRules: rules,
     denied: iamGate?.denied ?? [],
     callCount: (action) =>
       action === undefined ? [...calls.values()].reduce((sum, count) => sum + count, 0) : (calls.get(action) ?? 0),
