@@ -96,7 +96,13 @@ export async function loadFunctions(file: string, options: LoadFunctionsOptions)
       timeoutSeconds: fn.timeout,
       schedules: fn.events.flatMap((event) =>
         event.kind === 'schedule' && event.enabled
-          ? [{ schedule: event.schedule, ...(event.input === undefined ? {} : { input: event.input }) }]
+          ? [
+              {
+                schedule: event.schedule,
+                ...(event.input === undefined ? {} : { input: event.input }),
+                ...(event.name === undefined ? {} : { ruleName: event.name }),
+              },
+            ]
           : [],
       ),
       // Only the default bus carries EC2's events.

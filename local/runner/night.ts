@@ -15,6 +15,7 @@ import {
   paginateDescribeInstances,
   type Tag,
 } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { chunk } from '../../lib/errors';
 import { parseInstancePolicy, parseMode } from '../../lib/policy';
 import {
@@ -48,6 +49,7 @@ import {
 } from './fleet';
 import { functionAccessKeyId, loadFunctions } from './functions';
 import { deployedRoles } from './roles';
+import { deployRules, ruleState } from './rules';
 import { type InvocationRecord, type QueuedMessages, type SimulationClock, simulate } from './simulation';
 
 export interface NightOptions {
@@ -287,6 +289,18 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
       ...(options.projectRoot === undefined ? {} : { projectRoot: options.projectRoot }),
     });
+    const eventBridge = new EventBridgeClient({
+      endpoint: url,
+      region,
+      credentials: OPERATOR_CREDENTIALS,
+      maxAttempts: 8,
+    });
+    await deployRules(functions, eventBridge);
+    const embeddedRules = embedded?.eventRules;
+    const ruleEnabled =
+      embeddedRules === undefined
+        ? ruleState(eventBridge)
+        : (ruleName: string) => Promise.resolve(embeddedRules.isEnabled(ruleName));
     const records: InvocationRecord[] = [];
     const sampled = newSampledDowntime();
     const simStart = clock.now();
@@ -324,6 +338,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
           region,
           account: LOCAL_ACCOUNT_ID,
           rateAnchor: simStart,
+          ruleEnabled,
           queued,
           ...(options.stepMs === undefined ? {} : { stepMs: options.stepMs }),
           ...(options.onInvocation ? { onInvocation: options.onInvocation } : {}),

@@ -16,6 +16,8 @@ export interface ScheduleTrigger {
   readonly schedule: Schedule;
   /** Constant input: EventBridge then sends it instead of the scheduled event. */
   readonly input?: unknown;
+  /** The rule's name, when serverless.yml gives one: the functions may turn such a rule on and off. */
+  readonly ruleName?: string;
 }
 
 /** Lambda reading a queue that EventBridge rules send events to. */
@@ -99,6 +101,8 @@ export interface SimulationOptions {
    * nothing would receive it again.
    */
   readonly queued?: QueuedMessages;
+  /** Whether a named rule is enabled now (absent: every rule always is). A disabled rule's firings are skipped. */
+  readonly ruleEnabled?: (ruleName: string) => Promise<boolean>;
 }
 
 const DEFAULT_STEP_MS = 60_000;
@@ -346,9 +350,13 @@ export async function simulate(options: SimulationOptions, until: Date): Promise
       await runConcurrently(deliveries);
       const reached = clock.now().getTime();
       for (const due of [...dues].filter((entry) => entry.at <= reached).sort((a, b) => a.at - b.at)) {
-        const payload =
-          due.trigger.input ?? scheduledEvent(`${due.fn.name}-schedule`, new Date(due.at), region, account);
-        keep(await invoke(due.fn, 'schedule', payload));
+        const { ruleName } = due.trigger;
+        if (ruleName === undefined || options.ruleEnabled === undefined || (await options.ruleEnabled(ruleName))) {
+          const payload =
+            due.trigger.input ??
+            scheduledEvent(ruleName ?? `${due.fn.name}-schedule`, new Date(due.at), region, account);
+          keep(await invoke(due.fn, 'schedule', payload));
+        }
         // Invocations run one at a time here: firings missed while this one ran are folded into it (EventBridge
         // would have started them alongside, which the functions tolerate; the overlap tests cover that).
         let next = due.times.next();
