@@ -12,13 +12,13 @@ const transformIgnorePatterns = ['/node_modules/(?!@middy/)'];
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // Time in the tests is simulated; this only bounds a hung test, so that a loaded machine never fails one.
+  testTimeout: 120_000,
   projects: [
     { displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'], transform, transformIgnorePatterns },
     {
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
-      // Time in these tests is simulated; this only bounds a hung test, so a loaded machine never fails one.
-      testTimeout: 120_000,
       transform,
       transformIgnorePatterns,
     },

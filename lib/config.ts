@@ -22,6 +22,11 @@ export interface Config {
   /** How long an image may stay pending before the run is recorded as failed. */
   readonly imageTimeoutSeconds: number;
   readonly eventBusName: string;
+  /**
+   * The EventBridge rule that runs createImages passes every minute: enabled while a run has work in flight, disabled
+   * once a pass finds none (an idle fleet then costs no pass). serverless.yml names it; default `<owner>-passes`.
+   */
+  readonly passesRule: string;
   /** The floor no tag can go below: at least this many good images kept per instance (`ami-backup:retain`). */
   readonly minRetain: number;
   /** The floor no tag can go below: good images younger than this many days are always kept (0: no floor). */
@@ -122,9 +127,10 @@ export function readConfig(env: Env = process.env): Config {
       `environment variable DEFAULT_RETAIN (${defaultRetain}) must not be below MIN_RETAIN (${minRetain})`,
     );
   }
+  const owner = ownerName(text(env, 'OWNER'));
   return Object.freeze({
     optIn: Object.freeze({ key: text(env, 'OPT_IN_TAG_KEY', 'Backup'), value: text(env, 'OPT_IN_TAG_VALUE', 'true') }),
-    owner: ownerName(text(env, 'OWNER')),
+    owner,
     defaultRetain,
     rebootGraceSeconds,
     readyTimeoutSeconds,
@@ -133,6 +139,7 @@ export function readConfig(env: Env = process.env): Config {
     maxConcurrentReboots: wholeNumber(env, 'MAX_CONCURRENT_REBOOTS', 50, 1, 10_000),
     rebootWindowMinutes: wholeNumber(env, 'REBOOT_WINDOW_MINUTES', 180, 1, 1440),
     eventBusName: text(env, 'EVENT_BUS_NAME', 'default'),
+    passesRule: text(env, 'PASSES_RULE', `${owner}-passes`),
     minRetain,
     minRetainDays: wholeNumber(env, 'MIN_RETAIN_DAYS', 0, 0, 3650),
     maxExpirePerRun: wholeNumber(env, 'MAX_EXPIRE_PER_RUN', 5, 1, 1000),

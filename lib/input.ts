@@ -19,6 +19,8 @@ export interface Invocation {
   /** Only these instances (console); all opted-in instances otherwise. */
   readonly instanceIds?: readonly string[];
   readonly dryRun: boolean;
+  /** The name of the rule whose schedule fired (from the event's resources), when it says. */
+  readonly rule?: string;
 }
 
 export interface ImageStateChange {
@@ -49,6 +51,12 @@ function isScheduledEvent(event: Record<string, unknown>): boolean {
   return event.source === 'aws.events' && event['detail-type'] === 'Scheduled Event';
 }
 
+/** The rule's name in a scheduled event's resources (`arn:aws:events:<region>:<account>:rule/<name>`). */
+function ruleName(resources: unknown): string | undefined {
+  const [arn] = Array.isArray(resources) ? resources : [];
+  return typeof arn === 'string' ? /^arn:[^:]+:events:[^:]*:\d*:rule\/(.+)$/.exec(arn)?.[1] : undefined;
+}
+
 function parseInstanceIds(value: unknown): string[] {
   if (!Array.isArray(value)) throw new InvalidInputError('instanceIds must be an array of instance ids');
   if (value.length === 0) throw new InvalidInputError('instanceIds must not be empty (leave it out to mean all)');
@@ -70,7 +78,10 @@ function parseInstanceIds(value: unknown): string[] {
 export function parseInvocation(event: unknown, realNow: () => Date = () => new Date()): Invocation {
   if (event === undefined || event === null) return { trigger: 'console', now: realNow(), dryRun: false };
   if (!isRecord(event)) throw new InvalidInputError('the payload must be a JSON object');
-  if (isScheduledEvent(event)) return { trigger: 'schedule', now: eventTime(event.time, 'time'), dryRun: false };
+  if (isScheduledEvent(event)) {
+    const rule = ruleName(event.resources);
+    return { trigger: 'schedule', now: eventTime(event.time, 'time'), dryRun: false, ...(rule ? { rule } : {}) };
+  }
   const unknownKeys = Object.keys(event).filter((key) => key !== 'instanceIds' && key !== 'dryRun');
   if (unknownKeys.length > 0) {
     throw new InvalidInputError(

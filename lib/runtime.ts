@@ -11,6 +11,7 @@ import { ConfigError, readConfig } from './config';
 import { Ec2Gateway } from './ec2-gateway';
 import { DEFAULT_MAX_ATTEMPTS, DeadlineRetryStrategy } from './errors';
 import { logger } from './logger';
+import { Passes } from './passes';
 import type { UseCaseContext } from './use-cases/context';
 
 /** The account in a function's ARN (`arn:aws:lambda:<region>:<account>:function:<name>`); '' when unreadable. */
@@ -37,10 +38,9 @@ export function createRuntime(env: NodeJS.ProcessEnv = process.env): (lambda: Co
   const config = readConfig(env);
   const maxAttempts = maxAttemptsFrom(env);
   const ec2 = new Ec2Gateway(new EC2Client({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) }));
-  const events = new BackupEvents(
-    config.eventBusName,
-    new EventBridgeClient({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) }),
-  );
+  const eventBridge = new EventBridgeClient({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) });
+  const events = new BackupEvents(config.eventBusName, eventBridge);
+  const passes = new Passes(config.passesRule, eventBridge);
   logger.debug('configuration', { config });
   return (lambda) => {
     const remainingMs = (): number => lambda.getRemainingTimeInMillis();
@@ -48,6 +48,7 @@ export function createRuntime(env: NodeJS.ProcessEnv = process.env): (lambda: Co
       config,
       ec2: ec2.forInvocation(remainingMs),
       events: events.forInvocation(remainingMs),
+      passes: passes.forInvocation(remainingMs),
       logger,
       remainingMs,
       accountId: accountOf(lambda.invokedFunctionArn),

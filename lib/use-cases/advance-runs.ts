@@ -17,6 +17,8 @@ import {
 } from '../decisions/progress';
 import { errorMessage, isTransient } from '../errors';
 import type { Instance, TagWrite } from '../model';
+import { workRemains } from '../passes';
+import { isOptedIn } from '../policy';
 import { ImageMode, IN_PROGRESS_STEPS, InstanceTag } from '../tags';
 import {
   forEachLimit,
@@ -207,7 +209,7 @@ export async function applyRuns(
 }
 
 export async function advanceRuns(
-  invocation: { now: Date; dryRun: boolean; instanceIds?: readonly string[] },
+  invocation: { now: Date; dryRun: boolean; instanceIds?: readonly string[]; rule?: string },
   context: UseCaseContext,
   options: { createImages: boolean; functionName: string },
 ): Promise<Summary> {
@@ -221,5 +223,34 @@ export async function advanceRuns(
   );
   const base = { function: options.functionName, now: invocation.now.toISOString(), dryRun: invocation.dryRun };
   if (invocation.dryRun) return { ...base, instances: decisions.map((decision) => describe(decision)) };
-  return { ...base, instances: await applyRuns(decisions, invocation.now, context, options) };
+  const outcomes = await applyRuns(decisions, invocation.now, context, options);
+  // Only a pass of the passes' own rule stops them: a sweep or a console pass finding nothing leaves them be (if on,
+  // their next pass stops them), so an idle night costs one call a sweep.
+  await keepPasses(outcomes, wanted === undefined && invocation.rule === context.config.passesRule, context);
+  return { ...base, instances: outcomes };
+}
+
+/**
+ * Passes go on while work remains, and stop after a whole pass that found none. A run may start between that pass's
+ * look and the stop: it is looked for once more after the stop, and passes go back on for it. A failed switch is
+ * logged, not fatal: the hourly sweep sets it right.
+ */
+async function keepPasses(outcomes: readonly InstanceOutcome[], mayStop: boolean, context: UseCaseContext) {
+  const { config, ec2, logger, passes } = context;
+  try {
+    if (workRemains(outcomes)) {
+      await passes.start();
+      return;
+    }
+    if (!mayStop) return;
+    await passes.stop();
+    const queued = await ec2.findInstances({ tag: { key: InstanceTag.state, values: [...IN_PROGRESS_STEPS] } });
+    if (queued.some((instance) => isOptedIn(instance.tags, config.optIn))) {
+      await passes.start();
+      return;
+    }
+    logger.info('no run in flight: passes stop until the next run starts');
+  } catch (error: unknown) {
+    logger.error('switching the passes failed; the hourly sweep will', { error: errorMessage(error) });
+  }
 }

@@ -3,11 +3,14 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { BackupEvents } from '../backup-events';
 import type { Config } from '../config';
 import type { Ec2Gateway } from '../ec2-gateway';
+import type { Passes } from '../passes';
 
 export interface UseCaseContext {
   readonly config: Config;
   readonly ec2: Ec2Gateway;
   readonly events: BackupEvents;
+  /** The createImages passes' schedule, on while a run has work in flight. */
+  readonly passes: Passes;
   readonly logger: Logger;
   /** Milliseconds left in this invocation: work stops in time and the next invocation carries on from the tags. */
   readonly remainingMs: () => number;

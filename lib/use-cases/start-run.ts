@@ -6,7 +6,7 @@ import { backupFailed } from '../backup-events';
 import { planStartRun, type StartDecision } from '../decisions/start-run';
 import { errorMessage } from '../errors';
 import type { Invocation } from '../input';
-import { InstanceTag } from '../tags';
+import { IN_PROGRESS_STEPS, InstanceTag } from '../tags';
 import type { InstanceOutcome, Summary, UseCaseContext } from './context';
 
 /** Some instances could not be started; the invocation fails so that Lambda retries it. */
@@ -82,6 +82,22 @@ export async function startRun(invocation: Invocation, context: UseCaseContext):
     }
   }
 
+  // The run's passes start now (also on a retry, whose instances are already in progress); if they cannot, the
+  // invocation fails below and its retry starts them.
+  const inProgress = new Set<string>(IN_PROGRESS_STEPS);
+  const queued =
+    plan.decisions.some((decision) => decision.kind === 'queue' && !errors.has(decision.instanceId)) ||
+    instances.some((instance) => inProgress.has(instance.tags[InstanceTag.state] ?? ''));
+  let passesError: string | undefined;
+  if (queued) {
+    try {
+      await context.passes.start();
+    } catch (error: unknown) {
+      passesError = errorMessage(error);
+      logger.error('starting the passes failed', { runId: plan.runId, error: passesError });
+    }
+  }
+
   const result = summary(errors);
   for (const instance of result.instances) {
     const log = instance.error === undefined ? logger.info.bind(logger) : logger.error.bind(logger);
@@ -97,5 +113,6 @@ export async function startRun(invocation: Invocation, context: UseCaseContext):
         .join(', ')}`,
     );
   }
+  if (passesError !== undefined) throw new RunStartError(`run ${plan.runId}: its passes did not start: ${passesError}`);
   return result;
 }

@@ -176,6 +176,7 @@ describe('serverless package with the default parameters', () => {
           MAX_CONCURRENT_REBOOTS: '50',
           REBOOT_WINDOW_MINUTES: '180',
           EVENT_BUS_NAME: 'default',
+          PASSES_RULE: 'ami-backup-dev-passes',
           POWERTOOLS_SERVICE_NAME: 'ami-backup',
           POWERTOOLS_LOG_LEVEL: 'INFO',
           NODE_OPTIONS: '--enable-source-maps',
@@ -184,17 +185,21 @@ describe('serverless package with the default parameters', () => {
     }
   });
 
-  it('schedules reboot, createImages and rotate with the default expressions', () => {
-    const schedules = Object.fromEntries(
-      resourcesOfType(service.template, 'AWS::Events::Rule')
-        .filter((rule) => rule.Properties.ScheduleExpression !== undefined)
-        .map((rule) => [ruleTarget(rule), rule.Properties.ScheduleExpression]),
-    );
-    expect(schedules).toEqual({
-      RebootLambdaFunction: 'cron(0 3 * * ? *)',
-      CreateImagesLambdaFunction: 'rate(1 minute)',
-      RotateLambdaFunction: 'cron(0 6-9 * * ? *)',
-    });
+  it('schedules reboot, createImages (its passes, by a named rule, and its sweep) and rotate by default', () => {
+    const schedules = resourcesOfType(service.template, 'AWS::Events::Rule')
+      .filter((rule) => rule.Properties.ScheduleExpression !== undefined)
+      .map((rule) => ({
+        target: ruleTarget(rule),
+        expression: rule.Properties.ScheduleExpression,
+        name: rule.Properties.Name,
+      }));
+    expect(schedules).toEqual([
+      { target: 'RebootLambdaFunction', expression: 'cron(0 3 * * ? *)', name: undefined },
+      // The rule the service turns on and off: its name is the one the functions are given.
+      { target: 'CreateImagesLambdaFunction', expression: 'rate(1 minute)', name: 'ami-backup-dev-passes' },
+      { target: 'CreateImagesLambdaFunction', expression: 'rate(1 hour)', name: undefined },
+      { target: 'RotateLambdaFunction', expression: 'cron(0 6-9 * * ? *)', name: undefined },
+    ]);
   });
 
   it('sends available and failed AMI state changes from the default bus to the image state queue only', () => {
@@ -328,6 +333,8 @@ describe('serverless package with the default parameters', () => {
       Resource: IMAGES,
       Condition: { StringEquals: owned, ...exactly(OUTCOME_TAG_KEYS) },
     };
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+    const passesRule = sub('arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/ami-backup-dev-passes');
     const publish: Statement = {
       Sid: 'PublishOutcomes',
       Effect: 'Allow',
@@ -343,6 +350,7 @@ describe('serverless package with the default parameters', () => {
         describe('DescribeInstances', ['DescribeInstances']),
         tagInstances('StartRunsOnOptedInInstances', 'ec2:CreateTags', [state, run, since, lastError, policyError]),
         tagInstances('ClearPolicyErrors', 'ec2:DeleteTags', [policyError]),
+        { Sid: 'StartPasses', Effect: 'Allow', Action: ['events:EnableRule'], Resource: passesRule },
         publish,
       ],
       createImages: [
@@ -385,6 +393,12 @@ describe('serverless package with the default parameters', () => {
           lastSuccess,
           lastError,
         ]),
+        {
+          Sid: 'SwitchPasses',
+          Effect: 'Allow',
+          Action: ['events:EnableRule', 'events:DisableRule'],
+          Resource: passesRule,
+        },
         publish,
       ],
       recordImageState: [
@@ -445,6 +459,8 @@ describe('serverless package with the default parameters', () => {
     expect(holders('ec2:DeleteSnapshot')).toEqual(['rotate']);
     expect(holders('ec2:DeleteTags')).toEqual(['reboot']);
     expect(holders('ec2:RebootInstances')).toEqual([]);
+    expect(holders('events:EnableRule')).toEqual(['reboot', 'createImages']);
+    expect(holders('events:DisableRule')).toEqual(['createImages']);
     expect(holders('ec2:CreateTags')).toEqual(['reboot', 'createImages', 'recordImageState']);
   });
 

@@ -2,11 +2,13 @@
 
 import { resolve } from 'node:path';
 import { CreateImageCommand, type EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { ImageTag } from '../../../lib/tags';
 import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
 import { DEMO_FLEET, type FleetMember } from '../../../local/runner/fleet';
 import { loadFunctions } from '../../../local/runner/functions';
 import { localIam, type NightReport, OPERATOR_CREDENTIALS, runNights } from '../../../local/runner/night';
+import { deployRules } from '../../../local/runner/rules';
 import { lambdaContext } from '../../../local/runner/simulation';
 import { clientFor } from '../local-ec2/helpers';
 
@@ -105,6 +107,13 @@ export async function startService(params: Readonly<Record<string, string>> = {}
     logLevel: 'SILENT',
     params,
   });
+  const eventBridge = new EventBridgeClient({
+    endpoint: ec2.url,
+    region: 'us-east-1',
+    credentials: OPERATOR_CREDENTIALS,
+  });
+  await deployRules(functions, eventBridge);
+  eventBridge.destroy();
   const handlers = new Map(functions.map((fn) => [fn.name, fn.handler]));
   return {
     ec2,
