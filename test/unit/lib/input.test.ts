@@ -62,7 +62,18 @@ describe('parseInvocation', () => {
       const invocation = parseInvocation(scheduledEvent('2026-11-26T03:00:00Z'), realNow);
 
       // Assess
-      expect(invocation).toEqual({ trigger: 'schedule', now: new Date('2026-11-26T03:00:00Z'), dryRun: false });
+      expect(invocation).toEqual({
+        trigger: 'schedule',
+        now: new Date('2026-11-26T03:00:00Z'),
+        dryRun: false,
+        rule: 'ami-backup-prod-reboot',
+      });
+    });
+
+    it('names the rule only when its resources give a rule ARN', () => {
+      const event = { ...scheduledEvent('2026-11-26T03:00:00Z'), resources: ['not-an-arn'] };
+      expect(parseInvocation(event, realNow)).not.toHaveProperty('rule');
+      expect(parseInvocation({ ...event, resources: undefined }, realNow)).not.toHaveProperty('rule');
     });
 
     it('accepts fractions of a second and an explicit offset', () => {
