@@ -5,6 +5,8 @@
  * asynchronous one (the function's `maximumRetryAttempts`; a failed queue batch is received again instead). Every
  * failed attempt is kept, as Lambda's Errors metric counts it, retried or not.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { CreateImageCommand, DeregisterImageCommand, type EC2Client, type Tag } from '@aws-sdk/client-ec2';
 import { installVirtualTime, type VirtualTime } from '../../../bench/virtual-time';
@@ -74,6 +76,8 @@ export const SOAK_FLEET: readonly FleetMember[] = [
 export interface Saved {
   readonly state: BackendState;
   readonly time: Date;
+  /** Whether each named schedule's rule was on (the functions turn the passes' rule on and off). */
+  readonly rules: Readonly<Record<string, boolean>>;
 }
 
 /** An invocation attempt that failed (threw, or was cut off). */
@@ -186,6 +190,21 @@ function wallClockFollowing(): { advance(ms: number): void; release(): void } {
   };
 }
 
+/**
+ * The endpoint's answers go without a `Date` header while the harness runs. Node stamps it with the real time, while the
+ * handlers' clock follows the simulated one: the SDK would take the difference for clock skew, and retry every
+ * failed call as skew-corrected, even the calls of a cut-off invocation that must fail at once.
+ */
+function withoutDateHeaders(): () => void {
+  const omitDate = (message: unknown): void => {
+    (message as { response: ServerResponse }).response.sendDate = false;
+  };
+  subscribe('http.server.request.start', omitDate);
+  return () => {
+    unsubscribe('http.server.request.start', omitDate);
+  };
+}
+
 function isQueueBatch(event: unknown): boolean {
   return typeof event === 'object' && event !== null && 'Records' in event;
 }
@@ -195,6 +214,7 @@ export async function startHarness(
   options: HarnessOptions = {},
 ): Promise<Harness> {
   const wallClock = options.virtualTimeLatencyMs === undefined ? wallClockFollowing() : undefined;
+  const restoreDateHeaders = withoutDateHeaders();
   let ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: false, audit: true });
   const port = Number(new URL(ec2.url).port);
   const client = clientFor(ec2.url, 3);
@@ -233,6 +253,13 @@ export async function startHarness(
     logLevel: 'SILENT',
     ...(options.params === undefined ? {} : { params: options.params }),
   });
+  // The named schedules' rules, made on the endpoint as at deploy (on), or as they were saved.
+  const ruleNames = loaded.flatMap((fn) => fn.schedules.flatMap(({ ruleName }) => (ruleName ? [ruleName] : [])));
+  const deployRules = (endpoint: LocalEc2, saved: Saved['rules'] = {}): void => {
+    for (const name of ruleNames)
+      endpoint.eventRules.put(name, undefined, saved[name] === false ? 'DISABLED' : 'ENABLED');
+  };
+  deployRules(ec2);
   const config = readConfig();
   const retries = new Map(
     loadServerlessConfig(SERVERLESS_FILE, { stage: 'dev', region: REGION }).functions.map((fn) => [
@@ -297,6 +324,7 @@ export async function startHarness(
           region: REGION,
           account: LOCAL_ACCOUNT_ID,
           rateAnchor: EVENING,
+          ruleEnabled: (name) => Promise.resolve(ec2.eventRules.isEnabled(name)),
         },
         until,
       ),
@@ -305,7 +333,11 @@ export async function startHarness(
       if (fn === undefined) throw new Error(`no function ${name}`);
       return fn.handler(event, lambdaContext(name, fn.timeoutSeconds, REGION, LOCAL_ACCOUNT_ID));
     },
-    save: () => ({ state: structuredClone(ec2.backend.exportState()), time: ec2.clock.now() }),
+    save: () => ({
+      state: structuredClone(ec2.backend.exportState()),
+      time: ec2.clock.now(),
+      rules: Object.fromEntries(ruleNames.map((name) => [name, ec2.eventRules.isEnabled(name)])),
+    }),
     restore: async (saved) => {
       if (time !== undefined) throw new Error('a harness in virtual time cannot restore a saved state');
       await ec2.stop();
@@ -317,6 +349,7 @@ export async function startHarness(
         initialState: structuredClone(saved.state),
       });
       injectFaults(ec2);
+      deployRules(ec2, saved.rules);
     },
     world: () => {
       const world = worldOf(ec2.backend, ec2.clock.nowMs());
@@ -336,6 +369,7 @@ export async function startHarness(
     stop: async () => {
       wallClock?.release();
       time?.uninstall();
+      restoreDateHeaders();
       await ec2.stop();
     },
   };
