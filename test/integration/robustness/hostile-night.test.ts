@@ -71,6 +71,6 @@ it('two nights of throttling, server errors and connection resets: every instanc
   expect(records.reduce((sum, record) => sum + (record.deadLettered ?? 0), 0)).toBe(0);
   expect(records.flatMap(partialFailures)).toEqual([]);
   // The nights were hostile: many calls failed before the SDK's retries got them through.
-  expect(faults.injected).toBeGreaterThan(100);
+  expect(faults.injected).toBeGreaterThan(40);
   expect(harness.ec2.audit.filter((entry) => entry.kind === 'image-deregistered').length).toBeGreaterThan(0);
 }, 60_000);
