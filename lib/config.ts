@@ -27,6 +27,8 @@ export interface Config {
    * once a pass finds none (an idle fleet then costs no pass). serverless.yml names it; default `<owner>-passes`.
    */
   readonly passesRule: string;
+  /** Seconds between two passes (from `PASSES_SCHEDULE`, a rate): a pass starts CreateImage calls for less than that. */
+  readonly passIntervalSeconds: number;
   /** The floor no tag can go below: at least this many good images kept per instance (`ami-backup:retain`). */
   readonly minRetain: number;
   /** The floor no tag can go below: good images younger than this many days are always kept (0: no floor). */
@@ -76,6 +78,19 @@ function ownerName(value: string): string {
 }
 
 const DEFAULT_ROTATE_SCHEDULE = 'cron(0 6-9 * * ? *)';
+const DEFAULT_PASSES_SCHEDULE = 'rate(5 minutes)';
+
+/** The seconds between the firings of a rate expression of minutes or hours (`rate(5 minutes)`). */
+export function rateSeconds(expression: string): number {
+  const match = /^rate\((\d+) (minute|minutes|hour|hours)\)$/.exec(expression.trim());
+  const amount = Number(match?.[1]);
+  if (match === null || !Number.isInteger(amount) || amount < 1 || (amount === 1) !== !match[2]?.endsWith('s')) {
+    throw new ConfigError(
+      `environment variable PASSES_SCHEDULE must be a rate of minutes or hours, like '${DEFAULT_PASSES_SCHEDULE}', got '${expression}'`,
+    );
+  }
+  return amount * (match[2]?.startsWith('hour') ? 3600 : 60);
+}
 
 /** One field of a cron hours list: `*`, `N`, `N-M`, each optionally `/step`. */
 function hoursOf(field: string): number[] | undefined {
@@ -140,6 +155,7 @@ export function readConfig(env: Env = process.env): Config {
     rebootWindowMinutes: wholeNumber(env, 'REBOOT_WINDOW_MINUTES', 180, 1, 1440),
     eventBusName: text(env, 'EVENT_BUS_NAME', 'default'),
     passesRule: text(env, 'PASSES_RULE', `${owner}-passes`),
+    passIntervalSeconds: rateSeconds(text(env, 'PASSES_SCHEDULE', DEFAULT_PASSES_SCHEDULE)),
     minRetain,
     minRetainDays: wholeNumber(env, 'MIN_RETAIN_DAYS', 0, 0, 3650),
     maxExpirePerRun: wholeNumber(env, 'MAX_EXPIRE_PER_RUN', 5, 1, 1000),

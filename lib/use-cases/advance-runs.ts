@@ -32,11 +32,11 @@ import {
 /** CreateImage calls under way at once: EC2's mutating bucket refills at about 5 a second. */
 const CREATE_CONCURRENCY = 4;
 /**
- * How long a pass starts CreateImage calls. Passes run every minute: one that kept calling past the next would
- * overlap it, and the next, not yet seeing this one's `imaging` tags, would call again for the same instances (a
- * harmless duplicate, but one that spends the account's CreateImage budget). The rest waits for the next pass.
+ * A pass starts CreateImage calls until this long before the next pass: one that kept calling past it would overlap
+ * it, and the next, not yet seeing this one's `imaging` tags, would call again for the same instances (a harmless
+ * duplicate, but one that spends the account's CreateImage budget). The rest waits for the next pass.
  */
-const CREATE_PHASE_MS = 45_000;
+const NEXT_PASS_MARGIN_MS = 15_000;
 /** Outcomes published and recorded together: their instances and images fill one CreateTags call (1,000 ids). */
 const RECORD_SLICE = 500;
 
@@ -123,7 +123,8 @@ export async function applyRuns(
     : [];
   const createdIds = new Map<string, string>();
   const refused: RunOutcome[] = [];
-  const createMore = (): boolean => more() && clock().getTime() - now.getTime() < CREATE_PHASE_MS;
+  const createPhaseMs = context.config.passIntervalSeconds * 1000 - NEXT_PASS_MARGIN_MS;
+  const createMore = (): boolean => more() && clock().getTime() - now.getTime() < createPhaseMs;
   const deferred = await forEachLimit(creations, CREATE_CONCURRENCY, createMore, async (decision) => {
     try {
       const created = await ec2.createImage(decision.request);
@@ -224,9 +225,10 @@ export async function advanceRuns(
   const base = { function: options.functionName, now: invocation.now.toISOString(), dryRun: invocation.dryRun };
   if (invocation.dryRun) return { ...base, instances: decisions.map((decision) => describe(decision)) };
   const outcomes = await applyRuns(decisions, invocation.now, context, options);
-  // Only a pass of the passes' own rule stops them: a sweep or a console pass finding nothing leaves them be (if on,
-  // their next pass stops them), so an idle night costs one call a sweep.
-  await keepPasses(outcomes, wanted === undefined && invocation.rule === context.config.passesRule, context);
+  // A pass of the passes' own rule knows they are on, and only it stops them: a sweep or a console pass finding
+  // nothing leaves them be (if on, their next pass stops them), so an idle night costs one call a sweep.
+  const ownPass = invocation.rule === context.config.passesRule;
+  await keepPasses(outcomes, { on: ownPass, mayStop: ownPass && wanted === undefined }, context);
   return { ...base, instances: outcomes };
 }
 
@@ -235,14 +237,18 @@ export async function advanceRuns(
  * look and the stop: it is looked for once more after the stop, and passes go back on for it. A failed switch is
  * logged, not fatal: the hourly sweep sets it right.
  */
-async function keepPasses(outcomes: readonly InstanceOutcome[], mayStop: boolean, context: UseCaseContext) {
+async function keepPasses(
+  outcomes: readonly InstanceOutcome[],
+  passesState: { readonly on: boolean; readonly mayStop: boolean },
+  context: UseCaseContext,
+) {
   const { config, ec2, logger, passes } = context;
   try {
     if (workRemains(outcomes)) {
-      await passes.start();
+      if (!passesState.on) await passes.start();
       return;
     }
-    if (!mayStop) return;
+    if (!passesState.mayStop) return;
     await passes.stop();
     const queued = await ec2.findInstances({ tag: { key: InstanceTag.state, values: [...IN_PROGRESS_STEPS] } });
     if (queued.some((instance) => isOptedIn(instance.tags, config.optIn))) {

@@ -206,7 +206,10 @@ function tagsOf(tags: readonly Tag[] | undefined): Record<string, string> {
   return Object.fromEntries((tags ?? []).flatMap((tag) => (tag.Key === undefined ? [] : [[tag.Key, tag.Value ?? '']])));
 }
 
-/** Counts the HTTP requests made to one host while counting is on (the handlers' EC2 calls, retries included). */
+/**
+ * Counts the EC2 requests made to one host while counting is on (the handlers' EC2 calls, retries included);
+ * EventBridge's, which share the host here, carry an `x-amz-target` header and are not counted.
+ */
 function requestCounter(url: string): { count: () => number; on: () => void; off: () => void; close: () => void } {
   const { host } = new URL(url);
   // Invocations may overlap: count while any is running.
@@ -215,7 +218,8 @@ function requestCounter(url: string): { count: () => number; on: () => void; off
   const listener = (message: unknown): void => {
     const request = (message as { request?: { host?: string; getHeader?: (name: string) => unknown } }).request;
     const target = request?.getHeader?.('host') ?? request?.host;
-    if (running > 0 && (target === host || target === host.split(':')[0])) count += 1;
+    const ec2 = request?.getHeader?.('x-amz-target') === undefined;
+    if (running > 0 && ec2 && (target === host || target === host.split(':')[0])) count += 1;
   };
   subscribe('http.client.request.start', listener);
   return {

@@ -177,6 +177,7 @@ describe('serverless package with the default parameters', () => {
           REBOOT_WINDOW_MINUTES: '180',
           EVENT_BUS_NAME: 'default',
           PASSES_RULE: 'ami-backup-dev-passes',
+          PASSES_SCHEDULE: 'rate(5 minutes)',
           POWERTOOLS_SERVICE_NAME: 'ami-backup',
           POWERTOOLS_LOG_LEVEL: 'INFO',
           NODE_OPTIONS: '--enable-source-maps',
@@ -196,8 +197,8 @@ describe('serverless package with the default parameters', () => {
     expect(schedules).toEqual([
       { target: 'RebootLambdaFunction', expression: 'cron(0 3 * * ? *)', name: undefined },
       // The rule the service turns on and off: its name is the one the functions are given.
-      { target: 'CreateImagesLambdaFunction', expression: 'rate(1 minute)', name: 'ami-backup-dev-passes' },
-      { target: 'CreateImagesLambdaFunction', expression: 'rate(1 hour)', name: undefined },
+      { target: 'CreateImagesLambdaFunction', expression: 'rate(5 minutes)', name: 'ami-backup-dev-passes' },
+      { target: 'CreateImagesLambdaFunction', expression: 'rate(3 hours)', name: undefined },
       { target: 'RotateLambdaFunction', expression: 'cron(0 6-9 * * ? *)', name: undefined },
     ]);
   });

@@ -20,6 +20,7 @@ describe('readConfig', () => {
       rebootWindowMinutes: 180,
       eventBusName: 'default',
       passesRule: 'ami-backup-prod-passes',
+      passIntervalSeconds: 300,
       minRetain: 1,
       minRetainDays: 0,
       maxExpirePerRun: 5,
@@ -42,6 +43,7 @@ describe('readConfig', () => {
       REBOOT_WINDOW_MINUTES: '240',
       EVENT_BUS_NAME: 'backups',
       PASSES_RULE: 'dev-passes',
+      PASSES_SCHEDULE: 'rate(1 minute)',
       MIN_RETAIN: '2',
       MIN_RETAIN_DAYS: '14',
       MAX_EXPIRE_PER_RUN: '20',
@@ -64,6 +66,7 @@ describe('readConfig', () => {
       rebootWindowMinutes: 240,
       eventBusName: 'backups',
       passesRule: 'dev-passes',
+      passIntervalSeconds: 60,
       minRetain: 2,
       minRetainDays: 14,
       maxExpirePerRun: 20,
@@ -174,6 +177,21 @@ describe('readConfig', () => {
     'refuses a rotation schedule it cannot read hour by hour (%s)',
     (expression) => {
       expect(() => readConfig({ ...MINIMAL, ROTATE_SCHEDULE: expression })).toThrow(/ROTATE_SCHEDULE must be a cron/);
+    },
+  );
+
+  it.each([
+    ['rate(1 minute)', 60],
+    ['rate(10 minutes)', 600],
+    ['rate(2 hours)', 7200],
+  ])('reads the passes interval from %s', (expression, seconds) => {
+    expect(readConfig({ ...MINIMAL, PASSES_SCHEDULE: expression }).passIntervalSeconds).toBe(seconds);
+  });
+
+  it.each(['rate(1 minutes)', 'rate(5 minute)', 'rate(0 minutes)', 'cron(0/5 * * * ? *)', 'rate(1 day)'])(
+    'refuses %s as the passes schedule',
+    (expression) => {
+      expect(() => readConfig({ ...MINIMAL, PASSES_SCHEDULE: expression })).toThrow(/PASSES_SCHEDULE must be a rate/);
     },
   );
 });
