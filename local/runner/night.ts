@@ -22,6 +22,7 @@ import {
   AUTO_SCALING_GROUP_TAG,
   BackupStep,
   FailureKind,
+  formatRunId,
   ImageTag,
   IN_PROGRESS_STEPS,
   InstanceTag,
@@ -353,7 +354,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       if (night === 1) await terminateMembers(client, launched);
     }
     const downtime = audit === undefined ? sampled : downtimeFromTimeline(audit, launched, clock.now().getTime());
-    const report = await reportOn(client, launched, records, downtime, new Date(clock.now().getTime() - DAY_MS), {
+    const report = await reportOn(client, launched, records, downtime, {
       faultsInjected: embedded !== undefined,
       timeline: audit !== undefined,
     });
@@ -594,7 +595,9 @@ function retentionProblem(
       retainDays !== undefined &&
       new Date(image.CreationDate ?? 0).getTime() > reference.getTime() - retainDays * DAY_MS,
   ).length;
-  const made = good.filter((image) => new Date(image.CreationDate ?? 0).getTime() <= reference.getTime()).length;
+  // Made before that rotation, by the runs' ids (the runner's clock, as the rotation's time), not by the endpoint's.
+  const lastRotationRun = formatRunId(reference);
+  const made = good.filter((image) => (tagsOf(image.Tags)[ImageTag.run] ?? '') <= lastRotationRun).length;
   if (made > Math.max(retain, young)) {
     return `${member.name}: ${made} good images older than the last rotation kept, retention allows ${Math.max(retain, young)}`;
   }
@@ -644,13 +647,17 @@ async function reportOn(
   launched: readonly LaunchedMember[],
   records: readonly InvocationRecord[],
   downtime: Downtime,
-  lastNightStart: Date,
   options: { readonly faultsInjected: boolean; readonly timeline: boolean },
 ): Promise<Omit<NightReport, 'simulatedSeconds' | 'wallSeconds'>> {
   const instances = new Map((await describeFleet(client, launched)).map((instance) => [instance.InstanceId, instance]));
   const images = await describeFleetImages(client, launched);
   const counts = rotationCounts(records);
   const allOutcomes = outcomes(records);
+  const lastNightRun = records
+    .filter((record) => record.functionName === 'reboot' && record.error === undefined)
+    .map((record) => (record.result as { runId?: unknown } | undefined)?.runId)
+    .filter((runId): runId is string => typeof runId === 'string')
+    .at(-1);
   const defaultRetain = Number(process.env.DEFAULT_RETAIN ?? 7);
   const problems: string[] = [];
   // Grouped once: a fleet of thousands has tens of thousands of images and outcomes.
@@ -688,14 +695,15 @@ async function reportOn(
     const state = tags[InstanceTag.state] ?? '-';
     const error = tags[InstanceTag.policyError] ?? (state === 'failed' ? (tags[InstanceTag.lastError] ?? null) : null);
     const newest = [...available].sort(newestFirst)[0];
-    const newestGood = [...good].sort(newestFirst)[0];
     // Its last run: as its tags say, or (once it is gone) the newest of its images'.
     const lastRun = tags[InstanceTag.run] ?? (newest === undefined ? undefined : tagsOf(newest.Tags)[ImageTag.run]);
     const verified =
       lastRun !== undefined && good.some((image) => image.Name === imageName(member.instanceId, lastRun));
     const downtimeSeconds = Math.round(downtime.seconds.get(member.instanceId) ?? 0);
     if (expectedBackup) {
-      if (newestGood === undefined || new Date(newestGood.CreationDate ?? 0).getTime() < lastNightStart.getTime()) {
+      // Judged by the service's own record, the run the last night's start made, never by comparing two clocks.
+      const lastNightImage = lastNightRun === undefined ? undefined : imageName(member.instanceId, lastNightRun);
+      if (!good.some((image) => image.Name === lastNightImage)) {
         problems.push(
           `${member.name}: no new good image in the last night (state ${state}${error ? `: ${error}` : ''})`,
         );
