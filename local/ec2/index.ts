@@ -59,6 +59,8 @@ export interface LocalEc2Options {
   speed?: number;
   /** EC2's request-rate token buckets on the endpoint's clock; default true. */
   throttling?: boolean;
+  /** Another client takes this share (0 to 1) of each mutating request bucket's refill, all the time; default 0. */
+  competingLoad?: number;
   durations?: Partial<Durations>;
   /** Used in event ARNs and availability zones; default us-east-1. Requests for any Region are served. */
   region?: string;
@@ -145,6 +147,8 @@ export interface LocalEc2 {
   readonly denied: readonly Denial[];
   /** EC2 API calls served (all actions, or one), errors included. */
   callCount(action?: string): number;
+  /** Of those, the calls EC2's buckets throttled (all actions, or one); injected throttling is not counted. */
+  throttledCount(action?: string): number;
   /** The in-process model, for bulk seeding (benchmarks) without HTTP calls. */
   backend: Ec2Backend;
   /** Turns EC2's request throttling on or off. */
@@ -184,7 +188,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
   if (options.initialState !== undefined) backend.importState(options.initialState);
   const audit = options.audit === true ? backend.startAudit() : [];
   const injector = new FaultInjector();
-  const throttler = new Throttler(() => clock.nowMs());
+  const throttler = new Throttler(() => clock.nowMs(), { competingLoad: options.competingLoad ?? 0 });
   let throttling = options.throttling ?? true;
   const putEvents: PutEventsEntry[] = [];
   const rules = new EventRules(region, LOCAL_ACCOUNT_ID);
@@ -345,6 +349,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     denied: iamGate?.denied ?? [],
     callCount: (action) =>
       action === undefined ? [...calls.values()].reduce((sum, count) => sum + count, 0) : (calls.get(action) ?? 0),
+    throttledCount: (action) => throttler.throttled(action),
     backend,
     setThrottling: (enabled) => {
       throttling = enabled;

@@ -83,20 +83,66 @@ export function requestCost(action: string, params: QueryParams): RequestCost {
   return { bucket, spec, resources };
 }
 
+/** Whether the action changes something (its request bucket is a mutating one). */
+function isMutating(action: string): boolean {
+  return !action.startsWith('Describe');
+}
+
+/**
+ * A mutating bucket as one client sees it while another takes `competingLoad` (0 to 1) of its refill all the time:
+ * the same capacity, refilled at what the other leaves. (Taking a share of each refill continuously and refilling
+ * less are the same bucket: it fills up to its capacity either way.) Non-mutating buckets are left whole.
+ */
+function sharedSpec(action: string, spec: BucketSpec, competingLoad: number): BucketSpec {
+  return isMutating(action) ? { ...spec, refillPerSecond: spec.refillPerSecond * (1 - competingLoad) } : spec;
+}
+
+export interface ThrottlerOptions {
+  /**
+   * Another client of the account takes this share (0 to 1) of each mutating request bucket's refill, all the time
+   * (a benchmark's competing load); default 0.
+   */
+  competingLoad?: number;
+}
+
 /** Admits or throttles calls with EC2's buckets, on the endpoint's clock. */
 export class Throttler {
   private readonly requestBuckets = new Map<string, TokenBucket>();
   private readonly resourceBuckets = new Map<string, TokenBucket>();
+  private readonly throttledCalls = new Map<string, number>();
+  private readonly competingLoad: number;
 
-  constructor(private readonly nowMs: () => number) {}
+  constructor(
+    private readonly nowMs: () => number,
+    options: ThrottlerOptions = {},
+  ) {
+    this.competingLoad = options.competingLoad ?? 0;
+    if (!(this.competingLoad >= 0 && this.competingLoad < 1)) {
+      throw new Error(`competingLoad must be at least 0 and under 1, not ${this.competingLoad}`);
+    }
+  }
 
   admit(action: string, params: QueryParams): boolean {
+    const admitted = this.take(action, params);
+    if (!admitted) this.throttledCalls.set(action, (this.throttledCalls.get(action) ?? 0) + 1);
+    return admitted;
+  }
+
+  /** Calls throttled so far (all actions, or one). */
+  throttled(action?: string): number {
+    return action === undefined
+      ? [...this.throttledCalls.values()].reduce((sum, count) => sum + count, 0)
+      : (this.throttledCalls.get(action) ?? 0);
+  }
+
+  private take(action: string, params: QueryParams): boolean {
     const now = this.nowMs();
     const cost = requestCost(action, params);
     const resourceSpec = RESOURCE_BUCKETS[action];
     const resourceBucket =
       resourceSpec === undefined ? undefined : this.bucket(this.resourceBuckets, action, resourceSpec, now);
-    const requestBucket = this.bucket(this.requestBuckets, cost.bucket, cost.spec, now);
+    const requestSpec = sharedSpec(action, cost.spec, this.competingLoad);
+    const requestBucket = this.bucket(this.requestBuckets, cost.bucket, requestSpec, now);
     if (!requestBucket.take(1, now)) return false;
     return resourceBucket === undefined || cost.resources === 0 || resourceBucket.take(cost.resources, now);
   }
@@ -111,7 +157,11 @@ export class Throttler {
   }
 }
 
-/** The request bucket of a filtered or paginated call of `action` (what a well-behaved client draws from). */
-export function requestBucketSpec(action: string): BucketSpec {
-  return REQUEST_BUCKETS[action] ?? (action.startsWith('Describe') ? NON_MUTATING : MUTATING);
+/**
+ * The request bucket of a filtered or paginated call of `action` (what a well-behaved client draws from), as left to
+ * it by another client taking `competingLoad` of each mutating bucket's refill.
+ */
+export function requestBucketSpec(action: string, competingLoad = 0): BucketSpec {
+  const spec = REQUEST_BUCKETS[action] ?? (isMutating(action) ? MUTATING : NON_MUTATING);
+  return sharedSpec(action, spec, competingLoad);
 }
