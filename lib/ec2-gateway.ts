@@ -19,6 +19,8 @@ import {
   type Snapshot as SdkSnapshot,
   type Tag,
 } from '@aws-sdk/client-ec2';
+import { isThrottlingError } from '@smithy/core/retry';
+import type { FinalizeRequestMiddleware, MiddlewareStack, SdkError } from '@smithy/types';
 import type { ImageRequest } from './decisions/progress';
 import {
   ATTEMPT_RESERVE_MS,
@@ -152,10 +154,35 @@ export class Ec2Gateway {
     return this.remainingMs === undefined || this.remainingMs() > ATTEMPT_RESERVE_MS;
   }
 
-  /** Sends a rate-limited command once its action's pacer allows. */
-  private async paced<T>(action: string, send: () => Promise<T>): Promise<T> {
-    await this.pacers.take(action);
-    return send();
+  /**
+   * Paces a rate-limited command: each of its attempts (the SDK's retries too, which run inside its retry loop) waits
+   * for its action's pacer, and tells the pacer whether EC2 took the call or throttled it.
+   */
+  private paced<Input extends object, Output extends object, Command>(
+    action: string,
+    command: Command & { readonly middlewareStack: MiddlewareStack<Input, Output> },
+  ): Command {
+    const pacer = this.pacers.of(action);
+    if (pacer === undefined) return command;
+    const pacing: FinalizeRequestMiddleware<Input, Output> = (next) => async (args) => {
+      const reservedAtMs = await pacer.take();
+      try {
+        const output = await next(args);
+        pacer.passed();
+        return output;
+      } catch (error: unknown) {
+        // The classifiers read every SdkError field as optional.
+        if (error instanceof Error && isThrottlingError(error as SdkError)) pacer.throttled(reservedAtMs);
+        throw error;
+      }
+    };
+    // Before the signature, so that a wait never ages it.
+    command.middlewareStack.addRelativeTo(pacing, {
+      relation: 'before',
+      toMiddleware: 'httpSigningMiddleware',
+      name: 'pacing',
+    });
+    return command;
   }
 
   /** Every instance matching the query, across all pages and reservations. */
@@ -276,8 +303,8 @@ export class Ec2Gateway {
       for (const { tags, ids } of groups.values()) {
         for (const batch of chunk(ids, TAG_BATCH)) {
           await this.eachOrAll(batch, failures, (resources) =>
-            this.paced('CreateTags', () =>
-              this.client.send(new CreateTagsCommand({ Resources: resources, Tags: toTags(tags) })),
+            this.client.send(
+              this.paced('CreateTags', new CreateTagsCommand({ Resources: resources, Tags: toTags(tags) })),
             ),
           );
         }
@@ -291,8 +318,11 @@ export class Ec2Gateway {
       const failures = new Map<string, string>();
       for (const batch of chunk(resourceIds, TAG_BATCH)) {
         await this.eachOrAll(batch, failures, (resources) =>
-          this.paced('DeleteTags', () =>
-            this.client.send(new DeleteTagsCommand({ Resources: resources, Tags: keys.map((Key) => ({ Key })) })),
+          this.client.send(
+            this.paced(
+              'DeleteTags',
+              new DeleteTagsCommand({ Resources: resources, Tags: keys.map((Key) => ({ Key })) }),
+            ),
           ),
         );
       }
@@ -308,19 +338,21 @@ export class Ec2Gateway {
   createImage(request: ImageRequest): Promise<CreatedImage> {
     return this.within(async () => {
       const tags = toTags(request.tags);
-      await this.pacers.take('CreateImage');
       try {
         const output = await this.client.send(
-          new CreateImageCommand({
-            InstanceId: request.instanceId,
-            Name: request.name,
-            Description: request.description,
-            NoReboot: request.mode !== ImageMode.reboot,
-            TagSpecifications: [
-              { ResourceType: 'image', Tags: tags },
-              { ResourceType: 'snapshot', Tags: tags },
-            ],
-          }),
+          this.paced(
+            'CreateImage',
+            new CreateImageCommand({
+              InstanceId: request.instanceId,
+              Name: request.name,
+              Description: request.description,
+              NoReboot: request.mode !== ImageMode.reboot,
+              TagSpecifications: [
+                { ResourceType: 'image', Tags: tags },
+                { ResourceType: 'snapshot', Tags: tags },
+              ],
+            }),
+          ),
         );
         if (output.ImageId === undefined) throw new Error('CreateImage returned no ImageId');
         return { imageId: output.ImageId, existed: false };
@@ -338,10 +370,12 @@ export class Ec2Gateway {
   /** Deregisters an image and deletes its snapshots with it; an image already gone counts as done. */
   deregister(imageId: string, snapshotIds: readonly string[]): Promise<DeregisterResult> {
     return this.within(async () => {
-      await this.pacers.take('DeregisterImage');
       try {
         const output = await this.client.send(
-          new DeregisterImageCommand({ ImageId: imageId, DeleteAssociatedSnapshots: true }),
+          this.paced(
+            'DeregisterImage',
+            new DeregisterImageCommand({ ImageId: imageId, DeleteAssociatedSnapshots: true }),
+          ),
         );
         const deleted = new Set(
           (output.DeleteSnapshotResults ?? [])
@@ -361,9 +395,8 @@ export class Ec2Gateway {
   /** Deletes a snapshot; true if deleted now, false if it was already gone. */
   deleteSnapshot(snapshotId: string): Promise<boolean> {
     return this.within(async () => {
-      await this.pacers.take('DeleteSnapshot');
       try {
-        await this.client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+        await this.client.send(this.paced('DeleteSnapshot', new DeleteSnapshotCommand({ SnapshotId: snapshotId })));
         return true;
       } catch (error: unknown) {
         if (errorCode(error) === 'InvalidSnapshot.NotFound') return false;
