@@ -18,6 +18,8 @@
  *   r a second); its turns follow, counted from that call's minute. So (L − B) / r, down to the minute, plus the
  *   longest group's turns.
  *
+ * With another client taking a share F of each mutating bucket's refill, the buckets' r is what it leaves: r·(1 − F).
+ *
  * Each is a lower bound on its own, so their maximum is one too; the service's passes (every minute) and the waits
  * between a pass and the next add to it.
  */
@@ -77,6 +79,8 @@ export interface NightShape extends RebootGroups {
   readonly rebootSlotSeconds: number;
   /** From CreateImage to the image available. */
   readonly imageSeconds: number;
+  /** The share of each mutating bucket's refill another client takes all night; default 0. */
+  readonly competingLoad?: number;
 }
 
 export interface NightBound extends Bound {
@@ -91,18 +95,19 @@ export interface NightBound extends Bound {
 
 export function nightBound(shape: NightShape): NightBound {
   const slot = shape.rebootSlotSeconds;
-  const throttle = throttleBound(shape.calls, {
-    imageSeconds: shape.imageSeconds,
-    rebootSlotSeconds: slot,
-    imagedWithReboot: shape.imagedWithReboot,
-  });
+  const competingLoad = shape.competingLoad ?? 0;
+  const throttle = throttleBound(
+    shape.calls,
+    { imageSeconds: shape.imageSeconds, rebootSlotSeconds: slot, imagedWithReboot: shape.imagedWithReboot },
+    competingLoad,
+  );
   const groupSeconds = serialSeconds(Math.ceil(shape.longestGroup / shape.maxDownPerGroup), slot, shape.imageSeconds);
   const capSeconds = serialSeconds(
     Math.ceil(shape.imagedWithReboot / shape.maxConcurrentReboots),
     slot,
     shape.imageSeconds,
   );
-  const bucket = requestBucketSpec('CreateImage');
+  const bucket = requestBucketSpec('CreateImage', competingLoad);
   const lastFirstCall = Math.max(0, shape.longestGroups - bucket.capacity) / bucket.refillPerSecond;
   const staggerSeconds = groupSeconds === 0 ? 0 : Math.floor(lastFirstCall / 60) * 60 + groupSeconds;
   let bound: Bound = throttle;

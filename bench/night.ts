@@ -3,7 +3,10 @@
  * Lambda's time limit honoured, in virtual time; figures next to the throttle-bound minimum.
  *
  * Usage: npm run bench -- [--instances 10000] [--nights 2] [--latency 100] [--group-size 10]
- *                         [--max-concurrent-reboots N] [--json] [--no-bundles]
+ *                         [--max-concurrent-reboots N] [--competing-load F] [--json] [--no-bundles]
+ *
+ * `--competing-load F` (0 to 1): another client of the account takes that share of each mutating bucket's refill
+ * all night; the bound is then the one for what it leaves, and the throttled calls show what adapting cost.
  */
 
 import { dirname, resolve } from 'node:path';
@@ -48,6 +51,8 @@ interface Options {
   groupSize: number;
   /** The deployment parameter maxConcurrentReboots. */
   maxConcurrentReboots: number;
+  /** The share of each mutating bucket's refill another client takes all night. */
+  competingLoad: number;
   json: boolean;
   bundles: boolean;
 }
@@ -65,6 +70,7 @@ function readOptions(): Options {
       latency: { type: 'string', default: '100' },
       'group-size': { type: 'string', default: '10' },
       'max-concurrent-reboots': { type: 'string' },
+      'competing-load': { type: 'string', default: '0' },
       json: { type: 'boolean', default: false },
       'no-bundles': { type: 'boolean', default: false },
     },
@@ -75,6 +81,8 @@ function readOptions(): Options {
     return value;
   };
   const instances = whole('instances', values.instances, 1);
+  const competingLoad = Number(values['competing-load']);
+  if (!(competingLoad >= 0 && competingLoad < 1)) throw new Error('--competing-load must be at least 0 and under 1');
   const groupSize = whole('group-size', values['group-size'], 0);
   // Enough for every group to have a member down at once (the deployment's default would make them queue).
   const maxConcurrentReboots =
@@ -89,6 +97,7 @@ function readOptions(): Options {
     latencyMs: whole('latency', values.latency, 0),
     groupSize,
     maxConcurrentReboots,
+    competingLoad,
     json: values.json,
     bundles: !values['no-bundles'],
   };
@@ -118,12 +127,19 @@ function benchFleet(size: number, groupSize: number): FleetMember[] {
 export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>) {
   const wallStart = performance.now();
   let peakRss = process.memoryUsage().rss;
-  const ec2 = await startLocalEc2({ clock: SimClock.manual(START), throttling: true });
+  const ec2 = await startLocalEc2({
+    clock: SimClock.manual(START),
+    throttling: true,
+    competingLoad: options.competingLoad,
+  });
   const deployment = deployWithParams(PROJECT_FILE, { maxConcurrentReboots: String(options.maxConcurrentReboots) });
   const time = installVirtualTime(ec2.clock, options.latencyMs);
   /** Cumulative EC2 calls at the start of each night's reboot, and after the last invocation. */
   const boundaries: Record<string, number>[] = [];
   let latest: Record<string, number> = {};
+  /** The same for the calls EC2's buckets throttled. */
+  const throttledBoundaries: Record<string, number>[] = [];
+  let latestThrottled: Record<string, number> = {};
   const records: InvocationRecord[] = [];
   const fleet = benchFleet(options.instances, options.groupSize);
   let launched: LaunchedMember[] = [];
@@ -150,6 +166,8 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
     };
     const counts = (): Record<string, number> =>
       Object.fromEntries([...ACTIONS, ...NEVER].map((action) => [action, ec2.callCount(action)]));
+    const throttledCounts = (): Record<string, number> =>
+      Object.fromEntries([...ACTIONS, ...NEVER].map((action) => [action, ec2.throttledCount(action)]));
     const report = await runNights({
       ec2,
       fleet,
@@ -164,11 +182,15 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
       launch,
       aroundInvocation: async (invoke, functionName) => {
         // Invocations overlap, so calls are tallied per night: from one reboot invocation to the next.
-        if (functionName === 'reboot') boundaries.push(counts());
+        if (functionName === 'reboot') {
+          boundaries.push(counts());
+          throttledBoundaries.push(throttledCounts());
+        }
         try {
           return await time.drive(invoke);
         } finally {
           latest = counts();
+          latestThrottled = throttledCounts();
           peakRss = Math.max(peakRss, process.memoryUsage().rss);
         }
       },
@@ -183,6 +205,7 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
       fleet: launched,
       environment: settings ?? {},
       callsByNight: nightTallies([...boundaries, latest]),
+      throttledByNight: nightTallies([...throttledBoundaries, latestThrottled]),
       wallSeconds: (performance.now() - wallStart) / 1000,
       peakRss,
     };
@@ -217,7 +240,8 @@ function lastNightLength(records: readonly InvocationRecord[]): number {
 
 async function main(): Promise<void> {
   const options = readOptions();
-  const { report, records, fleet, environment, callsByNight, wallSeconds, peakRss } = await benchmarkNights(options);
+  const { report, records, fleet, environment, callsByNight, throttledByNight, wallSeconds, peakRss } =
+    await benchmarkNights(options);
   const states = report.instances.filter((instance) => instance.optedIn);
   const backedUp = states.filter((instance) => instance.state === BackupStep.succeeded).length;
   const failed = states.filter((instance) => instance.state === BackupStep.failed).length;
@@ -230,6 +254,15 @@ async function main(): Promise<void> {
     else problems.push(`the service called ${action} ${ec2Calls[action]} time(s)`);
   }
   const lastTally = callsByNight.at(-1) ?? {};
+  // What EC2's buckets took: a throttled call took no token.
+  const lastThrottled = throttledByNight.at(-1) ?? {};
+  const lastTaken = Object.fromEntries(
+    Object.entries(lastTally).map(([action, n]) => [action, n - (lastThrottled[action] ?? 0)]),
+  );
+  const total = (tallies: readonly Record<string, number>[]): number =>
+    tallies.flatMap((tally) => Object.values(tally)).reduce((sum, n) => sum + n, 0);
+  const serviceCalls = total(callsByNight);
+  const throttledCalls = total(throttledByNight);
   // From the second night on, when rotation has images to expire too.
   const steadyNights = callsByNight.length > 1 ? callsByNight.slice(1) : callsByNight;
   const steadyCalls = steadyNights.flatMap((tally) => Object.values(tally)).reduce((sum, n) => sum + n, 0);
@@ -241,7 +274,8 @@ async function main(): Promise<void> {
     return value;
   };
   const bound = nightBound({
-    calls: lastTally,
+    calls: lastTaken,
+    competingLoad: options.competingLoad,
     ...rebootGroups(
       fleet.map((member) => {
         const group = groupOf(member.tags);
@@ -268,6 +302,7 @@ async function main(): Promise<void> {
     nights: options.nights,
     groupSize: options.groupSize,
     maxConcurrentReboots: setting('MAX_CONCURRENT_REBOOTS'),
+    competingLoad: options.competingLoad,
     backedUp,
     verified: states.filter((instance) => instance.verified).length,
     failed,
@@ -278,6 +313,9 @@ async function main(): Promise<void> {
     maxDowntimeSecondsPerInstance: Math.max(0, ...states.map((instance) => instance.downtimeSeconds)),
     ec2Calls,
     callsPerInstancePerNight: Math.round((steadyCalls / steadyNights.length / options.instances) * 100) / 100,
+    // Calls EC2's buckets refused with RequestLimitExceeded (all nights), and their share of the service's calls.
+    throttledCalls,
+    throttledShare: serviceCalls > 0 ? Math.round((throttledCalls / serviceCalls) * 10_000) / 10_000 : 0,
     simulatedNightSeconds: Math.round(simulatedNightSeconds),
     boundSeconds: Math.round(bound.seconds),
     boundBy: bound.by,

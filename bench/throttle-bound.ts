@@ -7,6 +7,9 @@
  * reboot, its return (a slot s ≥ i, see `night-bound.ts`) before its backup counts. Those calls may come first, so the
  * last of the R imaged with a reboot comes no sooner than (R − C) / r, and the last of all n no sooner than (n − C) / r:
  * the night lasts at least max((n − C) / r + i, (R − C) / r + max(s, i)).
+ *
+ * When another client takes a share F of each mutating bucket's refill all night, what is left to the service refills
+ * at r·(1 − F): the same formulas with that rate.
  */
 import { requestBucketSpec } from '../local/ec2/throttle';
 
@@ -26,8 +29,8 @@ export interface CreateImageWaits {
 }
 
 /** Seconds from the night's start to the last CreateImage's backup, at the most the bucket allows. */
-function createImageSeconds(count: number, waits: CreateImageWaits): number {
-  const { capacity, refillPerSecond } = requestBucketSpec('CreateImage');
+function createImageSeconds(count: number, waits: CreateImageWaits, competingLoad: number): number {
+  const { capacity, refillPerSecond } = requestBucketSpec('CreateImage', competingLoad);
   const after = (calls: number): number => Math.max(0, calls - capacity) / refillPerSecond;
   const rebooted = Math.min(waits.imagedWithReboot, count);
   const all = after(count) + waits.imageSeconds;
@@ -35,13 +38,18 @@ function createImageSeconds(count: number, waits: CreateImageWaits): number {
   return Math.max(all, after(rebooted) + Math.max(waits.rebootSlotSeconds, waits.imageSeconds));
 }
 
-export function throttleBound(calls: Readonly<Record<string, number>>, waits: CreateImageWaits): Bound {
+/** The bound of the night's calls; `competingLoad` is the share of each mutating bucket's refill another client takes. */
+export function throttleBound(
+  calls: Readonly<Record<string, number>>,
+  waits: CreateImageWaits,
+  competingLoad = 0,
+): Bound {
   let bound: Bound = { seconds: 0, by: 'none' };
   for (const [action, count] of Object.entries(calls)) {
-    const spec = requestBucketSpec(action);
+    const spec = requestBucketSpec(action, competingLoad);
     const seconds =
       action === 'CreateImage' && count > 0
-        ? createImageSeconds(count, waits)
+        ? createImageSeconds(count, waits, competingLoad)
         : Math.max(0, count - spec.capacity) / spec.refillPerSecond;
     if (seconds > bound.seconds) bound = { seconds, by: action };
   }

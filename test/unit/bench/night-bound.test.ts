@@ -89,6 +89,16 @@ describe('nightBound', () => {
     expect(bound).toMatchObject({ seconds: 180 * 300, by: 'maxConcurrentReboots', capSeconds: 180 * 300 });
   });
 
+  it('is the CreateImage bucket’s time for what another client leaves of it', () => {
+    // Half of the refill left: 9,950 / 2.5 s of calls, then the last image; the 1,000th call at 950 / 2.5 = 380 s.
+    const bound = nightBound({ ...shape, competingLoad: 0.5 });
+    expect(bound).toMatchObject({
+      seconds: 9_950 / 2.5 + 220,
+      by: 'CreateImage',
+      staggerSeconds: 360 + 2_700,
+    });
+  });
+
   it('is the throttle bound when no instance is imaged with a reboot', () => {
     const bound = nightBound({ ...shape, imagedWithReboot: 0, longestGroup: 0, longestGroups: 0 });
     expect(bound).toMatchObject({

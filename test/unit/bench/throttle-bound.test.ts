@@ -34,6 +34,14 @@ describe('throttleBound', () => {
     });
   });
 
+  it('counts on what another client leaves of each mutating bucket, and on whole non-mutating ones', () => {
+    expect(throttleBound({ CreateImage: 10_000 }, waits, 0.5)).toEqual({
+      seconds: 9_950 / 2.5 + 220,
+      by: 'CreateImage',
+    });
+    expect(throttleBound({ DescribeImages: 20_100 }, waits, 0.5)).toEqual({ seconds: 1_000, by: 'DescribeImages' });
+  });
+
   it('is zero for a night without calls', () => {
     expect(throttleBound({}, waits)).toEqual({ seconds: 0, by: 'none' });
   });
