@@ -94,6 +94,7 @@ export async function loadFunctions(file: string, options: LoadFunctionsOptions)
       name: fn.name,
       handler: (event, context) => withEnvironment(own, () => invoke(event, context)),
       timeoutSeconds: fn.timeout,
+      ...(fn.reservedConcurrency === undefined ? {} : { reservedConcurrency: fn.reservedConcurrency }),
       schedules: fn.events.flatMap((event) =>
         event.kind === 'schedule' && event.enabled
           ? [

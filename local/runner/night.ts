@@ -148,6 +148,13 @@ export interface NightReport {
     readonly maxDownInOneGroup: number;
     /** Calls the endpoint refused for want of IAM permission (0 on a normal night; IAM enforced on the embedded one). */
     readonly deniedCalls: number;
+    /**
+     * Scheduled firings that came due while the function's previous invocation still ran: on Lambda they would have
+     * run alongside it (`overlappingInvocations`), or been throttled, for a function with a reserved concurrency of 1
+     * (`throttledInvocations`, then dropped once older than its maximum event age).
+     */
+    readonly overlappingInvocations: number;
+    readonly throttledInvocations: number;
   };
   readonly simulatedSeconds: number;
   readonly wallSeconds: number;
@@ -307,6 +314,9 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
         ? ruleState(eventBridge)
         : (ruleName: string) => Promise.resolve(embeddedRules.isEnabled(ruleName));
     const records: InvocationRecord[] = [];
+    const reserved = new Map(functions.map((fn) => [fn.name, fn.reservedConcurrency]));
+    let overlapping = 0;
+    let throttled = 0;
     const sampled = newSampledDowntime();
     const simStart = clock.now();
     // Messages still queued at the end of a night are received in the next.
@@ -344,6 +354,10 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
           account: LOCAL_ACCOUNT_ID,
           rateAnchor: simStart,
           ruleEnabled,
+          onOverlap: (functionName) => {
+            if (reserved.get(functionName) === 1) throttled += 1;
+            else overlapping += 1;
+          },
           queued,
           ...(options.stepMs === undefined ? {} : { stepMs: options.stepMs }),
           ...(options.onInvocation ? { onInvocation: options.onInvocation } : {}),
@@ -368,7 +382,13 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
         ...deniedProblems(denied),
       ],
       nights: options.nights,
-      totals: { ...report.totals, ec2Calls: counter.count(), deniedCalls: denied.length },
+      totals: {
+        ...report.totals,
+        ec2Calls: counter.count(),
+        deniedCalls: denied.length,
+        overlappingInvocations: overlapping,
+        throttledInvocations: throttled,
+      },
       simulatedSeconds: Math.round((clock.now().getTime() - simStart.getTime()) / 1000),
       wallSeconds: Math.round((Date.now() - wallStart) / 100) / 10,
     };
@@ -757,6 +777,8 @@ async function reportOn(
       maxDownAtOnce: downtime.maxDownAtOnce,
       maxDownInOneGroup: downtime.maxDownInOneGroup,
       deniedCalls: 0,
+      overlappingInvocations: 0,
+      throttledInvocations: 0,
     },
     invocations: records.length,
     invocationErrors,

@@ -68,6 +68,8 @@ export interface FunctionConfig {
   readonly timeout: number;
   /** Retries of a failed asynchronous invocation: the function's setting, else Lambda's default of 2. */
   readonly maximumRetryAttempts: number;
+  /** Invocations that may run at once (`reservedConcurrency`); undefined: no limit of its own. */
+  readonly reservedConcurrency?: number;
   /** The provider's environment overlaid with the function's. */
   readonly environment: Readonly<Record<string, string>>;
   readonly events: readonly FunctionEvent[];
@@ -298,12 +300,23 @@ function readFunction(
     exportName,
     timeout: readTimeout(variables, definition.timeout, `${where}.timeout`) ?? providerTimeout,
     maximumRetryAttempts: readRetries(variables, definition.maximumRetryAttempts, `${where}.maximumRetryAttempts`),
+    ...readReservedConcurrency(variables, definition.reservedConcurrency, `${where}.reservedConcurrency`),
     environment: {
       ...providerEnvironment,
       ...readEnvironment(variables, definition.environment, `${where}.environment`),
     },
     events: events.flatMap((event, index) => readEvent(variables, event, `${where}.events[${index}]`, queueNames)),
   };
+}
+
+function readReservedConcurrency(
+  variables: VariableResolver,
+  value: unknown,
+  where: string,
+): { reservedConcurrency?: number } {
+  if (value === undefined) return {};
+  const reserved = readWholeNumber(variables.resolve(value, where), where, 0, 1000);
+  return reserved === undefined ? {} : { reservedConcurrency: reserved };
 }
 
 function readTimeout(variables: VariableResolver, value: unknown, where: string): number | undefined {

@@ -41,6 +41,8 @@ export interface LocalFunction {
   readonly name: string;
   readonly handler: Handler;
   readonly timeoutSeconds: number;
+  /** Its reserved concurrency, when serverless.yml sets one. */
+  readonly reservedConcurrency?: number;
   readonly schedules: readonly ScheduleTrigger[];
   /** Patterns of rules that invoke it directly. */
   readonly patterns: readonly EventPattern[];
@@ -103,6 +105,12 @@ export interface SimulationOptions {
   readonly queued?: QueuedMessages;
   /** Whether a named rule is enabled now (absent: every rule always is). A disabled rule's firings are skipped. */
   readonly ruleEnabled?: (ruleName: string) => Promise<boolean>;
+  /**
+   * Called for each firing that came due while the function's invocation for an earlier one ran. Scheduled
+   * invocations run one at a time here, so it is folded into that one; on Lambda it would have run alongside, or been
+   * throttled by a reserved concurrency of 1.
+   */
+  readonly onOverlap?: (functionName: string, at: Date) => void;
 }
 
 const DEFAULT_STEP_MS = 60_000;
@@ -351,16 +359,21 @@ export async function simulate(options: SimulationOptions, until: Date): Promise
       const reached = clock.now().getTime();
       for (const due of [...dues].filter((entry) => entry.at <= reached).sort((a, b) => a.at - b.at)) {
         const { ruleName } = due.trigger;
+        let ranFrom = Number.POSITIVE_INFINITY;
         if (ruleName === undefined || options.ruleEnabled === undefined || (await options.ruleEnabled(ruleName))) {
           const payload =
             due.trigger.input ??
             scheduledEvent(ruleName ?? `${due.fn.name}-schedule`, new Date(due.at), region, account);
+          ranFrom = clock.now().getTime();
           keep(await invoke(due.fn, 'schedule', payload));
         }
         // Invocations run one at a time here: firings missed while this one ran are folded into it (EventBridge
         // would have started them alongside, which the functions tolerate; the overlap tests cover that).
         let next = due.times.next();
-        while (!next.done && next.value.getTime() <= clock.now().getTime()) next = due.times.next();
+        while (!next.done && next.value.getTime() <= clock.now().getTime()) {
+          if (next.value.getTime() > ranFrom) options.onOverlap?.(due.fn.name, next.value);
+          next = due.times.next();
+        }
         due.at = next.done ? Number.POSITIVE_INFINITY : next.value.getTime();
       }
     }

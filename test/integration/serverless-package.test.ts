@@ -263,11 +263,10 @@ describe('serverless package with the default parameters', () => {
     expect(queue?.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * timeout);
   });
 
-  it('retries each asynchronous function as configured and sends what still fails to the failure queue', () => {
-    const asynchronous = FUNCTIONS.filter(({ retries }) => retries !== undefined);
+  it('retries reboot and rotate as configured and sends what still fails to the failure queue', () => {
     const configs = resourcesOfType(service.template, 'AWS::Lambda::EventInvokeConfig');
-    expect(configs).toHaveLength(asynchronous.length);
-    for (const { name, retries } of asynchronous) {
+    expect(configs).toHaveLength(3);
+    for (const { name, retries } of FUNCTIONS.filter(({ name }) => name === 'reboot' || name === 'rotate')) {
       const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction`;
       const config = configs.find((candidate) => JSON.stringify(candidate.Properties.FunctionName).includes(logicalId));
       expect(config?.Properties).toEqual({
@@ -278,6 +277,24 @@ describe('serverless package with the default parameters', () => {
       });
     }
     expect(service.template.Resources.FailedInvocationsQueue?.Type).toBe('AWS::SQS::Queue');
+  });
+
+  it('runs one createImages pass at a time, dropping a throttled one after a minute, without retry or destination', () => {
+    const config = resourcesOfType(service.template, 'AWS::Lambda::EventInvokeConfig').find((candidate) =>
+      JSON.stringify(candidate.Properties.FunctionName).includes('CreateImagesLambdaFunction'),
+    );
+    // The framework writes an empty DestinationConfig: no destination.
+    expect(config?.Properties).toEqual({
+      FunctionName: { Ref: 'CreateImagesLambdaFunction' },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+      DestinationConfig: {},
+    });
+    expect(lambdaFunction(service.template, 'createImages').Properties.ReservedConcurrentExecutions).toBe(1);
+    for (const name of ['reboot', 'recordImageState', 'rotate']) {
+      expect(lambdaFunction(service.template, name).Properties.ReservedConcurrentExecutions).toBeUndefined();
+    }
   });
 
   it('gives each function a role of its own, which only Lambda can assume', () => {
@@ -356,7 +373,6 @@ describe('serverless package with the default parameters', () => {
       ],
       createImages: [
         logs('createImages'),
-        reportFailures,
         describe('DescribeRuns', ['DescribeInstances', 'DescribeInstanceStatus', 'DescribeImages']),
         {
           Sid: 'ImageOptedInInstances',
