@@ -271,15 +271,18 @@ export class Ec2Gateway {
     });
   }
 
-  /** Every snapshot carrying the ownership tag with this owner. */
-  findOwnedSnapshots(owner: string): Promise<Snapshot[]> {
+  /**
+   * Every snapshot carrying the ownership tag with this owner, or those of them `keep` keeps: it sees each snapshot as
+   * its page is read, so a caller that needs a few of them never holds them all.
+   */
+  findOwnedSnapshots(owner: string, keep: (snapshot: Snapshot) => boolean = () => true): Promise<Snapshot[]> {
     return this.within(async () => {
       const snapshots: Snapshot[] = [];
       for await (const page of paginateDescribeSnapshots(
         { client: this.client, pageSize: PAGE_SIZE },
         { OwnerIds: ['self'], Filters: [{ Name: `tag:${ImageTag.managedBy}`, Values: [owner] }] },
       )) {
-        snapshots.push(...(page.Snapshots ?? []).map(toSnapshot).filter(defined));
+        snapshots.push(...(page.Snapshots ?? []).map(toSnapshot).filter(defined).filter(keep));
       }
       return snapshots;
     });

@@ -232,9 +232,10 @@ export function imageIdOfSnapshot(snapshot: Snapshot): string | undefined {
 }
 
 /**
- * Plans a rotation. `images` and `snapshots` must be every image and snapshot carrying this stage's ownership tag
- * (both lists are checked again for it; `images` may also hold other images, such as those the snapshots'
- * descriptions name), `policies` the rotation policy of each instance id found on them.
+ * Plans a rotation. `images` must be every image carrying this stage's ownership tag (checked again for it; it may
+ * also hold other images, such as those the snapshots' descriptions name), `snapshots` every snapshot carrying it
+ * that may be an orphan (at least those no image in `images` uses, naming an image not in it: the others never are),
+ * `policies` the rotation policy of each instance id found on the images.
  */
 export function planRotation(
   images: readonly Image[],

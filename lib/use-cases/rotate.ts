@@ -49,14 +49,21 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
     wanted === undefined || wanted.has(tags[ImageTag.instanceId] ?? '');
 
   const owned = await ec2.findOwnedImages(config.owner);
-  const snapshots = await ec2.findOwnedSnapshots(config.owner);
+  const listed = new Set(owned.map((image) => image.id));
+  const used = new Set(owned.flatMap((image) => image.snapshotIds));
+  // Snapshots are as many as images: each is seen as its page is read, and only what rotation needs of it is kept.
   // The images our snapshots name that do not carry our tag (a look-alike's, or one whose tag was removed): a snapshot
   // of an image that still exists is never an orphan, whatever the image's tags.
-  const listed = new Set(owned.map((image) => image.id));
-  const named = [...new Set(snapshots.flatMap((snapshot) => imageIdOfSnapshot(snapshot) ?? []))].filter(
-    (id) => !listed.has(id),
-  );
-  const images = named.length === 0 ? owned : [...owned, ...(await ec2.findImagesById(named))];
+  const named = new Set<string>();
+  const instanceOfSnapshot = new Map<string, string>();
+  // Only a snapshot that no listed image uses, naming an image not listed, may be an orphan: the others are not kept.
+  const snapshots = await ec2.findOwnedSnapshots(config.owner, (snapshot) => {
+    const imageId = imageIdOfSnapshot(snapshot);
+    if (imageId !== undefined && !listed.has(imageId)) named.add(imageId);
+    instanceOfSnapshot.set(snapshot.id, snapshot.tags[ImageTag.instanceId] ?? '');
+    return imageId !== undefined && !listed.has(imageId) && !used.has(snapshot.id);
+  });
+  const images = named.size === 0 ? owned : [...owned, ...(await ec2.findImagesById([...named]))];
   // Policies come from opted-in instances: one paginated, tag-filtered describe (not a look-up per image's instance);
   // an instance not found there is gone or opted out, and its images keep the retention recorded on them.
   const policies = new Map<string, RotationPolicy>();
@@ -117,9 +124,6 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
       logger.error('publishing look-alikes failed', { error: errorMessage(error) });
     }
   }
-  const instanceOfSnapshot = new Map(
-    snapshots.map((snapshot) => [snapshot.id, snapshot.tags[ImageTag.instanceId] ?? '']),
-  );
   const snapshotsDeletedBy = new Map<string, number>();
   const expiredIds = new Set<string>(invocation.dryRun ? plan.expired.map((expiry) => expiry.imageId) : []);
   if (!invocation.dryRun) {

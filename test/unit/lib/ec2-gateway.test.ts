@@ -287,6 +287,28 @@ describe('Ec2Gateway: images and snapshots', () => {
     ]);
     expect(ec2.commandCalls(DescribeSnapshotsCommand)[0]?.args[0].input.OwnerIds).toEqual(['self']);
   });
+
+  it('shows every owned snapshot to keep, page by page, and returns only those it keeps', async () => {
+    // Prepare
+    const startedAt = new Date('2026-11-26T03:10:00.000Z');
+    const snapshot = (id: string) => ({ SnapshotId: id, State: 'completed' as const, StartTime: startedAt });
+    ec2
+      .on(DescribeSnapshotsCommand)
+      .resolves({ Snapshots: [snapshot('snap-00000001'), snapshot('snap-00000002')], NextToken: 'page-2' })
+      .on(DescribeSnapshotsCommand, { NextToken: 'page-2' })
+      .resolves({ Snapshots: [snapshot('snap-00000003')] });
+    const seen: string[] = [];
+
+    // Act
+    const kept = await new Ec2Gateway(new EC2Client({})).findOwnedSnapshots(OWNER, (each) => {
+      seen.push(each.id);
+      return each.id !== 'snap-00000002';
+    });
+
+    // Assess
+    expect(seen).toEqual(['snap-00000001', 'snap-00000002', 'snap-00000003']);
+    expect(kept.map((each) => each.id)).toEqual(['snap-00000001', 'snap-00000003']);
+  });
 });
 
 describe('Ec2Gateway.writeTags', () => {
