@@ -11,9 +11,18 @@ export interface Finished {
   stderr: string;
 }
 
-export function run(script: string, args: readonly string[]): Promise<Finished> {
+/** Runs a script to its end; `env` is added to this process's environment. */
+export function run(
+  script: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): Promise<Finished> {
   return new Promise((done, fail) => {
-    const child = spawn(TSX, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(TSX, [script, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
