@@ -14,6 +14,8 @@ export const EventType = {
   imageExpired: 'Image Expired',
   /** An image carrying the ownership tag that is not the service's own (reported, never touched). */
   foreignImageTagged: 'Foreign Image Tagged',
+  /** An opted-in instance with no good backup younger than `staleAfterHours` (reported at each run's start). */
+  backupStale: 'Backup Stale',
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 

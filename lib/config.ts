@@ -27,6 +27,8 @@ export interface Config {
    * once a pass finds none (an idle fleet then costs no pass). serverless.yml names it; default `<owner>-passes`.
    */
   readonly passesRule: string;
+  /** An opted-in instance whose last good backup is older than this many hours is reported stale. */
+  readonly staleAfterHours: number;
   /** Seconds between two passes (from `PASSES_SCHEDULE`, a rate): a pass starts CreateImage calls for less than that. */
   readonly passIntervalSeconds: number;
   /** The floor no tag can go below: at least this many good images kept per instance (`ami-backup:retain`). */
@@ -155,6 +157,7 @@ export function readConfig(env: Env = process.env): Config {
     rebootWindowMinutes: wholeNumber(env, 'REBOOT_WINDOW_MINUTES', 180, 1, 1440),
     eventBusName: text(env, 'EVENT_BUS_NAME', 'default'),
     passesRule: text(env, 'PASSES_RULE', `${owner}-passes`),
+    staleAfterHours: wholeNumber(env, 'STALE_AFTER_HOURS', 36, 1, 8760),
     passIntervalSeconds: rateSeconds(text(env, 'PASSES_SCHEDULE', DEFAULT_PASSES_SCHEDULE)),
     minRetain,
     minRetainDays: wholeNumber(env, 'MIN_RETAIN_DAYS', 0, 0, 3650),

@@ -2,8 +2,9 @@
  * The nightly start: tag each opted-in instance `queued` for this run (the createImages passes image it, with a reboot
  * in its group's turn), or record why it cannot be imaged. Nothing is rebooted here.
  */
-import { backupFailed } from '../backup-events';
+import { backupFailed, EventType } from '../backup-events';
 import { planStartRun, type StartDecision } from '../decisions/start-run';
+import { type StaleBackup, staleBackups } from '../decisions/stale';
 import { errorMessage } from '../errors';
 import type { Invocation } from '../input';
 import { IN_PROGRESS_STEPS, InstanceTag } from '../tags';
@@ -16,6 +17,8 @@ export class RunStartError extends Error {
 
 export interface StartRunSummary extends Summary {
   readonly runId: string;
+  /** Opted-in instances with no good backup younger than `staleAfterHours` (each also published as an event). */
+  readonly stale: readonly StaleBackup[];
 }
 
 function outcome(decision: StartDecision, error?: string): InstanceOutcome {
@@ -47,6 +50,26 @@ async function publishFailures(
   }
 }
 
+/**
+ * The stale-backup audit's findings, logged and published once a run (a retried start publishes them again, as it
+ * does failures). A failure to publish is logged: the audit repeats at the next run's start.
+ */
+async function reportStale(stale: readonly StaleBackup[], runId: string, now: Date, context: UseCaseContext) {
+  if (stale.length === 0) return;
+  for (const entry of stale) context.logger.warn('backup stale', { runId, ...entry });
+  try {
+    await context.events.publish(
+      stale.map((entry) => ({
+        type: EventType.backupStale,
+        time: now,
+        detail: { instanceId: entry.instanceId, lastSuccess: entry.lastSuccess, hours: entry.hours, runId },
+      })),
+    );
+  } catch (error: unknown) {
+    context.logger.error('publishing stale backups failed', { runId, error: errorMessage(error) });
+  }
+}
+
 export async function startRun(invocation: Invocation, context: UseCaseContext): Promise<StartRunSummary> {
   const { config, ec2, logger } = context;
   const instances = await ec2.findInstances(
@@ -55,11 +78,13 @@ export async function startRun(invocation: Invocation, context: UseCaseContext):
       : { instanceIds: invocation.instanceIds },
   );
   const plan = planStartRun(instances, invocation.now, config);
+  const stale = staleBackups(instances, invocation.now, config);
   const summary = (errors: ReadonlyMap<string, string>): StartRunSummary => ({
     function: 'reboot',
     now: invocation.now.toISOString(),
     dryRun: invocation.dryRun,
     runId: plan.runId,
+    stale,
     instances: plan.decisions.map((decision) => outcome(decision, errors.get(decision.instanceId))),
   });
   if (invocation.dryRun) return summary(new Map());
@@ -73,6 +98,7 @@ export async function startRun(invocation: Invocation, context: UseCaseContext):
     context,
     errors,
   );
+  await reportStale(stale, plan.runId, invocation.now, context);
   // An instance whose step is not recorded is not in the run: it is reported, and the invocation fails (below).
   const startErrors = new Map(await ec2.writeTags(plan.tagWrites));
   for (const [id, error] of startErrors) errors.set(id, error);

@@ -155,6 +155,8 @@ export interface NightReport {
      */
     readonly overlappingInvocations: number;
     readonly throttledInvocations: number;
+    /** Instances the last run's start reported stale (no good backup younger than `staleAfterHours`). */
+    readonly staleInstances: number;
   };
   readonly simulatedSeconds: number;
   readonly wallSeconds: number;
@@ -673,11 +675,11 @@ async function reportOn(
   const images = await describeFleetImages(client, launched);
   const counts = rotationCounts(records);
   const allOutcomes = outcomes(records);
-  const lastNightRun = records
+  const lastStart = records
     .filter((record) => record.functionName === 'reboot' && record.error === undefined)
-    .map((record) => (record.result as { runId?: unknown } | undefined)?.runId)
-    .filter((runId): runId is string => typeof runId === 'string')
+    .map((record) => record.result as { runId?: unknown; stale?: readonly unknown[] } | undefined)
     .at(-1);
+  const lastNightRun = typeof lastStart?.runId === 'string' ? lastStart.runId : undefined;
   const defaultRetain = Number(process.env.DEFAULT_RETAIN ?? 7);
   const problems: string[] = [];
   // Grouped once: a fleet of thousands has tens of thousands of images and outcomes.
@@ -779,6 +781,7 @@ async function reportOn(
       deniedCalls: 0,
       overlappingInvocations: 0,
       throttledInvocations: 0,
+      staleInstances: lastStart?.stale?.length ?? 0,
     },
     invocations: records.length,
     invocationErrors,

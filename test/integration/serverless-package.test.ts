@@ -175,6 +175,7 @@ describe('serverless package with the default parameters', () => {
           MAX_DOWN_PER_GROUP: '1',
           MAX_CONCURRENT_REBOOTS: '50',
           REBOOT_WINDOW_MINUTES: '180',
+          STALE_AFTER_HOURS: '36',
           EVENT_BUS_NAME: 'default',
           PASSES_RULE: 'ami-backup-dev-passes',
           PASSES_SCHEDULE: 'rate(5 minutes)',

@@ -10,7 +10,7 @@ import {
   DescribeInstanceStatusCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
-import { BackupStep, ImageTag, InstanceTag, imageName, OperatorTag } from '../../../lib/tags';
+import { BackupStep, formatRunId, ImageTag, InstanceTag, imageName, OperatorTag } from '../../../lib/tags';
 import { LOCAL_ACCOUNT_ID, type LocalEc2 } from '../../../local/ec2';
 import { launchFleet } from '../../../local/runner/fleet';
 import { scheduledEvent } from '../../../local/runner/simulation';
@@ -480,5 +480,34 @@ describe('an instance opted out mid-run', () => {
       .map((entry) => JSON.parse(entry.Detail ?? '{}') as { instanceId: string })
       .filter((detail) => detail.instanceId === instanceId);
     expect(successes).toHaveLength(1);
+  });
+});
+
+describe('the stale-backup audit at a run start', () => {
+  it('reports, once, each opted-in instance whose last good backup is older than 36 hours, and no other', async () => {
+    const start = nextRunTime(ec2);
+    const hoursBefore = (hours: number) => formatRunId(new Date(start.getTime() - hours * 3_600_000));
+    const members = await launchFleet(client, [
+      { name: 'stale-48h', tags: { Backup: 'true', [InstanceTag.lastSuccess]: hoursBefore(48) }, optedIn: true },
+      { name: 'fresh-24h', tags: { Backup: 'true', [InstanceTag.lastSuccess]: hoursBefore(24) }, optedIn: true },
+      { name: 'just-36h', tags: { Backup: 'true', [InstanceTag.lastSuccess]: hoursBefore(36) }, optedIn: true },
+      { name: 'opted-out', tags: { [InstanceTag.lastSuccess]: hoursBefore(96) }, optedIn: false },
+    ]);
+    const idOf = (name: string) => members.find((member) => member.name === name)?.instanceId;
+    ec2.clock.advanceTo(start);
+    const published = ec2.putEvents.length;
+
+    const summary = (await invoke('reboot', at(start))) as { stale: { instanceId: string; hours: number }[] };
+
+    const staleIds = summary.stale.map((entry) => entry.instanceId);
+    expect(staleIds).toEqual(expect.arrayContaining([idOf('stale-48h'), idOf('just-36h')]));
+    expect(staleIds).not.toContain(idOf('fresh-24h'));
+    expect(staleIds).not.toContain(idOf('opted-out'));
+    const events = ec2.putEvents.slice(published).filter((entry) => entry.DetailType === 'Backup Stale');
+    const detail = events.map((entry) => JSON.parse(entry.Detail ?? '{}') as { instanceId: string; hours: number });
+    expect(detail.filter((entry) => entry.instanceId === idOf('stale-48h'))).toEqual([
+      expect.objectContaining({ instanceId: idOf('stale-48h'), hours: 48 }),
+    ]);
+    expect(detail.some((entry) => entry.instanceId === idOf('fresh-24h'))).toBe(false);
   });
 });
