@@ -70,7 +70,9 @@ it('two nights of throttling, server errors and connection resets: every instanc
   expect(records.filter((record) => record.error !== undefined)).toEqual([]);
   expect(records.reduce((sum, record) => sum + (record.deadLettered ?? 0), 0)).toBe(0);
   expect(records.flatMap(partialFailures)).toEqual([]);
-  // The nights were hostile: many calls failed before the SDK's retries got them through.
-  expect(faults.injected).toBeGreaterThan(40);
+  // The nights were hostile: many calls failed before the SDK's retries got them through (10% of all calls answered
+  // 500 alone; throttling and resets come on top).
+  expect(faults.injected).toBeGreaterThan(20);
+  expect(faults.injected / faults.requests).toBeGreaterThan(0.1);
   expect(harness.ec2.audit.filter((entry) => entry.kind === 'image-deregistered').length).toBeGreaterThan(0);
 }, 60_000);
