@@ -3,7 +3,12 @@
  * Lambda's time limit honoured, in virtual time; figures next to the throttle-bound minimum.
  *
  * Usage: npm run bench -- [--instances 10000] [--nights 2] [--latency 100] [--group-size 10]
- *                         [--max-concurrent-reboots N] [--competing-load F] [--json] [--no-bundles]
+ *                         [--max-concurrent-reboots N] [--competing-load F] [--retain 1] [--history 0]
+ *                         [--json] [--no-bundles]
+ *
+ * `--retain N` is the fleet's `ami-backup:retain`; `--history N` starts each instance with N images of earlier nights,
+ * so that rotation holds a steady fleet's images from the first night. Each function's peak heap in its largest
+ * invocation is measured (bench/heap.ts) and must stay under {@link MEMORY_HEADROOM} of its `memorySize`.
  *
  * `--competing-load F` (0 to 1): another client of the account takes that share of each mutating bucket's refill
  * all night; the bound is then the one for what it leaves, and the throttled calls show what adapting cost.
@@ -21,10 +26,17 @@ import { loadServerlessConfig } from '../local/runner/serverless-config';
 import type { InvocationRecord } from '../local/runner/simulation';
 import { measureBundles } from './bundles';
 import { deployWithParams } from './deployment';
+import { HeapMeter, memorySizes } from './heap';
+import { seedHistory } from './history';
 import { nightBound, rebootGroups, rebootSlotSeconds } from './night-bound';
 import { installVirtualTime } from './virtual-time';
 
 const START = new Date('2026-11-25T20:00:00Z');
+/** The run of the night before the benchmark's first (the deployment's reboot schedule runs at 03:00). */
+const LAST_SEEDED_RUN = new Date('2026-11-25T03:00:00Z');
+const DAY_MS = 86_400_000;
+/** The share of its `memorySize` a function's peak heap may take (the rest: the runtime, code, buffers). */
+const MEMORY_HEADROOM = 0.6;
 /** The EC2 actions the service calls. */
 const ACTIONS = [
   'DescribeInstances',
@@ -53,6 +65,10 @@ interface Options {
   maxConcurrentReboots: number;
   /** The share of each mutating bucket's refill another client takes all night. */
   competingLoad: number;
+  /** Every instance's `ami-backup:retain`. */
+  retain: number;
+  /** Nights of images each instance has before the first. */
+  history: number;
   json: boolean;
   bundles: boolean;
 }
@@ -71,6 +87,8 @@ function readOptions(): Options {
       'group-size': { type: 'string', default: '10' },
       'max-concurrent-reboots': { type: 'string' },
       'competing-load': { type: 'string', default: '0' },
+      retain: { type: 'string', default: '1' },
+      history: { type: 'string', default: '0' },
       json: { type: 'boolean', default: false },
       'no-bundles': { type: 'boolean', default: false },
     },
@@ -98,23 +116,26 @@ function readOptions(): Options {
     groupSize,
     maxConcurrentReboots,
     competingLoad,
+    retain: whole('retain', values.retain, 1),
+    history: whole('history', values.history, 0),
     json: values.json,
     bundles: !values['no-bundles'],
   };
 }
 
 /**
- * A plain fleet: every instance opted in and kept to one image, so that from the second night on each night expires
- * one image per instance as well as making one; one in ten imaged without a reboot; every `groupSize` instances in
- * one `ami-backup:group` (so with groups of ten, each group has nine members imaged with EC2's reboot).
+ * A plain fleet: every instance opted in and kept to `retain` images, so that from the night after the `retain`-th
+ * on each night expires one image per instance as well as making one; one in ten imaged without a reboot; every
+ * `groupSize` instances in one `ami-backup:group` (so with groups of ten, each group has nine members imaged with
+ * EC2's reboot).
  */
-function benchFleet(size: number, groupSize: number): FleetMember[] {
+function benchFleet(size: number, groupSize: number, retain: number): FleetMember[] {
   const width = String(groupCount(size, groupSize)).length;
   return Array.from({ length: size }, (_, index) => ({
     name: `node-${String(index + 1).padStart(5, '0')}`,
     tags: {
       Backup: 'true',
-      [OperatorTag.retain]: '1',
+      [OperatorTag.retain]: String(retain),
       ...(index % 10 === 9 ? { [OperatorTag.mode]: BackupMode.noReboot } : {}),
       ...(groupSize > 0
         ? { [OperatorTag.group]: `group-${String(Math.floor(index / groupSize) + 1).padStart(width, '0')}` }
@@ -127,13 +148,19 @@ function benchFleet(size: number, groupSize: number): FleetMember[] {
 export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>) {
   const wallStart = performance.now();
   let peakRss = process.memoryUsage().rss;
+  // Earlier nights' images are made on the endpoint's clock, from before the first of them.
   const ec2 = await startLocalEc2({
-    clock: SimClock.manual(START),
+    clock: SimClock.manual(new Date(START.getTime() - options.history * DAY_MS)),
     throttling: true,
     competingLoad: options.competingLoad,
   });
   const deployment = deployWithParams(PROJECT_FILE, { maxConcurrentReboots: String(options.maxConcurrentReboots) });
+  const [settings] = loadServerlessConfig(deployment.file).functions.map((fn) => fn.environment);
+  const environment = settings ?? {};
+  const owner = environment.OWNER;
+  if (owner === undefined) throw new Error("the functions' OWNER is not set");
   const time = installVirtualTime(ec2.clock, options.latencyMs);
+  const heap = new HeapMeter();
   /** Cumulative EC2 calls at the start of each night's reboot, and after the last invocation. */
   const boundaries: Record<string, number>[] = [];
   let latest: Record<string, number> = {};
@@ -141,7 +168,7 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
   const throttledBoundaries: Record<string, number>[] = [];
   let latestThrottled: Record<string, number> = {};
   const records: InvocationRecord[] = [];
-  const fleet = benchFleet(options.instances, options.groupSize);
+  const fleet = benchFleet(options.instances, options.groupSize, options.retain);
   let launched: LaunchedMember[] = [];
   try {
     // Seeded in-process (the same model as RunInstances, without 10,000 calls that are not the service's).
@@ -162,6 +189,15 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
         });
         return { ...member, instanceId: instances[0]?.id ?? '' };
       });
+      seedHistory({
+        ec2,
+        members: launched,
+        nights: options.history,
+        lastRun: LAST_SEEDED_RUN,
+        owner,
+        defaultRetain: Number(environment.DEFAULT_RETAIN),
+      });
+      if (ec2.clock.nowMs() < START.getTime()) ec2.clock.advanceTo(START);
       return launched;
     };
     const counts = (): Record<string, number> =>
@@ -187,7 +223,7 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
           throttledBoundaries.push(throttledCounts());
         }
         try {
-          return await time.drive(invoke);
+          return await heap.measure(functionName, () => time.drive(invoke));
         } finally {
           latest = counts();
           latestThrottled = throttledCounts();
@@ -198,18 +234,20 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
         records.push(record);
       },
     });
-    const [settings] = loadServerlessConfig(deployment.file).functions.map((fn) => fn.environment);
     return {
       report,
       records,
       fleet: launched,
-      environment: settings ?? {},
+      environment,
+      heap: heap.report(),
+      heapCollections: { count: heap.collections, seconds: heap.collectionMs / 1000 },
       callsByNight: nightTallies([...boundaries, latest]),
       throttledByNight: nightTallies([...throttledBoundaries, latestThrottled]),
       wallSeconds: (performance.now() - wallStart) / 1000,
       peakRss,
     };
   } finally {
+    heap.stop();
     time.uninstall();
     deployment.remove();
     await ec2.stop();
@@ -240,8 +278,18 @@ function lastNightLength(records: readonly InvocationRecord[]): number {
 
 async function main(): Promise<void> {
   const options = readOptions();
-  const { report, records, fleet, environment, callsByNight, throttledByNight, wallSeconds, peakRss } =
-    await benchmarkNights(options);
+  const {
+    report,
+    records,
+    fleet,
+    environment,
+    heap,
+    heapCollections,
+    callsByNight,
+    throttledByNight,
+    wallSeconds,
+    peakRss,
+  } = await benchmarkNights(options);
   const states = report.instances.filter((instance) => instance.optedIn);
   const backedUp = states.filter((instance) => instance.state === BackupStep.succeeded).length;
   const failed = states.filter((instance) => instance.state === BackupStep.failed).length;
@@ -249,6 +297,15 @@ async function main(): Promise<void> {
   for (const tally of callsByNight)
     for (const [action, n] of Object.entries(tally ?? {})) ec2Calls[action] = (ec2Calls[action] ?? 0) + n;
   const problems = [...report.problems];
+  const memory = memorySizes(PROJECT_FILE);
+  for (const [name, measured] of Object.entries(heap)) {
+    const size = memory[name];
+    if (size !== undefined && measured.peakHeapMiB > MEMORY_HEADROOM * size) {
+      problems.push(
+        `${name}'s peak heap ${measured.peakHeapMiB} MiB is over ${MEMORY_HEADROOM * 100}% of its ${size} MB`,
+      );
+    }
+  }
   for (const action of NEVER) {
     if ((ec2Calls[action] ?? 0) === 0) delete ec2Calls[action];
     else problems.push(`the service called ${action} ${ec2Calls[action]} time(s)`);
@@ -302,6 +359,8 @@ async function main(): Promise<void> {
     nights: options.nights,
     groupSize: options.groupSize,
     maxConcurrentReboots: setting('MAX_CONCURRENT_REBOOTS'),
+    retain: options.retain,
+    history: options.history,
     competingLoad: options.competingLoad,
     backedUp,
     verified: states.filter((instance) => instance.verified).length,
@@ -329,13 +388,20 @@ async function main(): Promise<void> {
     invocations: records.length,
     wallSeconds: Math.round(wallSeconds * 10) / 10,
     peakRssMiB: Math.round(peakRss / 1024 / 1024),
+    // Each function's largest invocation, and the memory it is given.
+    peakHeapMiB: Object.fromEntries(Object.entries(heap).map(([name, measured]) => [name, measured.peakHeapMiB])),
+    memorySizeMiB: memory,
+    heap,
+    // Full collections forced to measure the heap, and the wall time they took (part of wallSeconds).
+    heapCollections: heapCollections.count,
+    heapCollectionSeconds: Math.round(heapCollections.seconds * 10) / 10,
     bundles,
     problems,
   };
   if (options.json) {
     process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
   } else {
-    const { ec2Calls: calls, bundles: sizes, problems, ...scalars } = figures;
+    const { ec2Calls: calls, bundles: sizes, problems, peakHeapMiB, memorySizeMiB, heap: heaps, ...scalars } = figures;
     const table = new Table({ head: ['figure', 'value'] });
     for (const [name, value] of Object.entries(scalars)) table.push([name, String(value)]);
     const callTable = new Table({ head: ['EC2 action', 'calls (all nights)'] });
@@ -349,7 +415,21 @@ async function main(): Promise<void> {
         bundle.naiveImportMs.toFixed(0),
       ]);
     }
-    const tables = [table, callTable, ...(sizes.length > 0 ? [bundleTable] : [])];
+    const heapTable = new Table({
+      head: ['function', 'peak heap (MiB)', 'memorySize (MiB)', 'share', 'invocations', 'overlapped'],
+    });
+    for (const [name, measured] of Object.entries(heaps)) {
+      const size = memorySizeMiB[name];
+      heapTable.push([
+        name,
+        measured.peakHeapMiB.toFixed(1),
+        String(size ?? ''),
+        size === undefined ? '' : `${Math.round((measured.peakHeapMiB / size) * 100)}%`,
+        String(measured.invocations),
+        String(measured.overlapped),
+      ]);
+    }
+    const tables = [table, callTable, heapTable, ...(sizes.length > 0 ? [bundleTable] : [])];
     process.stdout.write(`${tables.map((each) => each.toString()).join('\n')}\n`);
     for (const problem of problems) process.stdout.write(`problem: ${problem}\n`);
   }
