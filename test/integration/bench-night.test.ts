@@ -1,7 +1,7 @@
 /**
  * The night benchmark at a small size, as CI runs it: it fails on a broken promise (an instance not backed up or not
  * verified, two members of a group down at once, a retention not held, an invocation over Lambda's limit, a call to
- * RebootInstances), never on a timing.
+ * RebootInstances, a function's peak heap over 60% of its memory), never on a timing.
  */
 import { run } from './runner/process';
 
@@ -19,8 +19,14 @@ interface Figures {
   simulatedNightSeconds: number;
   boundSeconds: number;
   invocationsOverTimeLimit: number;
+  retain: number;
+  history: number;
+  peakHeapMiB: Record<string, number>;
+  memorySizeMiB: Record<string, number>;
   problems: string[];
 }
+
+const FUNCTIONS = ['createImages', 'reboot', 'recordImageState', 'rotate'];
 
 it('backs up a 500-instance fleet in groups of ten two nights running under EC2 throttling, within Lambda’s limit', async () => {
   const finished = await run('bench/night.ts', ['--instances', '500', '--nights', '2', '--no-bundles', '--json']);
@@ -48,4 +54,35 @@ it('backs up a 500-instance fleet in groups of ten two nights running under EC2 
   expect(figures.ec2Calls.DeregisterImage).toBe(500);
   expect(figures.ec2Calls.RebootInstances).toBeUndefined();
   expect(figures.simulatedNightSeconds).toBeGreaterThanOrEqual(figures.boundSeconds);
+  expect(Object.keys(figures.peakHeapMiB).sort()).toEqual(FUNCTIONS);
+}, 300_000);
+
+it('keeps a retention of three over earlier nights’ images and measures each function’s peak heap', async () => {
+  const finished = await run('bench/night.ts', [
+    '--instances',
+    '100',
+    '--nights',
+    '1',
+    '--retain',
+    '3',
+    '--history',
+    '3',
+    '--no-bundles',
+    '--json',
+  ]);
+
+  expect(finished.code).toBe(0);
+  const figures = JSON.parse(finished.stdout) as Figures;
+  expect(figures.problems).toEqual([]);
+  expect(figures).toMatchObject({ instances: 100, retain: 3, history: 3, backedUp: 100, undone: 0 });
+  // Three earlier images and the night's: the oldest of each instance expired.
+  expect(figures.ec2Calls.CreateImage).toBe(100);
+  expect(figures.ec2Calls.DeregisterImage).toBe(100);
+  // Every function ran and was measured, within 60% of the memory it is given.
+  expect(Object.keys(figures.peakHeapMiB).sort()).toEqual(FUNCTIONS);
+  for (const name of FUNCTIONS) {
+    const peak = figures.peakHeapMiB[name] ?? Number.NaN;
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThan(0.6 * (figures.memorySizeMiB[name] ?? 0));
+  }
 }, 300_000);
