@@ -3,17 +3,25 @@
  * a time), find instances back healthy from their image's reboot, and record outcomes whose event never came.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { parseInvocation } from '../lib/input';
 import { logger } from '../lib/logger';
+import { addMetrics, metrics, outcomeMetrics } from '../lib/metrics';
 import { createRuntime } from '../lib/runtime';
 import { advanceRuns } from '../lib/use-cases/advance-runs';
 import type { Summary } from '../lib/use-cases/context';
 
 const runtime = createRuntime();
 
-export const handler = middy(
-  (event: unknown, context: Context): Promise<Summary> =>
-    advanceRuns(parseInvocation(event), runtime(context), { createImages: true, functionName: 'createImages' }),
-).use(injectLambdaContext(logger, { clearState: true }));
+export const handler = middy(async (event: unknown, context: Context): Promise<Summary> => {
+  const summary = await advanceRuns(parseInvocation(event), runtime(context), {
+    createImages: true,
+    functionName: 'createImages',
+  });
+  if (!summary.dryRun) addMetrics(outcomeMetrics(summary.instances));
+  return summary;
+})
+  .use(injectLambdaContext(logger, { clearState: true }))
+  .use(logMetrics(metrics));

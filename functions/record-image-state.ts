@@ -4,10 +4,12 @@
  * and the console payload (`{"instanceIds"?, "dryRun"?}`): record every outcome that is due, without creating images.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { parseImageStateChange, parseInvocation, parseQueueBatch } from '../lib/input';
 import { logger } from '../lib/logger';
+import { addMetrics, metrics, outcomeMetrics } from '../lib/metrics';
 import { createRuntime } from '../lib/runtime';
 import { advanceRuns } from '../lib/use-cases/advance-runs';
 import type { Summary } from '../lib/use-cases/context';
@@ -35,4 +37,10 @@ async function record(event: unknown, context: Context): Promise<BatchResult | S
   };
 }
 
-export const handler = middy(record).use(injectLambdaContext(logger, { clearState: true }));
+export const handler = middy(async (event: unknown, context: Context): Promise<BatchResult | Summary> => {
+  const result = await record(event, context);
+  if (result.dryRun !== true) addMetrics(outcomeMetrics(result.instances ?? []));
+  return result;
+})
+  .use(injectLambdaContext(logger, { clearState: true }))
+  .use(logMetrics(metrics));

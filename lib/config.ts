@@ -8,6 +8,8 @@ export interface Config {
   readonly optIn: { readonly key: string; readonly value: string };
   /** The value of the ownership tag on everything this service creates: service and stage. */
   readonly owner: string;
+  /** The deployment's stage: the dimension of its metrics (default: the owner). */
+  readonly stage: string;
   readonly defaultRetain: number;
   /** How long after an image's reboot begins before status checks are trusted again. */
   readonly rebootGraceSeconds: number;
@@ -148,6 +150,7 @@ export function readConfig(env: Env = process.env): Config {
   return Object.freeze({
     optIn: Object.freeze({ key: text(env, 'OPT_IN_TAG_KEY', 'Backup'), value: text(env, 'OPT_IN_TAG_VALUE', 'true') }),
     owner,
+    stage: text(env, 'STAGE', owner),
     defaultRetain,
     rebootGraceSeconds,
     readyTimeoutSeconds,

@@ -11,6 +11,7 @@ import { ConfigError, readConfig } from './config';
 import { Ec2Gateway } from './ec2-gateway';
 import { DEFAULT_MAX_ATTEMPTS, DeadlineRetryStrategy } from './errors';
 import { logger } from './logger';
+import { metrics } from './metrics';
 import { Passes } from './passes';
 import type { UseCaseContext } from './use-cases/context';
 
@@ -41,6 +42,7 @@ export function createRuntime(env: NodeJS.ProcessEnv = process.env): (lambda: Co
   const eventBridge = new EventBridgeClient({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) });
   const events = new BackupEvents(config.eventBusName, eventBridge);
   const passes = new Passes(config.passesRule, eventBridge);
+  metrics.setDefaultDimensions({ stage: config.stage });
   logger.debug('configuration', { config });
   return (lambda) => {
     const remainingMs = (): number => lambda.getRemainingTimeInMillis();

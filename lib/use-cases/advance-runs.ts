@@ -228,7 +228,9 @@ export async function advanceRuns(
   // A pass of the passes' own rule knows they are on, and only it stops them: a sweep or a console pass finding
   // nothing leaves them be (if on, their next pass stops them), so an idle night costs one call a sweep.
   const ownPass = invocation.rule === context.config.passesRule;
-  await keepPasses(outcomes, { on: ownPass, mayStop: ownPass && wanted === undefined }, context);
+  // Only createImages runs passes (recordImageState records outcomes the same way, from the console).
+  if (options.createImages)
+    await keepPasses(outcomes, { on: ownPass, mayStop: ownPass && wanted === undefined }, context);
   return { ...base, instances: outcomes };
 }
 

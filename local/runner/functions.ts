@@ -21,6 +21,8 @@ export interface LoadFunctionsOptions {
   readonly logLevel?: string;
   /** Deployment parameters, as `--param="name=value"` gives them: they win over the file's `params`. */
   readonly params?: Readonly<Record<string, string>>;
+  /** Let the functions write their metrics (embedded metric format) to stdout; default off, keeping output clean. */
+  readonly emitMetrics?: boolean;
 }
 
 /**
@@ -70,6 +72,7 @@ export async function loadFunctions(file: string, options: LoadFunctionsOptions)
     AWS_REGION: options.region,
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
+    POWERTOOLS_METRICS_DISABLED: options.emitMetrics === true ? 'false' : 'true',
     ...(options.logLevel === undefined ? {} : { POWERTOOLS_LOG_LEVEL: options.logLevel }),
   });
 

@@ -164,6 +164,7 @@ describe('serverless package with the default parameters', () => {
           OPT_IN_TAG_KEY: 'Backup',
           OPT_IN_TAG_VALUE: 'true',
           OWNER: 'ami-backup-dev',
+          STAGE: 'dev',
           DEFAULT_RETAIN: '7',
           MIN_RETAIN: '1',
           MIN_RETAIN_DAYS: '0',
@@ -514,6 +515,59 @@ describe('serverless package with the default parameters', () => {
     }
   });
 
+  it('alarms on stale instances, failed invocations and function errors, notifying a topic only when given', () => {
+    const alarms = resourcesOfType(service.template, 'AWS::CloudWatch::Alarm');
+    expect(alarms).toHaveLength(3);
+    const stale = service.template.Resources.StaleInstancesAlarm?.Properties;
+    expect(stale).toMatchObject({
+      Namespace: 'ami-backup',
+      MetricName: 'StaleInstances',
+      Dimensions: [
+        { Name: 'service', Value: 'ami-backup' },
+        { Name: 'stage', Value: 'dev' },
+      ],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(service.template.Resources.FailedInvocationsAlarm?.Properties).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['FailedInvocationsQueue', 'QueueName'] } }],
+    });
+    const errors = service.template.Resources.FunctionErrorsAlarm?.Properties.Metrics as readonly {
+      MetricStat?: { Metric: { Dimensions: readonly { Value: unknown }[] } };
+    }[];
+    expect(errors.flatMap((metric) => metric.MetricStat?.Metric.Dimensions.map((d) => d.Value) ?? [])).toEqual(
+      FUNCTIONS.map(({ name }) => ({ Ref: `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction` })),
+    );
+    const notify = { 'Fn::If': ['HasAlarmTopic', [''], { Ref: 'AWS::NoValue' }] };
+    for (const alarm of alarms) expect(alarm.Properties).toMatchObject({ AlarmActions: notify, OKActions: notify });
+    // Without a topic (the default), the condition is false: the alarms notify no one.
+    expect((service.template as unknown as { Conditions: unknown }).Conditions).toEqual({
+      HasAlarmTopic: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] },
+    });
+  });
+
+  it("has a dashboard of the night: the service's metrics, its functions' errors and the failure queue", () => {
+    const dashboard = service.template.Resources.NightDashboard;
+    expect(dashboard?.Type).toBe('AWS::CloudWatch::Dashboard');
+    const body = (dashboard?.Properties.DashboardBody as { 'Fn::Sub': string } | undefined)?.['Fn::Sub'] ?? '{}';
+    const widgets = (JSON.parse(body) as { widgets: { properties: { metrics: string[][] } }[] }).widgets;
+    const names = widgets.flatMap((widget) => widget.properties.metrics.map((metric) => metric[1]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'BackupsSucceeded',
+        'BackupsFailed',
+        'ImagesExpired',
+        'SnapshotsDeleted',
+        'StaleInstances',
+        'Errors',
+        'ApproximateNumberOfMessagesVisible',
+      ]),
+    );
+  });
+
   it('writes one bundled zip per function, holding its handler', async () => {
     for (const { name, file } of FUNCTIONS) {
       const zip = await readFile(path.join(service.dir, `${name}.zip`));
@@ -540,6 +594,7 @@ describe('serverless package with overridden stage and parameters', () => {
       '--param=minRetainDays=14',
       '--param=maxExpirePerRun=9',
       '--param=rotateSchedule=cron(0 4-5 * * ? *)',
+      '--param=alarmTopicArn=arn:aws:sns:eu-west-1:111122223333:backups',
     ]);
   }, PACKAGE_TIMEOUT_MS);
 
@@ -591,6 +646,16 @@ describe('serverless package with overridden stage and parameters', () => {
     ]);
     for (const candidate of onInstances) {
       expect(candidate.Condition?.StringEquals).toEqual({ 'aws:ResourceTag/backup-plan': 'nightly' });
+    }
+  });
+
+  it('notifies the given topic from every alarm', () => {
+    const topic = 'arn:aws:sns:eu-west-1:111122223333:backups';
+    expect((service.template as unknown as { Conditions: unknown }).Conditions).toEqual({
+      HasAlarmTopic: { 'Fn::Not': [{ 'Fn::Equals': [topic, ''] }] },
+    });
+    for (const alarm of resourcesOfType(service.template, 'AWS::CloudWatch::Alarm')) {
+      expect(alarm.Properties.AlarmActions).toEqual({ 'Fn::If': ['HasAlarmTopic', [topic], { Ref: 'AWS::NoValue' }] });
     }
   });
 

@@ -11,6 +11,7 @@ describe('readConfig', () => {
     expect(config).toEqual({
       optIn: { key: 'Backup', value: 'true' },
       owner: 'ami-backup-prod',
+      stage: 'ami-backup-prod',
       defaultRetain: 7,
       rebootGraceSeconds: 300,
       readyTimeoutSeconds: 3600,
@@ -45,6 +46,7 @@ describe('readConfig', () => {
       EVENT_BUS_NAME: 'backups',
       PASSES_RULE: 'dev-passes',
       PASSES_SCHEDULE: 'rate(1 minute)',
+      STAGE: 'dev',
       STALE_AFTER_HOURS: '48',
       MIN_RETAIN: '2',
       MIN_RETAIN_DAYS: '14',
@@ -59,6 +61,7 @@ describe('readConfig', () => {
     expect(config).toEqual({
       optIn: { key: 'ops:backup', value: 'nightly' },
       owner: 'ami-backup-dev',
+      stage: 'dev',
       defaultRetain: 3,
       rebootGraceSeconds: 0,
       readyTimeoutSeconds: 600,
