@@ -3,8 +3,8 @@
  * in its group's turn), or record why it cannot be imaged. Nothing is rebooted here.
  */
 import { backupFailed, EventType } from '../backup-events';
-import { planStartRun, type StartDecision } from '../decisions/start-run';
 import { type StaleBackup, staleBackups } from '../decisions/stale';
+import { planStartRun, type StartDecision } from '../decisions/start-run';
 import { errorMessage } from '../errors';
 import type { Invocation } from '../input';
 import { IN_PROGRESS_STEPS, InstanceTag } from '../tags';
