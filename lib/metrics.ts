@@ -4,6 +4,7 @@
  * each invocation's summary says it did (outcomes recorded, images expired), not from what it tried.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logger } from './logger';
 import type { InstanceOutcome } from './use-cases/context';
 
 export const METRICS_NAMESPACE = 'ami-backup';
@@ -20,8 +21,11 @@ export type MetricName = (typeof MetricName)[keyof typeof MetricName];
 
 export type MetricValues = Partial<Record<MetricName, number>>;
 
-/** The service's one metrics store; handlers publish it at the end of each invocation. */
-export const metrics = new Metrics({ namespace: METRICS_NAMESPACE });
+/**
+ * The service's one metrics store; handlers publish it at the end of each invocation. Its own warnings (no metric in
+ * an invocation that failed or was a dry run) go through the service's logger.
+ */
+export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, logger });
 
 /** Outcomes recorded by a pass or a batch of state changes (one that failed to record is not counted: it will be). */
 export function outcomeMetrics(outcomes: readonly InstanceOutcome[]): MetricValues {
