@@ -89,6 +89,8 @@ function printTable(report: NightReport): void {
       `at most ${totals.maxDownAtOnce} instance(s) down at once, ${totals.maxDownInOneGroup} of one group; ` +
       `${totals.deniedCalls} call(s) denied by IAM\n`,
   );
+  const metrics = Object.entries(report.metrics).map(([name, value]) => `${name} ${value}`);
+  if (metrics.length > 0) process.stdout.write(`metrics (namespace ami-backup): ${metrics.join(', ')}\n`);
 }
 
 async function main(): Promise<number> {
@@ -159,6 +161,7 @@ async function main(): Promise<number> {
       nights: report.nights,
       instances: instances.map(({ expectedBackup, expectedFailure, ...instance }) => instance),
       totals,
+      metrics: report.metrics,
       simulatedSeconds,
       wallSeconds,
       problems: report.problems,

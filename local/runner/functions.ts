@@ -21,8 +21,11 @@ export interface LoadFunctionsOptions {
   readonly logLevel?: string;
   /** Deployment parameters, as `--param="name=value"` gives them: they win over the file's `params`. */
   readonly params?: Readonly<Record<string, string>>;
-  /** Let the functions write their metrics (embedded metric format) to stdout; default off, keeping output clean. */
-  readonly emitMetrics?: boolean;
+  /**
+   * Where the functions write their metrics (embedded metric format): `stdout` as on Lambda, `console` (the process's
+   * console, where the runner reads them: see metrics-capture.ts), or nowhere (default), keeping output clean.
+   */
+  readonly metrics?: 'stdout' | 'console';
 }
 
 /**
@@ -72,7 +75,9 @@ export async function loadFunctions(file: string, options: LoadFunctionsOptions)
     AWS_REGION: options.region,
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
-    POWERTOOLS_METRICS_DISABLED: options.emitMetrics === true ? 'false' : 'true',
+    POWERTOOLS_METRICS_DISABLED: options.metrics === undefined ? 'true' : 'false',
+    // Powertools' development mode writes through the process's console.
+    ...(options.metrics === 'console' ? { POWERTOOLS_DEV: 'true' } : {}),
     ...(options.logLevel === undefined ? {} : { POWERTOOLS_LOG_LEVEL: options.logLevel }),
   });
 

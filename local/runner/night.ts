@@ -49,6 +49,7 @@ import {
   terminateMembers,
 } from './fleet';
 import { functionAccessKeyId, loadFunctions } from './functions';
+import { captureMetrics } from './metrics-capture';
 import { deployedRoles } from './roles';
 import { deployRules, ruleState } from './rules';
 import { type InvocationRecord, type QueuedMessages, type SimulationClock, simulate } from './simulation';
@@ -161,6 +162,8 @@ export interface NightReport {
   readonly simulatedSeconds: number;
   readonly wallSeconds: number;
   readonly invocations: number;
+  /** The functions' CloudWatch metrics over the nights, summed per name, as read from their output. */
+  readonly metrics: Readonly<Record<string, number>>;
   readonly invocationErrors: readonly string[];
   /** Why the nights did not do their job; empty when they did. */
   readonly problems: readonly string[];
@@ -276,6 +279,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
     clock = { now: () => new Date(), reach: async () => undefined };
   }
   const counter = requestCounter(url);
+  let stopCapture: (() => void) | undefined;
   try {
     const client = new EC2Client({ endpoint: url, region, credentials: OPERATOR_CREDENTIALS, maxAttempts: 8 });
     // The endpoint's timeline of what happened (images created, with the reboots they made), when it keeps one.
@@ -295,11 +299,16 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
     await clock.reach(new Date(clock.now().getTime() + LAUNCH_WAIT_MS));
     await stopMembers(client, launched);
 
+    const metrics: Record<string, number> = {};
+    stopCapture = captureMetrics((values) => {
+      for (const [name, value] of Object.entries(values)) metrics[name] = (metrics[name] ?? 0) + value;
+    });
     const functions = await loadFunctions(options.serverlessFile, {
       stage: options.stage ?? 'dev',
       endpoint: url,
       region,
       account: LOCAL_ACCOUNT_ID,
+      metrics: 'console',
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
       ...(options.projectRoot === undefined ? {} : { projectRoot: options.projectRoot }),
     });
@@ -384,6 +393,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
         ...deniedProblems(denied),
       ],
       nights: options.nights,
+      metrics,
       totals: {
         ...report.totals,
         ec2Calls: counter.count(),
@@ -395,6 +405,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       wallSeconds: Math.round((Date.now() - wallStart) / 100) / 10,
     };
   } finally {
+    stopCapture?.();
     counter.close();
     if (options.ec2 === undefined) await embedded?.stop();
   }
@@ -670,7 +681,7 @@ async function reportOn(
   records: readonly InvocationRecord[],
   downtime: Downtime,
   options: { readonly faultsInjected: boolean; readonly timeline: boolean },
-): Promise<Omit<NightReport, 'simulatedSeconds' | 'wallSeconds'>> {
+): Promise<Omit<NightReport, 'simulatedSeconds' | 'wallSeconds' | 'metrics'>> {
   const instances = new Map((await describeFleet(client, launched)).map((instance) => [instance.InstanceId, instance]));
   const images = await describeFleetImages(client, launched);
   const counts = rotationCounts(records);

@@ -25,6 +25,7 @@ it('prints only the JSON summary on stdout, showing rotation at work, and exits 
     nights: number;
     instances: InstanceSummary[];
     totals: Record<string, number>;
+    metrics: Record<string, number>;
     simulatedSeconds: number;
     wallSeconds: number;
   };
@@ -46,6 +47,16 @@ it('prints only the JSON summary on stdout, showing rotation at work, and exits 
       'staleInstances',
     ].sort(),
   );
+  // The functions' CloudWatch metrics, read from their output: the demo fleet's nights succeed, fail and expire.
+  expect(summary.metrics).toMatchObject({
+    BackupsSucceeded: expect.any(Number),
+    BackupsFailed: expect.any(Number),
+    ImagesExpired: summary.totals.imagesExpired,
+    SnapshotsDeleted: expect.any(Number),
+    StaleInstances: 0,
+  });
+  expect(summary.metrics.BackupsSucceeded).toBeGreaterThan(0);
+  expect(summary.metrics.BackupsFailed).toBeGreaterThan(0);
   // Invocations take no simulated time here: none came due while another of the same function ran.
   expect(summary.totals.overlappingInvocations).toBe(0);
   expect(summary.totals.throttledInvocations).toBe(0);

@@ -24,7 +24,7 @@ it('writes, at the end of a run start, its counts in the namespace ami-backup wi
     region: 'us-east-1',
     account: LOCAL_ACCOUNT_ID,
     logLevel: 'SILENT',
-    emitMetrics: true,
+    metrics: 'stdout',
   });
   const eventBridge = new EventBridgeClient({
     endpoint: ec2.url,
