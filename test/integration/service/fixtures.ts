@@ -90,9 +90,12 @@ export interface ServiceUnderTest {
 
 /**
  * Starts an endpoint at `EVENING` (throttling off, audit on, the deployed IAM enforced) and loads the functions with
- * deployment `params`.
+ * deployment `params`; their metrics are written to stdout when asked, as on Lambda.
  */
-export async function startService(params: Readonly<Record<string, string>> = {}): Promise<ServiceUnderTest> {
+export async function startService(
+  params: Readonly<Record<string, string>> = {},
+  options: { readonly metrics?: 'stdout' } = {},
+): Promise<ServiceUnderTest> {
   const ec2 = await startLocalEc2({
     clock: SimClock.manual(EVENING),
     throttling: false,
@@ -106,6 +109,7 @@ export async function startService(params: Readonly<Record<string, string>> = {}
     account: LOCAL_ACCOUNT_ID,
     logLevel: 'SILENT',
     params,
+    ...options,
   });
   const eventBridge = new EventBridgeClient({
     endpoint: ec2.url,
