@@ -35,8 +35,14 @@ export async function cleanupStage(ec2: Ec2Gateway, stage: string, remove: boole
   // Described as the caller's own (Owners=self): their account is the caller's.
   const images = await ec2.findOwnedImages(owner);
   const accountId = images.find((image) => image.ownerId !== undefined)?.ownerId ?? '';
-  const plan = planCleanup(images, await ec2.findOwnedSnapshots(owner), { owner, accountId });
-  const snapshots = [...plan.images.flatMap((image) => image.snapshotIds), ...plan.snapshots.map(({ id }) => id)];
+  const ownedSnapshots = await ec2.findOwnedSnapshots(owner);
+  const plan = planCleanup(images, ownedSnapshots, { owner, accountId });
+  // A snapshot is deleted only if it carries the ownership tag itself, even one its own image names.
+  const owned = new Set(ownedSnapshots.map(({ id }) => id));
+  const snapshots = [
+    ...plan.images.flatMap((image) => image.snapshotIds.filter((id) => owned.has(id))),
+    ...plan.snapshots.map(({ id }) => id),
+  ];
   const report = {
     owner,
     removed: remove,
@@ -49,7 +55,9 @@ export async function cleanupStage(ec2: Ec2Gateway, stage: string, remove: boole
   const leftover = new Set(plan.snapshots.map(({ id }) => id));
   for (const image of plan.images) {
     try {
-      for (const id of (await ec2.deregister(image.id, image.snapshotIds)).snapshotsLeft) leftover.add(id);
+      for (const id of (await ec2.deregister(image.id, image.snapshotIds)).snapshotsLeft) {
+        if (owned.has(id)) leftover.add(id);
+      }
     } catch (error: unknown) {
       errors.push({ id: image.id, error: error instanceof Error ? error.message : String(error) });
     }
