@@ -1,4 +1,4 @@
-import { invalidParameterValue, missingParameter } from './errors';
+import { Ec2ApiError, invalidParameterValue, missingParameter } from './errors';
 import type { InstanceStateName } from './events';
 import { type ImageRecord, INSTANCE_STATE_CODES, type InstanceRecord, type SnapshotRecord } from './model';
 import { validatePageRequest } from './pagination';
@@ -67,6 +67,12 @@ function instanceXml(instance: InstanceRecord, backend: Ec2Backend): XmlObject {
     hypervisor: 'xen',
     tagSet: tagSet(instance.tags),
     hibernationOptions: { configured: instance.hibernationConfigured },
+    subnetId: instance.subnetId,
+    groupSet:
+      instance.securityGroupIds === undefined
+        ? undefined
+        : itemList(instance.securityGroupIds.map((groupId) => ({ groupId }))),
+    clientToken: instance.clientToken,
     stateReason: instance.stateReason === undefined ? undefined : { ...instance.stateReason },
   };
 }
@@ -182,7 +188,9 @@ const pageRequest = (params: QueryParams) => ({
 export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   RunInstances(params, context) {
     const minCount = params.integer('MinCount') ?? 1;
+    const network = launchNetwork(params);
     const { reservationId, instances } = context.backend.runInstances({
+      ...network,
       imageId: params.requiredString('ImageId'),
       instanceType: params.string('InstanceType') ?? 'm1.small',
       minCount,
@@ -190,6 +198,7 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
       tagSpecifications: params.tagSpecifications(),
       blockDeviceMappings: params.blockDeviceMappings(),
       hibernationConfigured: params.boolean('HibernationOptions.Configured') ?? false,
+      ...(params.string('ClientToken') === undefined ? {} : { clientToken: params.string('ClientToken') as string }),
     });
     return {
       reservationId,
@@ -337,6 +346,36 @@ function resourceIds(params: QueryParams): string[] {
     throw invalidParameterValue(`The request may contain at most ${MAX_TAGGED_RESOURCES} ResourceIds`);
   }
   return ids;
+}
+
+/**
+ * Where RunInstances puts the instance: the top-level `SubnetId` and `SecurityGroupId.N`, or the primary network
+ * interface's (`NetworkInterface.1.*`, the only way to say `AssociatePublicIpAddress`); EC2 refuses both at once.
+ */
+export function launchNetwork(params: QueryParams): {
+  subnetId?: string;
+  securityGroupIds?: string[];
+  associatePublicIpAddress?: boolean;
+} {
+  const primary = 'NetworkInterface.1';
+  const interfaceSubnet = params.string(`${primary}.SubnetId`);
+  const interfaceGroups = params.list(`${primary}.SecurityGroupId`);
+  const subnet = params.string('SubnetId');
+  const groups = params.list('SecurityGroupId');
+  if ((interfaceSubnet !== undefined || interfaceGroups.length > 0) && (subnet !== undefined || groups.length > 0)) {
+    throw new Ec2ApiError(
+      'InvalidParameterCombination',
+      'Network interfaces and an instance-level subnet ID or security groups may not be specified on the same request',
+    );
+  }
+  const subnetId = interfaceSubnet ?? subnet;
+  const securityGroupIds = interfaceGroups.length > 0 ? interfaceGroups : groups;
+  const associatePublicIpAddress = params.boolean(`${primary}.AssociatePublicIpAddress`);
+  return {
+    ...(subnetId === undefined ? {} : { subnetId }),
+    ...(securityGroupIds.length === 0 ? {} : { securityGroupIds }),
+    ...(associatePublicIpAddress === undefined ? {} : { associatePublicIpAddress }),
+  };
 }
 
 function requiredList(params: QueryParams, prefix: string): string[] {

@@ -1,3 +1,4 @@
+import { launchNetwork } from './actions';
 import type { QueryParams, TagInput } from './query';
 
 /** Values of an IAM request context: a condition key's value, or values for the multivalued keys (`aws:TagKeys`). */
@@ -146,6 +147,35 @@ export function ec2AuthorizationChecks(
         ...onNewResource(action, 'snapshot', tagsFor(params, 'snapshot'), scope),
       ]);
     }
+    case 'RunInstances': {
+      // Authorized on each resource the launch uses or creates (Service Authorization Reference, RunInstances): the
+      // image with its tags, the subnet and security groups, and the new instance, volumes and network interface with
+      // the request's tags; tagging on creation as ec2:CreateTags with ec2:CreateAction.
+      const imageId = params.requiredString('ImageId');
+      const network = launchNetwork(params);
+      const account = `arn:aws:ec2:${scope.region}:${scope.account}`;
+      const instanceTags = tagsFor(params, 'instance');
+      const volumeTags = tagsFor(params, 'volume');
+      const created = (type: string, tags: readonly TagInput[]): AuthorizationCheck[] => {
+        const resource = `${account}:${type}/*`;
+        const context = requestTagContext(tags, true);
+        const launch = { action: ec2Action, resource, context };
+        if (tags.length === 0) return [launch];
+        return [launch, { action: 'ec2:CreateTags', resource, context: { ...context, 'ec2:CreateAction': action } }];
+      };
+      return only([
+        ...onResource(ec2Action, imageId, scope, lookup),
+        { action: ec2Action, resource: `${account}:subnet/${network.subnetId ?? '*'}`, context: {} },
+        ...(network.securityGroupIds ?? ['*']).map((groupId) => ({
+          action: ec2Action,
+          resource: `${account}:security-group/${groupId}`,
+          context: {},
+        })),
+        { action: ec2Action, resource: `${account}:network-interface/*`, context: {} },
+        ...created('instance', instanceTags),
+        ...created('volume', volumeTags),
+      ]);
+    }
     case 'CopyImage':
       return only([
         ...onNewResource(action, 'image', tagsFor(params, 'image'), scope),
@@ -179,8 +209,7 @@ export function ec2AuthorizationChecks(
       if (INSTANCE_ACTIONS.has(action)) {
         return only(params.list('InstanceId').flatMap((id) => onResource(ec2Action, id, scope, lookup)));
       }
-      // Describe* have no resource-level permissions; RunInstances names resources (subnet, security group, network
-      // interface) this endpoint does not model: both are authorized on `*`.
+      // Describe* have no resource-level permissions: authorized on `*`.
       return only([{ action: ec2Action, resource: '*', context: {} }]);
   }
 }

@@ -94,6 +94,11 @@ export interface LocalEc2Faults {
    * passed, until the instance is stopped and started. The image still completes.
    */
   unhealthyAfterImageOf(instanceId: string, options?: { once?: boolean }): void;
+  /**
+   * Instances launched from the image (every one, or only the next with `once`) fail their status checks:
+   * once initializing is over, the instance status check is `impaired` (reachability `failed`) instead of `ok`.
+   */
+  unhealthyLaunchesFrom(imageId: string, options?: { once?: boolean }): void;
   /** Answers selected calls with an error: the Nth one, or each with a probability. */
   failCalls(fault: CallFault): () => void;
   /** EC2's request throttling as a storm: each selected call throttled with this probability. */
@@ -319,6 +324,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     faults: {
       failImagesOf: (instanceId, faultOptions) => backend.failImagesOf(instanceId, faultOptions),
       unhealthyAfterImageOf: (instanceId, faultOptions) => backend.unhealthyAfterImageOf(instanceId, faultOptions),
+      unhealthyLaunchesFrom: (imageId, faultOptions) => backend.unhealthyLaunchesFrom(imageId, faultOptions),
       failCalls: (fault) => injector.failCalls(fault),
       throttle: (probability, throttleOptions) =>
         injector.failCalls({ probability, calls: throttleOptions?.calls ?? 'mutating', seed: throttleOptions?.seed }),

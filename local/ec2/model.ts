@@ -52,6 +52,13 @@ export interface InstanceRecord {
   impairedFrom?: number;
   /** When the current state's scheduled change happens (the next state, or vanishing once terminated). */
   transitionAt?: number;
+  /** The subnet and security groups it was launched into (RunInstances), when given. */
+  subnetId?: string;
+  securityGroupIds?: string[];
+  /** RunInstances' `AssociatePublicIpAddress` for its primary network interface, when given. */
+  associatePublicIpAddress?: boolean;
+  /** The idempotency token it was launched with. */
+  clientToken?: string;
 }
 
 export interface VolumeRecord {

@@ -14,6 +14,13 @@ export const ROOT_DEVICE_NAME = '/dev/xvda';
  * is the host's instance store (no EBS root volume). Every other AMI id launches an EBS-backed instance.
  */
 export const INSTANCE_STORE_AMI_ID = 'ami-0e5a1b2c3d4f60718';
+/** A public EBS-backed AMI the endpoint knows without registering it, as an account sees Amazon's own AMIs. */
+export const BASE_AMI_ID = 'ami-0123456789abcdef0';
+/**
+ * The AMIs RunInstances accepts without an image in the store (public ones, not listed by DescribeImages with
+ * `Owner=self`). Any other AMI must be an image in the store, and available.
+ */
+export const PUBLIC_AMI_IDS: ReadonlySet<string> = new Set([BASE_AMI_ID, INSTANCE_STORE_AMI_ID]);
 /** The root device name of instance-store-backed instances (the paravirtual-era `/dev/sda1`). */
 export const INSTANCE_STORE_ROOT_DEVICE_NAME = '/dev/sda1';
 export const DEFAULT_VOLUME = { size: 8, type: 'gp3' } as const;
@@ -188,6 +195,9 @@ export const INSTANCE_FILTERS: Readonly<Record<string, FilterField<InstanceRecor
   'root-device-name': (instance) => instance.rootDeviceName,
   'hibernation-options.configured': (instance) => String(instance.hibernationConfigured),
   'state-reason-code': (instance) => instance.stateReason?.code,
+  'subnet-id': (instance) => instance.subnetId,
+  'instance.group-id': (instance) => instance.securityGroupIds,
+  'client-token': (instance) => instance.clientToken,
 };
 
 export type ListedInstanceStatus = InstanceStatus & { seq: number; tags: Map<string, string> };

@@ -29,6 +29,7 @@ import {
   type ListedInstanceStatus,
   MAX_USER_TAGS,
   nextStatusCheck,
+  PUBLIC_AMI_IDS,
   ROOT_DEVICE_NAME,
   reservedTagKey,
   snapshotFilters,
@@ -134,8 +135,21 @@ export interface BackendState {
   images: ImageRecord[];
   snapshots: SnapshotRecord[];
   copyTokens: [string, string][];
+  /** RunInstances client tokens: the request's parameters and the reservation it made (absent in older files). */
+  runTokens?: [string, RunTokenRecord][];
   nextSeq: number;
 }
+
+/** What a RunInstances client token stands for: the request it came with and the instances it launched. */
+export interface RunTokenRecord {
+  /** The request's other parameters, serialised: the same token with others is `IdempotentParameterMismatch`. */
+  parameters: string;
+  reservationId: string;
+  instanceIds: string[];
+}
+
+/** A RunInstances client token: up to 64 ASCII characters (EC2 API reference, "Ensuring idempotency"). */
+const CLIENT_TOKEN = /^[\x20-\x7e]{1,64}$/;
 
 /**
  * EC2's resources and their rules: the in-memory model every API action works on. Methods validate all their input
@@ -155,6 +169,10 @@ export class Ec2Backend {
   /** Registered images per snapshot: a snapshot backing one cannot be deleted. */
   private readonly snapshotUsers = new Map<string, Set<string>>();
   private readonly copyTokens = new Map<string, string>();
+  private readonly runTokens = new Map<string, RunTokenRecord>();
+  /** Instances launched with a client token, kept for its answer after they vanish (tokens outlive instances). */
+  private readonly launchedWithToken = new Map<string, InstanceRecord>();
+  private readonly unhealthyLaunches = new Map<string, { once: boolean }>();
   /** Pending images per source instance: what a reboot or stop interrupts, found without scanning every image. */
   private readonly pendingImagesOf = new Map<string, Set<ImageRecord>>();
   private readonly failImages = new Map<string, { once: boolean }>();
@@ -188,6 +206,14 @@ export class Ec2Backend {
    */
   unhealthyAfterImageOf(instanceId: string, options: { once?: boolean } = {}): void {
     this.unhealthyAfterImage.set(instanceId, { once: options.once ?? false });
+  }
+
+  /**
+   * Instances launched from this image (the next one, or every one) fail their status checks: once initializing is
+   * over, the instance status check is `impaired` (reachability `failed`) instead of `ok`, until a stop and start.
+   */
+  unhealthyLaunchesFrom(imageId: string, options: { once?: boolean } = {}): void {
+    this.unhealthyLaunches.set(imageId, { once: options.once ?? false });
   }
 
   /** Keeps images out of DescribeImages for `ms` after their creation, as EC2 may right after CreateImage. */
@@ -240,11 +266,81 @@ export class Ec2Backend {
     tagSpecifications: TagSpecification[];
     blockDeviceMappings: BlockDeviceMappingInput[];
     hibernationConfigured?: boolean;
+    /** The subnet (top-level `SubnetId`, or the primary network interface's); recorded, any id is accepted. */
+    subnetId?: string;
+    securityGroupIds?: string[];
+    /** The primary network interface's `AssociatePublicIpAddress`; recorded (no instance here has a public address). */
+    associatePublicIpAddress?: boolean;
+    clientToken?: string;
   }): { reservationId: string; instances: InstanceRecord[] } {
     assertImageId(input.imageId);
+    if (input.clientToken !== undefined) {
+      if (!CLIENT_TOKEN.test(input.clientToken)) {
+        throw invalidParameterValue('The client token must be 1–64 ASCII characters');
+      }
+      const { clientToken, ...rest } = input;
+      const parameters = JSON.stringify(rest);
+      const earlier = this.runTokens.get(clientToken);
+      if (earlier !== undefined) {
+        // The same answer as the first time; only the instances' states may differ (EC2 API reference).
+        if (earlier.parameters !== parameters) {
+          throw new Ec2ApiError(
+            'IdempotentParameterMismatch',
+            'Arguments on this idempotent request are inconsistent with arguments used in previous request(s).',
+          );
+        }
+        const instances = earlier.instanceIds.map((id) => this.launchedWithToken.get(id)).filter(isDefined);
+        return { reservationId: earlier.reservationId, instances };
+      }
+      const launched = this.launch(input);
+      for (const instance of launched.instances) {
+        instance.clientToken = clientToken;
+        this.launchedWithToken.set(instance.id, instance);
+      }
+      this.runTokens.set(clientToken, {
+        parameters,
+        reservationId: launched.reservationId,
+        instanceIds: launched.instances.map((instance) => instance.id),
+      });
+      return launched;
+    }
+    return this.launch(input);
+  }
+
+  /**
+   * The AMI a launch uses: one of the public base AMIs the endpoint knows without registering them (any instance-store
+   * or EBS-backed launch of earlier tests), or an image in the store, which must be available. Launching from an image
+   * that is pending or failed is refused as EC2 refuses an unavailable AMI (code unverified).
+   */
+  private launchImage(imageId: string): ImageRecord | undefined {
+    if (PUBLIC_AMI_IDS.has(imageId)) return undefined;
+    const image = this.images.get(imageId);
+    if (image === undefined || image.state === 'deregistered') throw imagesNotFound([imageId]);
+    if (image.state !== 'available') {
+      throw new Ec2ApiError(
+        'InvalidAMIID.Unavailable',
+        `The image id '[${imageId}]' is not available (${image.state})`,
+      );
+    }
+    return image;
+  }
+
+  private launch(input: {
+    imageId: string;
+    instanceType: string;
+    minCount: number;
+    maxCount: number;
+    tagSpecifications: TagSpecification[];
+    blockDeviceMappings: BlockDeviceMappingInput[];
+    hibernationConfigured?: boolean;
+    subnetId?: string;
+    securityGroupIds?: string[];
+    associatePublicIpAddress?: boolean;
+  }): { reservationId: string; instances: InstanceRecord[] } {
     if (input.minCount < 1 || input.maxCount < input.minCount) {
       throw invalidParameterValue(`MinCount (${input.minCount}) must be ≥ 1 and ≤ MaxCount (${input.maxCount})`);
     }
+    const image = this.launchImage(input.imageId);
     const instanceStore = input.imageId === INSTANCE_STORE_AMI_ID;
     const hibernationConfigured = input.hibernationConfigured ?? false;
     if (instanceStore && input.blockDeviceMappings.length > 0) {
@@ -266,7 +362,20 @@ export class Ec2Backend {
     const volumeTags = tagsByType.get('volume') ?? [];
     validateNewTags(instanceTags);
     validateNewTags(volumeTags);
-    const devices = instanceStore ? [] : deviceLayout(input.blockDeviceMappings);
+    // An image's own block devices make the volumes of the instances launched from it (its snapshots restored).
+    const devices =
+      image !== undefined
+        ? image.devices.map((device) => ({
+            deviceName: device.deviceName,
+            size: device.volumeSize,
+            type: device.volumeType,
+            deleteOnTermination: device.deleteOnTermination,
+          }))
+        : instanceStore
+          ? []
+          : deviceLayout(input.blockDeviceMappings);
+    const unhealthy = this.unhealthyLaunches.get(input.imageId);
+    if (unhealthy?.once) this.unhealthyLaunches.delete(input.imageId);
     const reservationId = newId('r');
     const now = this.now;
     const instances: InstanceRecord[] = [];
@@ -287,6 +396,7 @@ export class Ec2Backend {
         this.volumes.set(volume.id, volume);
         return volume.id;
       });
+      const statusReadyAt = now + this.durations.instancePending + this.durations.statusInitializing;
       const instance: InstanceRecord = {
         id: instanceId,
         seq: this.nextSeq++,
@@ -298,11 +408,19 @@ export class Ec2Backend {
         launchTime: now,
         availabilityZone: `${this.options.region}a`,
         rootDeviceType: instanceStore ? 'instance-store' : 'ebs',
-        rootDeviceName: instanceStore ? INSTANCE_STORE_ROOT_DEVICE_NAME : ROOT_DEVICE_NAME,
+        rootDeviceName: instanceStore ? INSTANCE_STORE_ROOT_DEVICE_NAME : (image?.rootDeviceName ?? ROOT_DEVICE_NAME),
         volumeIds,
         tags: tagMap(instanceTags),
         hibernationConfigured,
-        statusReadyAt: now + this.durations.instancePending + this.durations.statusInitializing,
+        statusReadyAt,
+        ...(input.subnetId === undefined ? {} : { subnetId: input.subnetId }),
+        ...(input.securityGroupIds === undefined || input.securityGroupIds.length === 0
+          ? {}
+          : { securityGroupIds: [...input.securityGroupIds] }),
+        ...(input.associatePublicIpAddress === undefined
+          ? {}
+          : { associatePublicIpAddress: input.associatePublicIpAddress }),
+        ...(unhealthy === undefined ? {} : { impairedFrom: statusReadyAt }),
       };
       this.instances.set(instanceId, instance);
       instances.push(instance);
@@ -759,6 +877,7 @@ export class Ec2Backend {
       images: [...this.images.values()],
       snapshots: [...this.snapshots.values()],
       copyTokens: [...this.copyTokens],
+      runTokens: [...this.runTokens],
       nextSeq: this.nextSeq,
     };
   }
@@ -769,9 +888,11 @@ export class Ec2Backend {
     for (const volume of state.volumes) this.volumes.set(volume.id, volume);
     for (const snapshot of state.snapshots) this.snapshots.set(snapshot.id, snapshot);
     for (const [token, imageId] of state.copyTokens) this.copyTokens.set(token, imageId);
+    for (const [token, record] of state.runTokens ?? []) this.runTokens.set(token, record);
     for (const instance of state.instances) {
       normalizeInstance(instance);
       this.instances.set(instance.id, instance);
+      if (instance.clientToken !== undefined) this.launchedWithToken.set(instance.id, instance);
       if (instance.transitionAt !== undefined) this.scheduleInstanceTransition(instance, instance.transitionAt);
     }
     for (const image of state.images) {
