@@ -90,6 +90,8 @@ function toInstance(instance: SdkInstance): Instance | undefined {
     tags: tagsOf(instance.Tags),
     ...(rootDeviceType === 'ebs' || rootDeviceType === 'instance-store' ? { rootDeviceType } : {}),
     ...(stateReasonCode ? { stateReasonCode } : {}),
+    ...(instance.InstanceType === undefined ? {} : { instanceType: instance.InstanceType }),
+    ...(instance.LaunchTime === undefined ? {} : { launchedAt: instance.LaunchTime }),
   };
 }
 

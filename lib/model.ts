@@ -14,6 +14,10 @@ export interface Instance {
   readonly rootDeviceType?: 'ebs' | 'instance-store';
   /** EC2's code for the last state change, e.g. `Client.UserInitiatedHibernate` for a hibernated instance. */
   readonly stateReasonCode?: string;
+  /** Its instance type (`t3.micro`), when EC2 says. */
+  readonly instanceType?: string;
+  /** When it was last launched or started, when EC2 says. */
+  readonly launchedAt?: Date;
 }
 
 /** The state reason EC2 gives an instance stopped by hibernation. */

@@ -75,6 +75,40 @@ export const ImageTag = {
   retainDays: 'ami-backup:retain-days',
 } as const;
 
+/**
+ * Tags of restore tests: an instance launched from an image, checked, then terminated. The test instance also carries
+ * the ownership tag ({@link ImageTag.managedBy}) and the instance its image was made from ({@link ImageTag.instanceId}).
+ */
+export const RestoreTestTag = {
+  /** On an image: its last restore test, `<ISO time> passed` or `<ISO time> failed: <reason>` (see {@link formatRestoreResult}). */
+  result: 'ami-backup:restore-test',
+  /** On a test instance: marks it as one, with the run id of the pass that launched it (see {@link formatRunId}). */
+  testInstance: 'ami-backup:test-instance',
+  /** On a test instance: the image it was launched from. */
+  imageId: 'ami-backup:image-id',
+} as const;
+
+export interface RestoreResult {
+  readonly at: Date;
+  readonly passed: boolean;
+  readonly reason?: string;
+}
+
+/** `2026-11-29T12:20:00.000Z passed` or `2026-11-29T12:20:00.000Z failed: <reason>`, cut to EC2's limit. */
+export function formatRestoreResult(result: RestoreResult): string {
+  const outcome = result.passed ? 'passed' : `failed${result.reason === undefined ? '' : `: ${result.reason}`}`;
+  return tagValue(`${result.at.toISOString()} ${outcome}`);
+}
+
+/** A restore test's result from its tag value; undefined if it is not one. */
+export function parseRestoreResult(value: string | undefined): RestoreResult | undefined {
+  const parts = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z) (passed|failed)(?:: (.*))?$/s.exec(value ?? '');
+  if (parts === null) return undefined;
+  const at = new Date(parts[1] as string);
+  if (Number.isNaN(at.getTime())) return undefined;
+  return { at, passed: parts[2] === 'passed', ...(parts[3] === undefined ? {} : { reason: parts[3] }) };
+}
+
 /** An instance's step. Absent means the instance has never been backed up. */
 export const BackupStep = {
   /** Waiting for its image: at once when imaged without downtime, in its group's turn when imaged with a reboot. */

@@ -15,7 +15,8 @@
  * What it promises: only resources carrying the ownership tag are ever listed; pending images are never listed; the
  * newest good image of an instance is always kept; nothing is expired for an instance whose retention cannot be read
  * or whose newest backup is still pending; no retention goes below the deployment's floor; at most the invocation's
- * budget of an instance's images is expired (failed images aside).
+ * budget of an instance's images is expired (failed images aside); while an instance is opted in, the newest of its
+ * good images that passed a restore test is never expired (it may be older than all those retained).
  */
 import type { Image, Snapshot } from '../model';
 import {
@@ -26,7 +27,7 @@ import {
   type Retention,
   type RetentionFloor,
 } from '../policy';
-import { BackupStep, ImageTag, InstanceTag, imageName } from '../tags';
+import { BackupStep, ImageTag, InstanceTag, imageName, parseRestoreResult, RestoreTestTag } from '../tags';
 
 const DAY_MS = 86_400_000;
 
@@ -143,6 +144,11 @@ export function isGood(image: Image): boolean {
   return image.state === 'available' && image.tags[InstanceTag.state] === BackupStep.succeeded;
 }
 
+/** Whether the image's last restore test passed. */
+export function passedRestoreTest(image: Image): boolean {
+  return parseRestoreResult(image.tags[RestoreTestTag.result])?.passed === true;
+}
+
 function newestFirst(a: Image, b: Image): number {
   return b.createdAt.getTime() - a.createdAt.getTime() || b.id.localeCompare(a.id);
 }
@@ -194,6 +200,8 @@ function rotateInstance(
 
   const { retain, retainDays } = applyFloor(retention.value, limits.floor ?? NO_FLOOR);
   const youngSince = retainDays === undefined ? undefined : now.getTime() - retainDays * DAY_MS;
+  // The newest good image known to restore is kept while the instance is opted in, beyond its retention if need be.
+  const restorable = policy.source === 'instance' ? good.find(passedRestoreTest)?.id : undefined;
   const kept: string[] = [];
   const expired: Expiry[] = [...failed];
   const olderThan = retainDays === undefined ? '' : ` and older than ${retainDays} days`;
@@ -202,7 +210,7 @@ function rotateInstance(
     const young = youngSince !== undefined && image.createdAt.getTime() > youngSince;
     const verified = isGood(image);
     // A good image counts itself; an unverified one only sees the good ones newer than it.
-    if (young || goodNewer < retain) {
+    if (young || goodNewer < retain || image.id === restorable) {
       kept.push(image.id);
     } else {
       const why = verified

@@ -14,11 +14,13 @@ import { parseRetention, type Retention } from '../../../../lib/policy';
 import {
   BackupStep,
   FailureKind,
+  formatRestoreResult,
   formatRunId,
   ImageTag,
   InstanceTag,
   imageName,
   OperatorTag,
+  RestoreTestTag,
   type Tags,
 } from '../../../../lib/tags';
 import { anyImageState, daysBefore, NIGHT, OURS, OWNER, ownedImage, secondsAfter, snapshot } from '../builders';
@@ -846,5 +848,112 @@ describe('expireBudget and isFirstOfNight', () => {
         Array.from({ length: 24 }, (_, hour) => hour),
       ),
     ).toBe(true);
+  });
+});
+
+describe('planRotation: restore-tested images', () => {
+  const passed = (daysAgo: number): Tags => ({
+    [RestoreTestTag.result]: formatRestoreResult({ at: daysBefore(NIGHT, daysAgo), passed: true }),
+  });
+  const failedTest = (daysAgo: number): Tags => ({
+    [RestoreTestTag.result]: formatRestoreResult({
+      at: daysBefore(NIGHT, daysAgo),
+      passed: false,
+      reason: 'timed out',
+    }),
+  });
+  /** Five nightly images of `ID`, newest first, with the given restore-test tags by position. */
+  function withTests(tests: Readonly<Record<number, Tags>>): Image[] {
+    return nightly(5).map((image, index) => ({ ...image, tags: { ...image.tags, ...tests[index] } }));
+  }
+
+  it('keeps the newest image that passed a restore test beyond the retention, while the instance is opted in', () => {
+    // Prepare: retain 1; the third image passed its test, the fourth too (older).
+    const images = withTests({ 2: passed(2), 3: passed(9) });
+
+    // Act
+    const rotation = plan(images, policies({ [ID]: current({ retain: 1 }) }));
+
+    // Assess
+    expect(rotation.instances[0]?.kept).toEqual(['ami-00000001', 'ami-00000003']);
+    expect(expiredIds(rotation)).toEqual(['ami-00000002', 'ami-00000004', 'ami-00000005']);
+  });
+
+  it('keeps no image for a failed restore test', () => {
+    const rotation = plan(withTests({ 2: failedTest(2) }), policies({ [ID]: current({ retain: 1 }) }));
+    expect(rotation.instances[0]?.kept).toEqual(['ami-00000001']);
+  });
+
+  it('keeps nothing more when the tested image is retained anyway', () => {
+    const rotation = plan(withTests({ 0: passed(1), 3: passed(9) }), policies({ [ID]: current({ retain: 2 }) }));
+    expect(rotation.instances[0]?.kept).toEqual(['ami-00000001', 'ami-00000002']);
+  });
+
+  it('no longer holds the tested image once the instance is gone or opted out (its recorded retention rules)', () => {
+    const images = withTests({ 2: passed(2) }).map((image) => ({
+      ...image,
+      tags: { ...image.tags, [ImageTag.retain]: '1' },
+    }));
+    expect(plan(images).instances[0]?.kept).toEqual(['ami-00000001']);
+  });
+
+  it('never counts a tested image that is not a good backup, nor a look-alike', () => {
+    // Prepare
+    const [newest, second, third] = withTests({ 1: passed(2), 2: passed(3) });
+    const images = [newest as Image, unverified(second as Image), { ...(third as Image), ownerId: '999999999999' }];
+
+    // Act
+    const rotation = plan(images, policies({ [ID]: current({ retain: 1 }) }));
+
+    // Assess
+    expect(rotation.instances[0]?.kept).toEqual(['ami-00000001']);
+    expect(rotation.lookAlikes.map((lookAlike) => lookAlike.imageId)).toEqual(['ami-00000003']);
+  });
+
+  it('spends none of the nightly cap on the tested image', () => {
+    const rotation = planRotation(
+      withTests({ 4: passed(5) }),
+      [],
+      policies({ [ID]: current({ retain: 1 }) }),
+      OURS,
+      NIGHT,
+      {
+        expireBudget: 3,
+      },
+    );
+    expect(rotation.instances[0]?.kept).toEqual(['ami-00000001', 'ami-00000005']);
+    expect(expiredIds(rotation)).toEqual(['ami-00000002', 'ami-00000003', 'ami-00000004']);
+  });
+
+  it('never expires the newest restore-tested good image, for any tests and retention', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom<'passed' | 'failed' | 'none'>('passed', 'failed', 'none'), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        fc.integer({ min: 1, max: 8 }),
+        fc.option(fc.integer({ min: 0, max: 8 }), { nil: undefined }),
+        (tests, retain, budget) => {
+          const images = nightly(tests.length).map((image, index) => ({
+            ...image,
+            tags: {
+              ...image.tags,
+              ...(tests[index] === 'passed'
+                ? passed(index + 1)
+                : tests[index] === 'failed'
+                  ? failedTest(index + 1)
+                  : {}),
+            },
+          }));
+          const rotation = planRotation(images, [], policies({ [ID]: current({ retain }) }), OURS, NIGHT, {
+            ...(budget === undefined ? {} : { expireBudget: budget }),
+          });
+          const newestPassed = images[tests.indexOf('passed')];
+          if (newestPassed !== undefined) expect(expiredIds(rotation)).not.toContain(newestPassed.id);
+          expect(expiredIds(rotation).length).toBeLessThanOrEqual(Math.max(0, tests.length - retain));
+        },
+      ),
+    );
   });
 });
