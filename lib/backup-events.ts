@@ -16,6 +16,10 @@ export const EventType = {
   foreignImageTagged: 'Foreign Image Tagged',
   /** An opted-in instance with no good backup younger than `staleAfterHours` (reported at each run's start). */
   backupStale: 'Backup Stale',
+  /** An instance launched from a backup ran with both status checks ok (recorded on the image). */
+  restoreTestPassed: 'Restore Test Passed',
+  /** An instance launched from a backup did not come up healthy in time (recorded on the image, with why). */
+  restoreTestFailed: 'Restore Test Failed',
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 

@@ -44,6 +44,23 @@ export interface Config {
    * consecutive hours, and its first invocation is the one in the first hour of the run.
    */
   readonly rotateHours: readonly number[];
+  /** Restore tests: instances launched from the newest good backups, checked, then terminated. */
+  readonly restoreTests: RestoreTestConfig;
+}
+
+export interface RestoreTestConfig {
+  /** The subnet test instances are launched into; restore tests are off without one. */
+  readonly subnetId?: string;
+  /** The security group of test instances. */
+  readonly securityGroupId?: string;
+  /** The test instances' type; undefined: the source instance's. */
+  readonly instanceType?: string;
+  /** Instances tested per run, the least recently tested first; undefined: all. */
+  readonly sample?: number;
+  /** A test instance not running with both status checks ok this long after its launch fails its test. */
+  readonly timeoutMinutes: number;
+  /** The rule of the passes that only check and clean up tests in flight (they launch nothing). */
+  readonly checksRule: string;
 }
 
 export class ConfigError extends Error {
@@ -166,5 +183,36 @@ export function readConfig(env: Env = process.env): Config {
     minRetainDays: wholeNumber(env, 'MIN_RETAIN_DAYS', 0, 0, 3650),
     maxExpirePerRun: wholeNumber(env, 'MAX_EXPIRE_PER_RUN', 5, 1, 1000),
     rotateHours: Object.freeze(rotationHours(text(env, 'ROTATE_SCHEDULE', DEFAULT_ROTATE_SCHEDULE))),
+    restoreTests: readRestoreTestConfig(env, owner),
+  });
+}
+
+/** `restoreTest*` parameters; an empty subnet turns restore tests off, and then a security group is not needed. */
+export function readRestoreTestConfig(env: Env, owner: string): RestoreTestConfig {
+  const optional = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const subnetId = optional('RESTORE_TEST_SUBNET_ID');
+  const securityGroupId = optional('RESTORE_TEST_SECURITY_GROUP_ID');
+  if (subnetId !== undefined && !/^subnet-[0-9a-f]{8,17}$/.test(subnetId)) {
+    throw new ConfigError(`environment variable RESTORE_TEST_SUBNET_ID must be a subnet id, got '${subnetId}'`);
+  }
+  if (subnetId !== undefined && (securityGroupId === undefined || !/^sg-[0-9a-f]{8,17}$/.test(securityGroupId))) {
+    throw new ConfigError(
+      `environment variable RESTORE_TEST_SECURITY_GROUP_ID must be a security group id when RESTORE_TEST_SUBNET_ID is set, got '${securityGroupId ?? ''}'`,
+    );
+  }
+  const sample = optional('RESTORE_TEST_SAMPLE');
+  const instanceType = optional('RESTORE_TEST_INSTANCE_TYPE');
+  return Object.freeze({
+    ...(subnetId === undefined ? {} : { subnetId }),
+    ...(securityGroupId === undefined ? {} : { securityGroupId }),
+    ...(instanceType === undefined ? {} : { instanceType }),
+    ...(sample === undefined || sample === 'all'
+      ? {}
+      : { sample: wholeNumber({ RESTORE_TEST_SAMPLE: sample }, 'RESTORE_TEST_SAMPLE', 1, 1, 10_000) }),
+    timeoutMinutes: wholeNumber(env, 'RESTORE_TEST_TIMEOUT_MINUTES', 20, 5, 720),
+    checksRule: text(env, 'RESTORE_TEST_CHECKS_RULE', `${owner}-restore-test-checks`),
   });
 }

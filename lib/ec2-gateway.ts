@@ -3,6 +3,7 @@
  * mutations are batched where EC2 allows it. It maps SDK shapes onto the plain model the decisions read.
  */
 import {
+  type _InstanceType,
   CreateImageCommand,
   CreateTagsCommand,
   DeleteSnapshotCommand,
@@ -14,10 +15,12 @@ import {
   paginateDescribeImages,
   paginateDescribeInstances,
   paginateDescribeSnapshots,
+  RunInstancesCommand,
   type Image as SdkImage,
   type Instance as SdkInstance,
   type Snapshot as SdkSnapshot,
   type Tag,
+  TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { isThrottlingError } from '@smithy/core/retry';
 import type { FinalizeRequestMiddleware, MiddlewareStack, SdkError } from '@smithy/types';
@@ -58,6 +61,15 @@ export interface CreatedImage {
   readonly imageId: string;
   /** True when the image already existed under that name (a rerun after a crash). */
   readonly existed: boolean;
+}
+
+export interface TestInstanceRequest {
+  readonly imageId: string;
+  readonly instanceType?: string;
+  readonly subnetId: string;
+  readonly securityGroupId: string;
+  readonly clientToken: string;
+  readonly tags: Tags;
 }
 
 export interface DeregisterResult {
@@ -369,6 +381,63 @@ export class Ec2Gateway {
         if (existing) return { imageId: existing, existed: true };
         throw error;
       }
+    });
+  }
+
+  /**
+   * Launches one test instance from an image into a subnet and security group, without a public address, tagged at
+   * launch (instance and volumes). The client token makes a repeated request return the first one's instance.
+   */
+  runTestInstance(request: TestInstanceRequest): Promise<string> {
+    return this.within(async () => {
+      const tags = toTags(request.tags);
+      const output = await this.client.send(
+        this.paced(
+          'RunInstances',
+          new RunInstancesCommand({
+            ImageId: request.imageId,
+            MinCount: 1,
+            MaxCount: 1,
+            ...(request.instanceType === undefined ? {} : { InstanceType: request.instanceType as _InstanceType }),
+            ClientToken: request.clientToken,
+            NetworkInterfaces: [
+              {
+                DeviceIndex: 0,
+                SubnetId: request.subnetId,
+                Groups: [request.securityGroupId],
+                AssociatePublicIpAddress: false,
+                DeleteOnTermination: true,
+              },
+            ],
+            TagSpecifications: [
+              { ResourceType: 'instance', Tags: tags },
+              { ResourceType: 'volume', Tags: tags },
+            ],
+          }),
+        ),
+      );
+      const instanceId = output.Instances?.[0]?.InstanceId;
+      if (instanceId === undefined) throw new Error('RunInstances returned no instance');
+      return instanceId;
+    });
+  }
+
+  /** Terminates instances (EC2 ignores those terminated already); an instance already gone counts as done. */
+  terminate(instanceIds: readonly string[]): Promise<ResourceFailures> {
+    return this.within(async () => {
+      const failures = new Map<string, string>();
+      for (const batch of chunk(instanceIds, TAG_BATCH)) {
+        await this.eachOrAll(batch, failures, async (ids) => {
+          try {
+            await this.client.send(
+              this.paced('TerminateInstances', new TerminateInstancesCommand({ InstanceIds: ids })),
+            );
+          } catch (error: unknown) {
+            if (errorCode(error) !== 'InvalidInstanceID.NotFound' || ids.length > 1) throw error;
+          }
+        });
+      }
+      return failures;
     });
   }
 

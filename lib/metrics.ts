@@ -16,6 +16,8 @@ export const MetricName = {
   snapshotsDeleted: 'SnapshotsDeleted',
   staleInstances: 'StaleInstances',
   lookAlikeImages: 'LookAlikeImages',
+  restoreTestsPassed: 'RestoreTestsPassed',
+  restoreTestsFailed: 'RestoreTestsFailed',
 } as const;
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];
 
@@ -54,6 +56,11 @@ export function rotationMetrics(summary: {
     [MetricName.snapshotsDeleted]: summary.snapshotsDeleted,
     [MetricName.lookAlikeImages]: summary.lookAlikes.length,
   };
+}
+
+/** Restore tests whose result this invocation recorded on their image. */
+export function restoreTestMetrics(summary: { readonly passed: number; readonly failed: number }): MetricValues {
+  return { [MetricName.restoreTestsPassed]: summary.passed, [MetricName.restoreTestsFailed]: summary.failed };
 }
 
 /** Adds the values to this invocation's metrics (zeros too: an alarm reads a night without failures as 0, not as missing data). */

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ImageTag, InstanceTag, OUTCOME_TAG_KEYS, TAG_PREFIX } from '../../lib/tags';
+import { ImageTag, InstanceTag, OUTCOME_TAG_KEYS, RestoreTestTag, TAG_PREFIX } from '../../lib/tags';
 
 const run = promisify(execFile);
 
@@ -45,6 +45,7 @@ const FUNCTIONS = [
   { name: 'createImages', file: 'create-images', timeout: 900, retries: 0 },
   { name: 'recordImageState', file: 'record-image-state', timeout: 120, retries: undefined },
   { name: 'rotate', file: 'rotate', timeout: 900, retries: 2 },
+  { name: 'restoreTests', file: 'restore-tests', timeout: 300, retries: 2 },
 ] as const;
 
 // The `${AWS::...}` placeholders below are CloudFormation's Fn::Sub syntax, not template strings.
@@ -55,6 +56,15 @@ const INSTANCES = sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId
 const IMAGES = sub('arn:${AWS::Partition}:ec2:${AWS::Region}::image/*');
 // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
 const SNAPSHOTS = sub('arn:${AWS::Partition}:ec2:${AWS::Region}::snapshot/*');
+// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+const VOLUMES = sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:volume/*');
+/** The tags a test instance (and its volumes) gets at launch: owner, test run, image and source instance. */
+const TEST_INSTANCE_KEYS = [
+  ImageTag.managedBy,
+  RestoreTestTag.testInstance,
+  RestoreTestTag.imageId,
+  ImageTag.instanceId,
+];
 const FAILURE_QUEUE_ARN = { 'Fn::GetAtt': ['FailedInvocationsQueue', 'Arn'] };
 const IMAGE_STATE_QUEUE_ARN = { 'Fn::GetAtt': ['ImageStateQueue', 'Arn'] };
 
@@ -180,6 +190,12 @@ describe('serverless package with the default parameters', () => {
           EVENT_BUS_NAME: 'default',
           PASSES_RULE: 'ami-backup-dev-passes',
           PASSES_SCHEDULE: 'rate(5 minutes)',
+          RESTORE_TEST_SUBNET_ID: '',
+          RESTORE_TEST_SECURITY_GROUP_ID: '',
+          RESTORE_TEST_INSTANCE_TYPE: '',
+          RESTORE_TEST_SAMPLE: 'all',
+          RESTORE_TEST_TIMEOUT_MINUTES: '20',
+          RESTORE_TEST_CHECKS_RULE: 'ami-backup-dev-restore-test-checks',
           POWERTOOLS_SERVICE_NAME: 'ami-backup',
           POWERTOOLS_LOG_LEVEL: 'INFO',
           NODE_OPTIONS: '--enable-source-maps',
@@ -202,6 +218,17 @@ describe('serverless package with the default parameters', () => {
       { target: 'CreateImagesLambdaFunction', expression: 'rate(5 minutes)', name: 'ami-backup-dev-passes' },
       { target: 'CreateImagesLambdaFunction', expression: 'rate(3 hours)', name: undefined },
       { target: 'RotateLambdaFunction', expression: 'cron(0 6-9 * * ? *)', name: undefined },
+      // Restore tests: the weekly launch, and the checking passes by a named rule (the function tells them apart).
+      {
+        target: 'RestoreTestsLambdaFunction',
+        expression: 'cron(0 12 ? * SUN *)',
+        name: undefined,
+      },
+      {
+        target: 'RestoreTestsLambdaFunction',
+        expression: 'cron(0/5 12-13 ? * SUN *)',
+        name: 'ami-backup-dev-restore-test-checks',
+      },
     ]);
   });
 
@@ -265,10 +292,11 @@ describe('serverless package with the default parameters', () => {
     expect(queue?.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * timeout);
   });
 
-  it('retries reboot and rotate as configured and sends what still fails to the failure queue', () => {
+  it('retries reboot, rotate and restoreTests as configured and sends what still fails to the failure queue', () => {
     const configs = resourcesOfType(service.template, 'AWS::Lambda::EventInvokeConfig');
-    expect(configs).toHaveLength(3);
-    for (const { name, retries } of FUNCTIONS.filter(({ name }) => name === 'reboot' || name === 'rotate')) {
+    expect(configs).toHaveLength(4);
+    const retried: readonly string[] = ['reboot', 'rotate', 'restoreTests'];
+    for (const { name, retries } of FUNCTIONS.filter(({ name }) => retried.includes(name))) {
       const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction`;
       const config = configs.find((candidate) => JSON.stringify(candidate.Properties.FunctionName).includes(logicalId));
       expect(config?.Properties).toEqual({
@@ -453,6 +481,72 @@ describe('serverless package with the default parameters', () => {
         },
         publish,
       ],
+      restoreTests: [
+        logs('restoreTests'),
+        reportFailures,
+        describe('DescribeTests', ['DescribeInstances', 'DescribeInstanceStatus', 'DescribeImages']),
+        {
+          Sid: 'LaunchFromOwnImages',
+          Effect: 'Allow',
+          Action: ['ec2:RunInstances'],
+          Resource: IMAGES,
+          Condition: { StringEquals: owned },
+        },
+        {
+          Sid: 'LaunchIntoTestNetwork',
+          Effect: 'Allow',
+          Action: ['ec2:RunInstances'],
+          Resource: [
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+            sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:subnet/'),
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+            sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/'),
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+            sub('arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:network-interface/*'),
+          ],
+        },
+        {
+          Sid: 'LaunchTestInstances',
+          Effect: 'Allow',
+          Action: ['ec2:RunInstances'],
+          Resource: [INSTANCES, VOLUMES],
+          Condition: {
+            StringEquals: { [`aws:RequestTag/${ImageTag.managedBy}`]: 'ami-backup-dev' },
+            Null: { [`aws:RequestTag/${RestoreTestTag.testInstance}`]: 'false' },
+          },
+        },
+        {
+          Sid: 'TagTestInstancesAtLaunch',
+          Effect: 'Allow',
+          Action: ['ec2:CreateTags'],
+          Resource: [INSTANCES, VOLUMES],
+          Condition: {
+            StringEquals: {
+              'ec2:CreateAction': 'RunInstances',
+              [`aws:RequestTag/${ImageTag.managedBy}`]: 'ami-backup-dev',
+            },
+            ...exactly(TEST_INSTANCE_KEYS),
+          },
+        },
+        {
+          Sid: 'TerminateTestInstances',
+          Effect: 'Allow',
+          Action: ['ec2:TerminateInstances'],
+          Resource: INSTANCES,
+          Condition: {
+            StringEquals: owned,
+            Null: { [`aws:ResourceTag/${RestoreTestTag.testInstance}`]: 'false' },
+          },
+        },
+        {
+          Sid: 'RecordRestoreTests',
+          Effect: 'Allow',
+          Action: ['ec2:CreateTags'],
+          Resource: IMAGES,
+          Condition: { StringEquals: owned, ...exactly([RestoreTestTag.result]) },
+        },
+        publish,
+      ],
     };
     for (const { name } of FUNCTIONS)
       expect({ [name]: statementsOf(service.template, name) }).toEqual({ [name]: expected[name] });
@@ -480,7 +574,9 @@ describe('serverless package with the default parameters', () => {
     expect(holders('ec2:RebootInstances')).toEqual([]);
     expect(holders('events:EnableRule')).toEqual(['reboot', 'createImages']);
     expect(holders('events:DisableRule')).toEqual(['createImages']);
-    expect(holders('ec2:CreateTags')).toEqual(['reboot', 'createImages', 'recordImageState']);
+    expect(holders('ec2:CreateTags')).toEqual(['reboot', 'createImages', 'recordImageState', 'restoreTests']);
+    expect(holders('ec2:RunInstances')).toEqual(['restoreTests']);
+    expect(holders('ec2:TerminateInstances')).toEqual(['restoreTests']);
   });
 
   it('lets every tagging statement write only keys of lib/tags.ts, by name, and never no key', () => {
@@ -492,15 +588,20 @@ describe('serverless package with the default parameters', () => {
         expect(candidate.Condition?.Null).toEqual({ 'aws:TagKeys': 'false' });
         const keys = tagKeysOf(candidate);
         for (const key of keys) expect(key.startsWith(TAG_PREFIX)).toBe(true);
-        if (JSON.stringify(candidate.Resource) === JSON.stringify(INSTANCES)) {
+        if (candidate.Condition?.StringEquals?.['ec2:CreateAction'] === 'RunInstances') {
+          // Test instances and their volumes, tagged at launch only.
+          expect(candidate.Resource).toEqual([INSTANCES, VOLUMES]);
+          expect(keys).toEqual(TEST_INSTANCE_KEYS);
+        } else if (JSON.stringify(candidate.Resource) === JSON.stringify(INSTANCES)) {
           for (const key of keys) instanceKeys.add(key);
           expect(Object.values(InstanceTag)).toEqual(expect.arrayContaining([...keys]));
         } else if (candidate.Condition?.StringEquals?.['ec2:CreateAction'] === 'CreateImage') {
           expect(keys).toEqual(Object.values(ImageTag));
         } else {
-          // After their creation, only images are tagged, and only with an outcome; snapshots never are.
+          // After their creation, only images are tagged, and only with an outcome or a restore test's result;
+          // snapshots never are.
           expect(candidate.Resource).toEqual(IMAGES);
-          expect(keys).toEqual(OUTCOME_TAG_KEYS);
+          expect([OUTCOME_TAG_KEYS, [RestoreTestTag.result]]).toContainEqual(keys);
         }
       }
     }
@@ -517,7 +618,18 @@ describe('serverless package with the default parameters', () => {
 
   it('alarms on stale instances, failed invocations and function errors, notifying a topic only when given', () => {
     const alarms = resourcesOfType(service.template, 'AWS::CloudWatch::Alarm');
-    expect(alarms).toHaveLength(3);
+    expect(alarms).toHaveLength(4);
+    expect(service.template.Resources.RestoreTestsFailedAlarm?.Properties).toMatchObject({
+      Namespace: 'ami-backup',
+      MetricName: 'RestoreTestsFailed',
+      Dimensions: [
+        { Name: 'service', Value: 'ami-backup' },
+        { Name: 'stage', Value: 'dev' },
+      ],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
     const stale = service.template.Resources.StaleInstancesAlarm?.Properties;
     expect(stale).toMatchObject({
       Namespace: 'ami-backup',
@@ -562,6 +674,8 @@ describe('serverless package with the default parameters', () => {
         'ImagesExpired',
         'SnapshotsDeleted',
         'StaleInstances',
+        'RestoreTestsPassed',
+        'RestoreTestsFailed',
         'Errors',
         'ApproximateNumberOfMessagesVisible',
       ]),
@@ -632,7 +746,8 @@ describe('serverless package with overridden stage and parameters', () => {
   });
 
   it('conditions imaging (and so its reboot) and instance tagging on the configured opt-in tag', () => {
-    const onInstances = FUNCTIONS.flatMap(({ name }) =>
+    // restoreTests acts on its own test instances only (ownership and test-instance tags), never on opted-in ones.
+    const onInstances = FUNCTIONS.filter(({ name }) => name !== 'restoreTests').flatMap(({ name }) =>
       statementsOf(service.template, name).filter((candidate) =>
         JSON.stringify(candidate.Resource).includes(':instance/'),
       ),
