@@ -369,7 +369,7 @@ async function main(): Promise<void> {
     // Down for an image's reboot: from the OS shutdown (the CreateImage call) until the instance status check is ok.
     maxDownAtOnce: report.totals.maxDownAtOnce,
     maxDownInOneGroup: report.totals.maxDownInOneGroup,
-    // Firings due while the same function still ran (see the runner): would have overlapped, or been throttled.
+    // Invocations started while the same function ran, and firings its reserved concurrency refused (see the runner).
     overlappingInvocations: report.totals.overlappingInvocations,
     throttledInvocations: report.totals.throttledInvocations,
     maxDowntimeSecondsPerInstance: Math.max(0, ...states.map((instance) => instance.downtimeSeconds)),

@@ -4,7 +4,9 @@
  * for the simulation. Nothing here names a function: the
  * wiring is read from the file, so a wrong pattern there makes the local night fail as it would in AWS.
  */
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
 import { withEnvironment } from './function-environment';
 import { loadServerlessConfig, type ServerlessConfig, type SqsEvent } from './serverless-config';
 import type { Handler, LocalFunction, QueueTrigger } from './simulation';
@@ -81,8 +83,10 @@ export async function loadFunctions(file: string, options: LoadFunctionsOptions)
     ...(options.logLevel === undefined ? {} : { POWERTOOLS_LOG_LEVEL: options.logLevel }),
   });
 
+  const written = writtenSettings(readFileSync(file, 'utf8'));
   const functions: LocalFunction[] = [];
   for (const fn of config.functions) {
+    const settings = written.get(fn.name);
     // The function's own credentials, in force while its module loads (its clients are made then) and while it runs.
     const own = {
       AWS_ACCESS_KEY_ID: functionAccessKeyId(fn.name),
@@ -103,6 +107,7 @@ export async function loadFunctions(file: string, options: LoadFunctionsOptions)
       handler: (event, context) => withEnvironment(own, () => invoke(event, context)),
       timeoutSeconds: fn.timeout,
       ...(fn.reservedConcurrency === undefined ? {} : { reservedConcurrency: fn.reservedConcurrency }),
+      ...(settings?.maximumEventAge === undefined ? {} : { maximumEventAgeSeconds: settings.maximumEventAge }),
       schedules: fn.events.flatMap((event) =>
         event.kind === 'schedule' && event.enabled
           ? [
@@ -118,9 +123,15 @@ export async function loadFunctions(file: string, options: LoadFunctionsOptions)
       patterns: fn.events.flatMap((event) =>
         event.kind === 'eventBridge' && event.enabled && event.eventBus === 'default' ? [event.pattern] : [],
       ),
-      queues: fn.events.flatMap((event) =>
-        event.kind === 'sqs' && event.enabled ? [queueTrigger(config, event)] : [],
-      ),
+      queues: fn.events
+        .filter((event) => event.kind === 'sqs')
+        .flatMap((event, index) => {
+          if (!event.enabled) return [];
+          const maximumConcurrency = settings?.maximumConcurrency[index];
+          return [
+            { ...queueTrigger(config, event), ...(maximumConcurrency === undefined ? {} : { maximumConcurrency }) },
+          ];
+        }),
     });
   }
   return functions;
@@ -142,4 +153,61 @@ export function queueTrigger(config: ServerlessConfig, event: SqsEvent): QueueTr
     visibilityTimeoutMs: queue.visibilityTimeout * 1000,
     ...(queue.maxReceiveCount === undefined ? {} : { maxReceiveCount: queue.maxReceiveCount }),
   };
+}
+
+/** Lambda's settings for a function's asynchronous invocations and its queues' mappings, as the file writes them. */
+export interface WrittenSettings {
+  /** `maximumEventAge`, in seconds. */
+  readonly maximumEventAge?: number;
+  /** The `maximumConcurrency` of each of its sqs events, in order. */
+  readonly maximumConcurrency: readonly (number | undefined)[];
+}
+
+/**
+ * Reads, by function, the settings the configuration reader leaves out: `maximumEventAge` (how long Lambda keeps a
+ * throttled asynchronous event) and each sqs event's `maximumConcurrency`. They are read as written, so they must be
+ * plain numbers, not variables.
+ */
+export function writtenSettings(text: string): Map<string, WrittenSettings> {
+  // CloudFormation's tags (`!GetAtt`) read as plain values: the settings read here never use them.
+  const written: unknown = parseDocument(text).toJS();
+  const functions = isMapping(written) && isMapping(written.functions) ? written.functions : {};
+  const settings = new Map<string, WrittenSettings>();
+  for (const [name, definition] of Object.entries(functions)) {
+    if (!isMapping(definition)) continue;
+    const events = Array.isArray(definition.events) ? (definition.events as unknown[]) : [];
+    const maximumEventAge = wholeNumber(definition.maximumEventAge, `functions.${name}.maximumEventAge`, 60, 21_600);
+    settings.set(name, {
+      ...(maximumEventAge === undefined ? {} : { maximumEventAge }),
+      maximumConcurrency: events.flatMap((event, index) =>
+        isMapping(event) && event.sqs !== undefined
+          ? [
+              isMapping(event.sqs)
+                ? wholeNumber(
+                    event.sqs.maximumConcurrency,
+                    `functions.${name}.events[${index}].sqs.maximumConcurrency`,
+                    2,
+                    1000,
+                  )
+                : undefined,
+            ]
+          : [],
+      ),
+    });
+  }
+  return settings;
+}
+
+function isMapping(value: unknown): value is Readonly<Record<string, unknown>> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function wholeNumber(value: unknown, where: string, minimum: number, maximum: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum || value > maximum) {
+    throw new WiringError(
+      `${where}: expected a whole number from ${minimum} to ${maximum}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
 }

@@ -150,9 +150,10 @@ export interface NightReport {
     /** Calls the endpoint refused for want of IAM permission (0 on a normal night; IAM enforced on the embedded one). */
     readonly deniedCalls: number;
     /**
-     * Scheduled firings that came due while the function's previous invocation still ran: on Lambda they would have
-     * run alongside it (`overlappingInvocations`), or been throttled, for a function with a reserved concurrency of 1
-     * (`throttledInvocations`, then dropped once older than its maximum event age).
+     * Invocations that started while another of the same function ran, side by side as on Lambda
+     * (`overlappingInvocations`); and firings and events that the function's reserved concurrency refused
+     * (`throttledInvocations`, each counted once however often Lambda retried it: until it ran, or was dropped once
+     * older than the function's maximum event age).
      */
     readonly overlappingInvocations: number;
     readonly throttledInvocations: number;
@@ -325,7 +326,6 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
         ? ruleState(eventBridge)
         : (ruleName: string) => Promise.resolve(embeddedRules.isEnabled(ruleName));
     const records: InvocationRecord[] = [];
-    const reserved = new Map(functions.map((fn) => [fn.name, fn.reservedConcurrency]));
     let overlapping = 0;
     let throttled = 0;
     const sampled = newSampledDowntime();
@@ -365,9 +365,11 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
           account: LOCAL_ACCOUNT_ID,
           rateAnchor: simStart,
           ruleEnabled,
-          onOverlap: (functionName) => {
-            if (reserved.get(functionName) === 1) throttled += 1;
-            else overlapping += 1;
+          onOverlap: () => {
+            overlapping += 1;
+          },
+          onThrottle: ({ retry }) => {
+            if (retry === 0) throttled += 1;
           },
           queued,
           ...(options.stepMs === undefined ? {} : { stepMs: options.stepMs }),

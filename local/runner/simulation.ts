@@ -2,7 +2,8 @@
  * Drives Lambda handlers in-process on a simulated clock, the way EventBridge and Lambda would: schedules fire at
  * their times with AWS's scheduled-event payload (or their constant input), events that match a function's pattern
  * are delivered to it, and events that match a rule sending to a queue are delivered in batches, as Lambda's event
- * source mapping reads a standard SQS queue. Nothing here knows what the functions do.
+ * source mapping reads a standard SQS queue. Invocations run side by side as on Lambda, within the functions' reserved
+ * concurrency. Nothing here knows what the functions do.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
@@ -35,14 +36,21 @@ export interface QueueTrigger {
   readonly visibilityTimeoutMs: number;
   /** Receives after which a failing message goes to the dead-letter queue; without one, it is retried forever. */
   readonly maxReceiveCount?: number;
+  /** The mapping's `maximumConcurrency`: batches it runs at once (default {@link DEFAULT_QUEUE_CONCURRENCY}). */
+  readonly maximumConcurrency?: number;
 }
 
 export interface LocalFunction {
   readonly name: string;
   readonly handler: Handler;
   readonly timeoutSeconds: number;
-  /** Its reserved concurrency, when serverless.yml sets one. */
+  /** Its reserved concurrency, when serverless.yml sets one: invocations beyond it are throttled. */
   readonly reservedConcurrency?: number;
+  /**
+   * How long Lambda keeps an asynchronous event it could not run yet (throttled) before dropping it: the function's
+   * `maximumEventAge`, else Lambda's default of 6 hours.
+   */
+  readonly maximumEventAgeSeconds?: number;
   readonly schedules: readonly ScheduleTrigger[];
   /** Patterns of rules that invoke it directly. */
   readonly patterns: readonly EventPattern[];
@@ -65,7 +73,10 @@ export interface QueuedMessage {
 /** Messages by queue; the same map passed to successive simulate() calls carries them from one to the next. */
 export type QueuedMessages = Map<string, QueuedMessage[]>;
 
-/** The clock the simulation moves: jumped ahead (an embedded endpoint) or waited for (an endpoint it cannot move). */
+/**
+ * The clock the simulation moves: jumped ahead (an embedded endpoint) or waited for (an endpoint it cannot move). While
+ * invocations run, it is only read: they move it (in virtual time) or it moves on its own.
+ */
 export interface SimulationClock {
   now(): Date;
   /** Resolves once the clock reads `time`, with every change due by then applied. */
@@ -106,16 +117,60 @@ export interface SimulationOptions {
   /** Whether a named rule is enabled now (absent: every rule always is). A disabled rule's firings are skipped. */
   readonly ruleEnabled?: (ruleName: string) => Promise<boolean>;
   /**
-   * Called for each firing that came due while the function's invocation for an earlier one ran. Scheduled
-   * invocations run one at a time here, so it is folded into that one; on Lambda it would have run alongside, or been
-   * throttled by a reserved concurrency of 1.
+   * Called when an invocation starts while another of the same function runs (a schedule's firing during a long
+   * invocation, events or queue batches side by side): Lambda runs it in an execution environment of its own.
    */
   readonly onOverlap?: (functionName: string, at: Date) => void;
+  /** Called for each attempt of an asynchronous invocation that the function's reserved concurrency refused. */
+  readonly onThrottle?: (throttle: Throttle) => void;
+  /** Called when Lambda gives up a throttled event: its next retry would find it older than its maximum age. */
+  readonly onDrop?: (drop: DroppedEvent) => void;
 }
 
+/** An attempt of an asynchronous invocation (a schedule's firing, an event's delivery) refused for want of concurrency. */
+export interface Throttle {
+  readonly functionName: string;
+  readonly trigger: AsyncTrigger;
+  /** When EventBridge sent the event: its age counts from then. */
+  readonly sentAt: Date;
+  /** When this attempt was refused. */
+  readonly at: Date;
+  /** 0 for the event's first attempt, then 1, 2, … for Lambda's retries. */
+  readonly retry: number;
+}
+
+/** A throttled event that Lambda dropped once older than the function's maximum event age. */
+export interface DroppedEvent {
+  readonly functionName: string;
+  readonly trigger: AsyncTrigger;
+  readonly sentAt: Date;
+  /** When it reached its maximum age. */
+  readonly at: Date;
+  /** Its attempts, all refused. */
+  readonly attempts: number;
+}
+
+/** What invokes a function asynchronously: EventBridge, for a schedule or a matching event. */
+export type AsyncTrigger = 'schedule' | 'event';
+
 const DEFAULT_STEP_MS = 60_000;
-/** Event deliveries running at once (Lambda's default concurrency is 1,000 per Region). */
-const EVENT_CONCURRENCY = 100;
+/** Lambda keeps an asynchronous event it cannot run yet for up to 6 hours, unless the function says less. */
+const DEFAULT_MAXIMUM_EVENT_AGE_SECONDS = 21_600;
+/** Lambda retries a throttled asynchronous event after 1 second, then at doubling intervals of up to 5 minutes. */
+const FIRST_THROTTLE_RETRY_MS = 1000;
+const LONGEST_THROTTLE_RETRY_MS = 300_000;
+/**
+ * Batches an SQS event source mapping runs at once without a `maximumConcurrency`: the most Lambda scales a standard
+ * queue's mapping to (it starts at 5 and adds up to 300 a minute; that ramp is not simulated).
+ */
+export const DEFAULT_QUEUE_CONCURRENCY = 1000;
+/** While invocations run, the clock is read at least this often (real milliseconds), in case it moves on its own. */
+const CLOCK_POLL_MS = 1;
+/**
+ * The real timer, taken before any fake one is installed (virtual time fakes `setTimeout`): it paces the reading of
+ * the clock, which must not itself become a wait in virtual time.
+ */
+const realSetTimeout = globalThis.setTimeout;
 /** The sender of the messages EventBridge puts in a queue, as in events/queue-batch.json. */
 const EVENTBRIDGE_SENDER_ID = 'AIDAIENQZJOLO23YVJ4VO';
 
@@ -185,20 +240,21 @@ function sqsRecord(message: QueuedMessage, queue: string, region: string, accoun
 }
 
 /**
- * Takes the batches Lambda receives by `now` out of `messages`: full ones, then the rest once the oldest has waited
- * the batching window. Returns the batches and the messages left.
+ * Takes the batches Lambda receives by `now` out of `messages`, at most `limit`: full ones, then the rest once the
+ * oldest has waited the batching window. Returns the batches and the messages left.
  */
 function takeDueBatches(
   messages: readonly QueuedMessage[],
   trigger: QueueTrigger,
   now: number,
+  limit: number,
 ): { batches: QueuedMessage[][]; left: QueuedMessage[] } {
   const visible = messages.filter((message) => message.visibleAt <= now).sort((a, b) => a.visibleAt - b.visibleAt);
   const batches: QueuedMessage[][] = [];
   const isDue = (): boolean =>
     visible.length >= trigger.batchSize ||
     (visible[0] !== undefined && visible[0].visibleAt + trigger.batchingWindowMs <= now);
-  while (isDue()) batches.push(visible.splice(0, trigger.batchSize));
+  while (batches.length < limit && isDue()) batches.push(visible.splice(0, trigger.batchSize));
   const taken = new Set(batches.flat());
   return { batches, left: messages.filter((message) => !taken.has(message)) };
 }
@@ -233,28 +289,72 @@ interface Due {
   readonly times: Iterator<Date>;
 }
 
+/** An event Lambda holds for an asynchronous invocation of `fn`. */
+interface AsyncEvent {
+  readonly fn: LocalFunction;
+  readonly trigger: AsyncTrigger;
+  readonly payload: unknown;
+  /** When EventBridge sent it (epoch ms). */
+  readonly sentAt: number;
+  /** Its attempts refused so far. */
+  readonly refused: number;
+}
+
+/** A throttled event's next attempt, or its drop once it would be older than its maximum age. */
+interface Retry {
+  /** Epoch ms. */
+  readonly at: number;
+  readonly event: AsyncEvent;
+  readonly drop: boolean;
+}
+
+interface Reader {
+  readonly fn: LocalFunction;
+  readonly trigger: QueueTrigger;
+}
+
 /**
- * Runs the functions from the clock's current time until `until`. Within a step, events and due queue batches come
- * first (they happened earlier, and are delivered side by side), then the schedules due at its end, one at a time in
- * time order. An invocation that throws is recorded, as Lambda would log it.
+ * Runs the functions from the clock's current time until `until`, as Lambda would: each invocation starts when its
+ * schedule fires, its event arrives or its batch is due, whatever else runs, and runs side by side with the others.
+ *
+ * The clock moves step by step (at most `stepMs`, and to each firing, batch and retry due). While invocations run, the
+ * simulation does not move it: they do (in virtual time, by their calls' latency and their waits; a clock in real
+ * time moves on its own), and the next step is taken when it gets there; once none runs, the clock is jumped there.
+ * So where invocations take no simulated time, they all end before the clock moves on, as if they took none.
+ *
+ * Within a step, events and due queue batches come first (they happened earlier, and are delivered side by side), then
+ * the schedules' firings and Lambda's retries due, in time order. Before each of these starts, what was started is let
+ * run until the clock moves (by one millisecond at most) or it ends, so that invocations due at one instant start in
+ * order (and where they take no simulated time, one after the other).
+ *
+ * Firings and events invoke their function asynchronously: one that finds as many invocations running as its reserved
+ * concurrency is throttled (`onThrottle`), and Lambda retries it 1 second later, then at doubling intervals of up to 5
+ * minutes, until it runs or its next retry would find it older than the function's maximum event age: it is dropped
+ * then (`onDrop`). `maximumRetryAttempts` counts failed invocations, not throttles; an invocation that throws is
+ * recorded, as Lambda would log it, and not retried here. A queue's batches run side by side, as many as its mapping's
+ * maximum concurrency and the function's reserved concurrency allow; the others wait in the queue for a later step.
+ *
+ * At `until`, the invocations still running are waited for; throttled events not yet retried are left. The records
+ * are returned in the order the invocations started.
  */
 export async function simulate(options: SimulationOptions, until: Date): Promise<InvocationRecord[]> {
   const { clock, region, account } = options;
   const stepMs = options.stepMs ?? DEFAULT_STEP_MS;
   const start = clock.now();
+  const end = until.getTime();
   const records: InvocationRecord[] = [];
-  const events: unknown[] = [];
+  const events: { readonly event: unknown; readonly sentAt: number }[] = [];
   const queued: QueuedMessages = options.queued ?? new Map();
-  const readers = options.functions.flatMap((fn) => fn.queues.map((trigger) => ({ fn, trigger })));
+  const readers: Reader[] = options.functions.flatMap((fn) => fn.queues.map((trigger) => ({ fn, trigger })));
   const enqueue = (queue: string, messages: readonly QueuedMessage[]): void => {
     const list = queued.get(queue) ?? [];
     list.push(...messages);
     queued.set(queue, list);
   };
   const unsubscribe = options.subscribe?.((event) => {
-    events.push(event);
-    // A rule sends the event to its queues as it happens.
     const sentAt = clock.now().getTime();
+    events.push({ event, sentAt });
+    // A rule sends the event to its queues as it happens.
     for (const { trigger } of readers) {
       if (!trigger.patterns.some((pattern) => matchesPattern(pattern, event))) continue;
       const body = JSON.stringify(event);
@@ -317,6 +417,121 @@ export async function simulate(options: SimulationOptions, until: Date): Promise
     keep(deadLettered > 0 ? { ...record, deadLettered } : record);
   };
 
+  // The invocations under way: each a promise that settles when it ends.
+  const inFlight = new Set<Promise<void>>();
+  const running = new Map<string, number>();
+  const batchesRunning = new Map<string, number>();
+  const failures: unknown[] = [];
+  const runningOf = (fn: LocalFunction): number => running.get(fn.name) ?? 0;
+  /** Starts an invocation of `fn` without waiting for it. */
+  const begin = (fn: LocalFunction, run: () => Promise<void>): void => {
+    const others = runningOf(fn);
+    if (others > 0) options.onOverlap?.(fn.name, clock.now());
+    running.set(fn.name, others + 1);
+    const task: Promise<void> = run()
+      .catch((error: unknown) => {
+        failures.push(error);
+      })
+      .finally(() => {
+        running.set(fn.name, runningOf(fn) - 1);
+        inFlight.delete(task);
+      });
+    inFlight.add(task);
+  };
+  const rethrow = (): void => {
+    if (failures.length > 0) throw failures[0];
+  };
+
+  /**
+   * Waits while invocations run and `waiting()` holds, looking again whenever one ends, the clock has moved, or the
+   * clock reaches `lookAt`: a timer then, so that in virtual time the time passes up to it and not beyond.
+   */
+  const whileRunning = async (waiting: () => boolean, lookAt: number): Promise<void> => {
+    if (inFlight.size === 0 || !waiting()) return;
+    let looked = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const look = new Promise<void>((resolve) => {
+      timer = setTimeout(
+        () => {
+          looked = true;
+          resolve();
+        },
+        Math.max(0, lookAt - clock.now().getTime()),
+      );
+    });
+    try {
+      while (inFlight.size > 0 && waiting()) {
+        const poll = new Promise<void>((resolve) => realSetTimeout(resolve, CLOCK_POLL_MS));
+        await Promise.race([...inFlight, poll, ...(looked ? [] : [look])]);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  /** Brings the clock to `time`: moved there by the invocations under way, else (once none runs) jumped there. */
+  const advance = async (time: number): Promise<void> => {
+    await whileRunning(() => clock.now().getTime() < time, time);
+    rethrow();
+    // An invocation may have moved the clock past it: time never goes back.
+    await clock.reach(new Date(Math.max(time, clock.now().getTime())));
+  };
+  /** Lets what was started run until the clock moves past `from` (by a millisecond at most) or it all ends. */
+  const letRun = (from: number): Promise<void> => whileRunning(() => clock.now().getTime() <= from, from + 1);
+
+  const retries: Retry[] = [];
+  /** Invokes `fn` as Lambda runs an asynchronous event: now, or throttled and retried later. Whether it started. */
+  const invokeAsync = (event: AsyncEvent): boolean => {
+    const { fn } = event;
+    if (fn.reservedConcurrency === undefined || runningOf(fn) < fn.reservedConcurrency) {
+      begin(fn, () => invoke(fn, event.trigger, event.payload).then(keep));
+      return true;
+    }
+    const now = clock.now().getTime();
+    options.onThrottle?.({
+      functionName: fn.name,
+      trigger: event.trigger,
+      sentAt: new Date(event.sentAt),
+      at: new Date(now),
+      retry: event.refused,
+    });
+    const refused = { ...event, refused: event.refused + 1 };
+    const next = now + Math.min(FIRST_THROTTLE_RETRY_MS * 2 ** event.refused, LONGEST_THROTTLE_RETRY_MS);
+    const expiry = event.sentAt + (fn.maximumEventAgeSeconds ?? DEFAULT_MAXIMUM_EVENT_AGE_SECONDS) * 1000;
+    retries.push(
+      next <= expiry
+        ? { at: next, event: refused, drop: false }
+        : { at: Math.max(expiry, now), event: refused, drop: true },
+    );
+    return false;
+  };
+  const retry = ({ at, event, drop }: Retry): boolean => {
+    if (!drop) return invokeAsync(event);
+    options.onDrop?.({
+      functionName: event.fn.name,
+      trigger: event.trigger,
+      sentAt: new Date(event.sentAt),
+      at: new Date(at),
+      attempts: event.refused,
+    });
+    return false;
+  };
+
+  /** Batches the reader may start now: within its mapping's concurrency and its function's reserved concurrency. */
+  const freeBatches = ({ fn, trigger }: Reader): number =>
+    Math.min(
+      (trigger.maximumConcurrency ?? DEFAULT_QUEUE_CONCURRENCY) - (batchesRunning.get(trigger.queue) ?? 0),
+      fn.reservedConcurrency === undefined ? Number.POSITIVE_INFINITY : fn.reservedConcurrency - runningOf(fn),
+    );
+  const beginBatch = ({ fn, trigger }: Reader, batch: readonly QueuedMessage[], lastReceive: boolean): void => {
+    const { queue } = trigger;
+    batchesRunning.set(queue, (batchesRunning.get(queue) ?? 0) + 1);
+    begin(fn, () =>
+      deliverBatch(fn, trigger, batch, lastReceive).finally(() => {
+        batchesRunning.set(queue, (batchesRunning.get(queue) ?? 1) - 1);
+      }),
+    );
+  };
+
   const dues: Due[] = options.functions.flatMap((fn) =>
     fn.schedules.map((trigger) => {
       const times = fireTimes(trigger.schedule, new Date(start.getTime() - 1), options.rateAnchor ?? start);
@@ -324,77 +539,93 @@ export async function simulate(options: SimulationOptions, until: Date): Promise
       return { at: first.done ? Number.POSITIVE_INFINITY : first.value.getTime(), fn, trigger, times };
     }),
   );
-  /** When the next batch is due by its window (a full batch is due at once, at the end of the step it filled in). */
+  /** Fires a schedule (if its rule is enabled) and moves it on. Whether an invocation started. */
+  const fire = async (due: Due): Promise<boolean> => {
+    const firedAt = due.at;
+    const next = due.times.next();
+    due.at = next.done ? Number.POSITIVE_INFINITY : next.value.getTime();
+    const { ruleName } = due.trigger;
+    if (ruleName !== undefined && options.ruleEnabled !== undefined && !(await options.ruleEnabled(ruleName))) {
+      return false;
+    }
+    const payload =
+      due.trigger.input ?? scheduledEvent(ruleName ?? `${due.fn.name}-schedule`, new Date(firedAt), region, account);
+    return invokeAsync({ fn: due.fn, trigger: 'schedule', payload, sentAt: firedAt, refused: 0 });
+  };
+  /**
+   * When the next batch is due by its window (a full batch is due at once, at the end of the step it filled in), for
+   * the readers with a batch to spare: the others start theirs once one ends.
+   */
   const nextBatchDue = (): number =>
     readers.reduce(
-      (earliest, { trigger }) =>
-        (queued.get(trigger.queue) ?? []).reduce(
-          (queueEarliest, message) => Math.min(queueEarliest, message.visibleAt + trigger.batchingWindowMs),
-          earliest,
-        ),
+      (earliest, reader) =>
+        freeBatches(reader) <= 0
+          ? earliest
+          : (queued.get(reader.trigger.queue) ?? []).reduce(
+              (queueEarliest, message) => Math.min(queueEarliest, message.visibleAt + reader.trigger.batchingWindowMs),
+              earliest,
+            ),
       Number.POSITIVE_INFINITY,
     );
 
   try {
-    for (let now = start.getTime(); now < until.getTime(); now = clock.now().getTime()) {
-      const nextDue = Math.min(...dues.map((due) => due.at));
-      // An invocation may have moved the clock past the step: time never goes back.
-      const target = Math.max(Math.min(now + stepMs, nextDue, nextBatchDue(), until.getTime()), now);
-      await clock.reach(new Date(target));
+    for (let now = start.getTime(); now < end; now = clock.now().getTime()) {
+      const nextDue = Math.min(...dues.map((due) => due.at), ...retries.map((entry) => entry.at));
+      const target = Math.max(Math.min(now + stepMs, nextDue, nextBatchDue(), end), now);
+      await advance(target);
+      const reached = clock.now().getTime();
       // Events and batches are delivered side by side, as Lambda runs asynchronous invocations and the batches of
       // an event source mapping concurrently.
-      const deliveries = events
-        .splice(0)
-        .flatMap((event) =>
-          options.functions
-            .filter((fn) => fn.patterns.some((pattern) => matchesPattern(pattern, event)))
-            .map((fn) => () => invoke(fn, 'event', event).then(keep)),
-        );
-      for (const { fn, trigger } of readers) {
-        const { batches, left } = takeDueBatches(queued.get(trigger.queue) ?? [], trigger, clock.now().getTime());
-        queued.set(trigger.queue, left);
-        deliveries.push(...batches.map((batch) => () => deliverBatch(fn, trigger, batch, false)));
-      }
-      await runConcurrently(deliveries);
-      const reached = clock.now().getTime();
-      for (const due of [...dues].filter((entry) => entry.at <= reached).sort((a, b) => a.at - b.at)) {
-        const { ruleName } = due.trigger;
-        let ranFrom = Number.POSITIVE_INFINITY;
-        if (ruleName === undefined || options.ruleEnabled === undefined || (await options.ruleEnabled(ruleName))) {
-          const payload =
-            due.trigger.input ??
-            scheduledEvent(ruleName ?? `${due.fn.name}-schedule`, new Date(due.at), region, account);
-          ranFrom = clock.now().getTime();
-          keep(await invoke(due.fn, 'schedule', payload));
+      let started = 0;
+      for (const { event, sentAt } of events.splice(0)) {
+        for (const fn of options.functions) {
+          if (!fn.patterns.some((pattern) => matchesPattern(pattern, event))) continue;
+          if (invokeAsync({ fn, trigger: 'event', payload: event, sentAt, refused: 0 })) started += 1;
         }
-        // Invocations run one at a time here: firings missed while this one ran are folded into it (EventBridge
-        // would have started them alongside, which the functions tolerate; the overlap tests cover that).
-        let next = due.times.next();
-        while (!next.done && next.value.getTime() <= clock.now().getTime()) {
-          if (next.value.getTime() > ranFrom) options.onOverlap?.(due.fn.name, next.value);
-          next = due.times.next();
-        }
-        due.at = next.done ? Number.POSITIVE_INFINITY : next.value.getTime();
       }
+      for (const reader of readers) {
+        const { queue } = reader.trigger;
+        const { batches, left } = takeDueBatches(queued.get(queue) ?? [], reader.trigger, reached, freeBatches(reader));
+        queued.set(queue, left);
+        for (const batch of batches) beginBatch(reader, batch, false);
+        started += batches.length;
+      }
+      if (started > 0) await letRun(reached);
+      const firings = [
+        ...dues.filter((due) => due.at <= reached).map((due) => ({ at: due.at, start: () => fire(due) })),
+        ...retries
+          .filter((entry) => entry.at <= reached)
+          .map((entry) => {
+            retries.splice(retries.indexOf(entry), 1);
+            return { at: entry.at, start: async () => retry(entry) };
+          }),
+      ].sort((a, b) => a.at - b.at);
+      for (const firing of firings) {
+        if (await firing.start()) await letRun(clock.now().getTime());
+      }
+      rethrow();
     }
+    // What still runs at the end runs to its end.
+    while (inFlight.size > 0) await Promise.race(inFlight);
+    rethrow();
     if (options.queued === undefined) {
       // Nothing carries the messages to another call: each is received once more now rather than silently lost.
-      await runConcurrently(
-        readers.flatMap(({ fn, trigger }) => {
-          const messages = queued.get(trigger.queue) ?? [];
-          queued.delete(trigger.queue);
-          return chunk(messages, trigger.batchSize).map((batch) => () => deliverBatch(fn, trigger, batch, true));
-        }),
-      );
+      for (;;) {
+        for (const reader of readers) {
+          const { queue, batchSize } = reader.trigger;
+          const messages = queued.get(queue) ?? [];
+          const taken = Math.min(messages.length, Math.max(0, freeBatches(reader)) * batchSize);
+          for (const batch of chunk(messages.splice(0, taken), batchSize)) beginBatch(reader, batch, true);
+        }
+        if (inFlight.size === 0) break;
+        await Promise.race(inFlight);
+      }
+      rethrow();
     }
   } finally {
     unsubscribe?.();
+    // Nothing outlives the call, even when it failed.
+    await Promise.allSettled(inFlight);
   }
-  return records;
-}
-
-async function runConcurrently(deliveries: readonly (() => Promise<void>)[]): Promise<void> {
-  for (let next = 0; next < deliveries.length; next += EVENT_CONCURRENCY) {
-    await Promise.all(deliveries.slice(next, next + EVENT_CONCURRENCY).map((deliver) => deliver()));
-  }
+  return records.sort((a, b) => a.time.getTime() - b.time.getTime());
 }

@@ -1,8 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { SQSEvent } from 'aws-lambda';
+import { installVirtualTime, type VirtualTime } from '../../../../bench/virtual-time';
+import { SimClock } from '../../../../local/ec2';
 import { queueTrigger } from '../../../../local/runner/functions';
+import { parseSchedule } from '../../../../local/runner/schedule';
 import { parseServerlessConfig } from '../../../../local/runner/serverless-config';
 import {
+  type DroppedEvent,
   type Handler,
   type InvocationRecord,
   type LocalFunction,
@@ -10,6 +14,7 @@ import {
   type QueueTrigger,
   type SimulationOptions,
   simulate,
+  type Throttle,
 } from '../../../../local/runner/simulation';
 
 const START = Date.parse('2026-11-26T03:00:00Z');
@@ -260,6 +265,165 @@ describe('simulate: queues', () => {
       await simulate(options(windowed), at(MINUTE));
       expect(deliveries.map((delivery) => [delivery.time, imageIdsOf(delivery)])).toEqual([[MINUTE, ['ami-1']]]);
     });
+  });
+});
+
+/**
+ * Invocations that take simulated time: virtual time (as the benchmark runs) over a manual clock, each handler waiting
+ * on a fake timer for as long as it runs; nothing here depends on the wall clock's speed.
+ */
+describe('simulate: invocations side by side, as Lambda runs them', () => {
+  let clock: SimClock;
+  let time: VirtualTime;
+
+  beforeEach(() => {
+    clock = SimClock.manual(new Date(START));
+    time = installVirtualTime(clock, 0);
+  });
+
+  afterEach(() => {
+    time.uninstall();
+  });
+
+  /** Notes every invocation's start and end (relative to START) and the most in flight at once. */
+  function runner(runMs: number) {
+    const spans: { start: number; end: number }[] = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const handler: Handler = (event) =>
+      time.drive(async () => {
+        const span = { start: clock.nowMs() - START, end: Number.NaN };
+        spans.push(span);
+        inFlight += 1;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, runMs));
+        inFlight -= 1;
+        span.end = clock.nowMs() - START;
+        return event;
+      });
+    return { handler, spans, mostInFlight: () => mostInFlight };
+  }
+
+  function options(fn: Partial<LocalFunction> & Pick<LocalFunction, 'handler'>): SimulationOptions {
+    return {
+      functions: [{ name: 'pass', timeoutSeconds: 900, schedules: [], patterns: [], queues: [], ...fn }],
+      clock: {
+        now: () => clock.now(),
+        reach: async (target) => {
+          clock.advanceTo(target);
+          time.sync();
+        },
+      },
+      region: REGION,
+      account: ACCOUNT,
+      rateAnchor: at(0),
+    };
+  }
+  const everyFiveMinutes = [{ schedule: parseSchedule('rate(5 minutes)') }];
+
+  it('starts a tick while the invocation of the one before still runs', async () => {
+    const { handler, spans, mostInFlight } = runner(7 * MINUTE);
+    const overlaps: number[] = [];
+    const records = await simulate(
+      {
+        ...options({ handler, schedules: everyFiveMinutes }),
+        onOverlap: (functionName, time) => {
+          expect(functionName).toBe('pass');
+          overlaps.push(time.getTime() - START);
+        },
+      },
+      at(16 * MINUTE),
+    );
+
+    // Each at its tick, running its 7 minutes: the 10:00 one began before the 05:00 one ended at 12:00.
+    expect(records.map((record) => [record.time.getTime() - START, record.simulatedMs])).toEqual([
+      [5 * MINUTE, 7 * MINUTE],
+      [10 * MINUTE, 7 * MINUTE],
+      [15 * MINUTE, 7 * MINUTE],
+    ]);
+    expect(spans).toEqual([
+      { start: 5 * MINUTE, end: 12 * MINUTE },
+      { start: 10 * MINUTE, end: 17 * MINUTE },
+      { start: 15 * MINUTE, end: 22 * MINUTE },
+    ]);
+    expect(mostInFlight()).toBe(2);
+    expect(overlaps).toEqual([10 * MINUTE, 15 * MINUTE]);
+    // Each got its own tick's event.
+    expect(records.map((record) => (record.result as { time: string }).time)).toEqual([
+      '2026-11-26T03:05:00Z',
+      '2026-11-26T03:10:00Z',
+      '2026-11-26T03:15:00Z',
+    ]);
+  });
+
+  /** The simulation of a function with a reserved concurrency of 1 and a maximum event age of 60 s. */
+  async function reservedOne(runMs: number, until: number) {
+    const { handler, spans } = runner(runMs);
+    const throttles: Throttle[] = [];
+    const drops: DroppedEvent[] = [];
+    const records = await simulate(
+      {
+        ...options({ handler, schedules: everyFiveMinutes, reservedConcurrency: 1, maximumEventAgeSeconds: 60 }),
+        onOverlap: () => {
+          throw new Error('no invocation should start beside another');
+        },
+        onThrottle: (throttle) => throttles.push(throttle),
+        onDrop: (drop) => drops.push(drop),
+      },
+      at(until),
+    );
+    const relative = (date: Date) => date.getTime() - START;
+    return {
+      records,
+      spans,
+      throttles: throttles.map((throttle) => [relative(throttle.sentAt), relative(throttle.at), throttle.retry]),
+      drops: drops.map((drop) => [relative(drop.sentAt), relative(drop.at), drop.attempts]),
+    };
+  }
+
+  it('throttles a tick beyond the reserved concurrency, retries it, and drops it once older than its maximum age', async () => {
+    const { records, spans, throttles, drops } = await reservedOne(7 * MINUTE, 14 * MINUTE);
+
+    expect(spans).toEqual([{ start: 5 * MINUTE, end: 12 * MINUTE }]);
+    expect(records).toHaveLength(1);
+    // Refused at 10:00, then retried 1, 2, 4, 8 and 16 seconds apart; the next, 32 seconds on, would be past 60 s.
+    expect(throttles).toEqual(
+      [0, 1, 3, 7, 15, 31].map((seconds, retry) => [10 * MINUTE, 10 * MINUTE + seconds * SECOND, retry]),
+    );
+    expect(drops).toEqual([[10 * MINUTE, 11 * MINUTE, 6]]);
+  });
+
+  it('runs a throttled tick at the retry that finds the function free, with its own event', async () => {
+    const { records, spans, throttles, drops } = await reservedOne(5 * MINUTE + 20 * SECOND, 14 * MINUTE);
+
+    // The 05:00 run ends at 10:20: the retry 31 s after the 10:00 tick runs it.
+    expect(spans.map((span) => span.start)).toEqual([5 * MINUTE, 10 * MINUTE + 31 * SECOND]);
+    expect(throttles.map(([, time]) => time)).toEqual(
+      [0, 1, 3, 7, 15].map((seconds) => 10 * MINUTE + seconds * SECOND),
+    );
+    expect(drops).toEqual([]);
+    expect(records[1]?.result).toMatchObject({ time: '2026-11-26T03:10:00Z' });
+  });
+
+  it('runs a queue’s batches side by side up to its mapping’s maximum concurrency', async () => {
+    const { handler, spans, mostInFlight } = runner(90 * SECOND);
+    const queue = trigger({ batchSize: 1, maximumConcurrency: 2 });
+    const messages = ['ami-1', 'ami-2', 'ami-3', 'ami-4'].map((id) => ({
+      messageId: id,
+      body: JSON.stringify(imageEvent(id)),
+      sentAt: START,
+      visibleAt: START,
+      receiveCount: 0,
+    }));
+    const queued: QueuedMessages = new Map([[queue.queue, messages]]);
+    const records = await simulate({ ...options({ handler, queues: [queue] }), queued }, at(5 * MINUTE));
+
+    expect(records).toHaveLength(4);
+    expect(mostInFlight()).toBe(2);
+    // Two at once; the other two once a batch has ended, at the next step.
+    expect(spans.slice(0, 2).map((span) => span.start)).toEqual([0, 0]);
+    for (const span of spans.slice(2)) expect(span.start).toBeGreaterThanOrEqual(90 * SECOND);
+    expect(queued.get(queue.queue)).toEqual([]);
   });
 });
 
