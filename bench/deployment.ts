@@ -1,15 +1,15 @@
 /**
  * Deployment parameters for a benchmark, as `serverless deploy --param="name=value"` gives them: the local runner
  * wires the functions from a `serverless.yml` (their environment resolved from its `params`), so the benchmark hands
- * it a copy of the project's file whose default parameters carry the overrides. Everything else is left as written.
+ * it a copy of the service whose file's default parameters carry the overrides. Everything else is left as written.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseDocument } from 'yaml';
+import { serviceCopy } from '../local/runner/serverless-print';
 
 export interface Deployment {
-  /** The copy, with the parameters set. */
+  /** The copy's serverless.yml, with the parameters set. */
   readonly file: string;
   /** Deletes the copy. */
   remove(): void;
@@ -27,10 +27,7 @@ export function withParams(text: string, params: Readonly<Record<string, string>
   return document.toString();
 }
 
-/** Writes a copy of `file` with the parameters set, in a folder of its own. */
+/** A copy of the service of `file` (the folder it is in) whose file has the parameters set. */
 export function deployWithParams(file: string, params: Readonly<Record<string, string>>): Deployment {
-  const folder = mkdtempSync(join(tmpdir(), 'ami-backup-bench-'));
-  const copy = join(folder, 'serverless.yml');
-  writeFileSync(copy, withParams(readFileSync(file, 'utf8'), params));
-  return { file: copy, remove: () => rmSync(folder, { recursive: true, force: true }) };
+  return serviceCopy(dirname(file), withParams(readFileSync(file, 'utf8'), params));
 }

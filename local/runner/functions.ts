@@ -17,7 +17,7 @@ export interface LoadFunctionsOptions {
   readonly endpoint: string;
   readonly region: string;
   readonly account: string;
-  /** Where handler paths are relative to; default the folder of the file. */
+  /** The service's folder: where handler paths are relative to, with the framework's plugins; default the file's. */
   readonly projectRoot?: string;
   /** Overrides the functions' POWERTOOLS_LOG_LEVEL (the runner keeps logs quiet unless asked). */
   readonly logLevel?: string;
@@ -51,6 +51,7 @@ export async function loadFunctions(file: string, options: LoadFunctionsOptions)
     stage: options.stage,
     region: options.region,
     ...(options.params === undefined ? {} : { params: options.params }),
+    ...(options.projectRoot === undefined ? {} : { projectRoot: options.projectRoot }),
   });
   const readers = new Map<string, string>();
   for (const fn of config.functions) {
@@ -108,13 +109,15 @@ export async function loadFunctions(file: string, options: LoadFunctionsOptions)
       timeoutSeconds: fn.timeout,
       ...(fn.reservedConcurrency === undefined ? {} : { reservedConcurrency: fn.reservedConcurrency }),
       ...(settings?.maximumEventAge === undefined ? {} : { maximumEventAgeSeconds: settings.maximumEventAge }),
+      // A disabled schedule with a name is deployed off, for the functions to turn on; one without never fires.
       schedules: fn.events.flatMap((event) =>
-        event.kind === 'schedule' && event.enabled
+        event.kind === 'schedule' && (event.enabled || event.name !== undefined)
           ? [
               {
                 schedule: event.schedule,
                 ...(event.input === undefined ? {} : { input: event.input }),
                 ...(event.name === undefined ? {} : { ruleName: event.name }),
+                ...(event.enabled ? {} : { deployedDisabled: true as const }),
               },
             ]
           : [],

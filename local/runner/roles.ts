@@ -4,16 +4,10 @@
  * pseudo parameters, `Fn::GetAtt` of the stack's queues) are resolved here for one account and Region. The local
  * endpoint then answers each function's calls as EC2 would for that role.
  */
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { type Json, type JsonObject, printServerlessConfig } from './serverless-print';
 
-const run = promisify(execFile);
-
-export type Json = string | number | boolean | null | readonly Json[] | { readonly [key: string]: Json };
-export type JsonObject = { readonly [key: string]: Json };
+export type { Json, JsonObject };
 
 /** An IAM identity policy, as written in the template. */
 export interface PolicyDocument {
@@ -44,67 +38,9 @@ export class RoleError extends Error {
   override readonly name = 'RoleError';
 }
 
-/** Resolving the configuration takes the framework a few seconds: kept by the hash of what it depends on. */
-const CACHE_DIR = join('node_modules', '.cache', 'ami-backup');
-
-/** The configuration as the framework resolves it for these options (variables, files and parameters done). */
-export async function printServerlessConfig(options: DeployedRolesOptions): Promise<JsonObject> {
-  const args = [
-    'print',
-    '--format',
-    'json',
-    '--stage',
-    options.stage,
-    '--region',
-    options.region,
-    ...Object.entries(options.params ?? {}).map(([name, value]) => `--param=${name}=${value}`),
-  ];
-  const root = options.projectRoot;
-  const hash = createHash('sha256').update(JSON.stringify(args));
-  // What `${file(…)}` may read lives in scripts/; the framework's version decides how it resolves.
-  for (const file of ['serverless.yml', 'package-lock.json', ...scriptFiles(root)]) {
-    hash.update(file).update(readFileSync(join(root, file)));
-  }
-  const cached = join(root, CACHE_DIR, `serverless-print-${hash.digest('hex').slice(0, 32)}.json`);
-  try {
-    return JSON.parse(readFileSync(cached, 'utf8')) as JsonObject;
-  } catch {
-    // Not cached yet (or unreadable): resolve it.
-  }
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')));
-  let stdout: string;
-  try {
-    ({ stdout } = await run(join(root, 'node_modules', '.bin', 'serverless'), args, {
-      cwd: root,
-      env,
-      maxBuffer: 64 * 1024 * 1024,
-    }));
-  } catch (error: unknown) {
-    const stderr = (error as { stderr?: unknown }).stderr;
-    throw new RoleError(`serverless print failed: ${typeof stderr === 'string' ? stderr.trim() : String(error)}`);
-  }
-  const printed = JSON.parse(stdout) as JsonObject;
-  mkdirSync(join(root, CACHE_DIR), { recursive: true });
-  // Written whole then renamed: a concurrent reader never sees half a file.
-  const partial = `${cached}.${process.pid}.tmp`;
-  writeFileSync(partial, stdout);
-  renameSync(partial, cached);
-  return printed;
-}
-
-function scriptFiles(root: string): string[] {
-  try {
-    return readdirSync(join(root, 'scripts'))
-      .sort()
-      .map((name) => join('scripts', name));
-  } catch {
-    return [];
-  }
-}
-
 /** The role of each function, with its policies resolved for the account and Region. */
 export async function deployedRoles(options: DeployedRolesOptions): Promise<FunctionRole[]> {
-  return rolesOf(await printServerlessConfig(options), options);
+  return rolesOf(printServerlessConfig({ ...options, file: join(options.projectRoot, 'serverless.yml') }), options);
 }
 
 function isObject(value: Json | undefined): value is JsonObject {

@@ -1,18 +1,14 @@
 /**
- * Reads the functions of a `serverless.yml` (Serverless Framework v3 format) as the local runner needs them: handler
- * module and export, timeout, environment, and the schedule, EventBridge and SQS events that invoke them; and, from
- * `resources.Resources`, the SQS queues and the EventBridge rules with an event pattern that feed them.
- *
- * Variables are resolved as the framework does for the sources that make sense locally: `${param:…}` (CLI-style
- * overrides, then `params.<stage>`, then `params.default`), `${self:…}`, `${sls:stage}` and `${opt:stage}` /
- * `${opt:region}`, each with fallbacks (`${opt:stage, 'dev'}`). Any other source is an error naming the variable.
- * Only the parts that are read are resolved, so deployment-only settings (IAM, the rest of resources, `${file(…)}`)
- * may use any variable; `${AWS::Region}` and the like are CloudFormation's and are not variables.
+ * Reads the functions of the service as the local runner needs them, from the configuration the Serverless Framework
+ * resolves (serverless-print.ts): handler module and export, timeout, environment, and the schedule, EventBridge and
+ * SQS events that invoke them; and, from `resources.Resources`, the SQS queues and the EventBridge rules with an event
+ * pattern that feed them. The framework leaves CloudFormation's functions as they are: a queue is known here by its
+ * logical id, as `{ "Fn::GetAtt": [Queue, Arn] }` names it.
  */
-import { readFileSync } from 'node:fs';
 import { parseDocument, type Tags } from 'yaml';
 import { type EventPattern, EventPatternError, validatePattern } from './event-pattern';
 import { parseSchedule, type Schedule, ScheduleExpressionError } from './schedule';
+import { printServerlessConfig } from './serverless-print';
 
 export interface ServerlessConfigOptions {
   /** Like `--stage`; otherwise `provider.stage`, otherwise `dev`. */
@@ -21,6 +17,8 @@ export interface ServerlessConfigOptions {
   readonly region?: string;
   /** Like `--param="name=value"`: these win over the file's `params`. */
   readonly params?: Readonly<Record<string, string>>;
+  /** The service's folder (its plugins, the files `${file(…)}` reads): default the file's folder. */
+  readonly projectRoot?: string;
 }
 
 export interface ServerlessConfig {
@@ -112,7 +110,7 @@ export interface SqsEvent {
   readonly enabled: boolean;
 }
 
-/** A configuration the local runner cannot use; the message names the place (and variable) at fault. */
+/** A configuration the local runner cannot use; the message names the place at fault. */
 export class ServerlessConfigError extends Error {
   override readonly name = 'ServerlessConfigError';
 
@@ -128,6 +126,7 @@ export class ServerlessConfigError extends Error {
 const DEFAULT_STAGE = 'dev';
 const DEFAULT_REGION = 'us-east-1';
 const DEFAULT_TIMEOUT_SECONDS = 6;
+const MAXIMUM_TIMEOUT_SECONDS = 900;
 const DEFAULT_MAXIMUM_RETRY_ATTEMPTS = 2;
 const DEFAULT_SQS_BATCH_SIZE = 10;
 /** Lambda's limit for standard queues; batches above 10 messages need a batching window. */
@@ -135,8 +134,6 @@ const MAXIMUM_SQS_BATCH_SIZE = 10_000;
 const MAXIMUM_BATCHING_WINDOW_SECONDS = 300;
 const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30;
 const MAXIMUM_VISIBILITY_TIMEOUT_SECONDS = 43_200;
-/** Deeper than any sensible chain of variables; beyond it, variables refer to each other in a loop. */
-const MAXIMUM_VARIABLE_DEPTH = 32;
 
 /** Keys that only matter when deploying; every other unknown key of an event is refused. */
 const SCHEDULE_KEYS = new Set(['rate', 'enabled', 'input', 'name', 'description']);
@@ -197,73 +194,79 @@ const CLOUDFORMATION_TAGS: Tags = INTRINSIC_FUNCTIONS.flatMap((name): Tags => {
   ];
 });
 
+/** A Serverless variable (`${self:…}`, `${file(…)}`); `${AWS::Region}` in a `Fn::Sub` is CloudFormation's. */
+const UNRESOLVED_VARIABLE = /\$\{[a-z][a-zA-Z0-9]*[(:][^}]*\}?/;
+
 type JsonObject = Readonly<Record<string, unknown>>;
 
 function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Reads and checks `file`; see {@link parseServerlessConfig}. */
+/** Has the framework resolve `file` (see serverless-print.ts), then reads it; see {@link readServerlessConfig}. */
 export function loadServerlessConfig(file: string, options: ServerlessConfigOptions = {}): ServerlessConfig {
-  return parseServerlessConfig(readFileSync(file, 'utf8'), options);
+  return readServerlessConfig(printServerlessConfig({ ...options, file }), options);
 }
 
-/** Parses the text of a `serverless.yml`; throws {@link ServerlessConfigError} naming what is wrong. */
+/**
+ * Reads the text of a configuration already resolved, as YAML or JSON (`serverless print` writes either;
+ * CloudFormation's short forms like `!GetAtt Queue.Arn` read as their long forms); see {@link readServerlessConfig}.
+ */
 export function parseServerlessConfig(text: string, options: ServerlessConfigOptions = {}): ServerlessConfig {
-  const root = parseYaml(text);
-  const provider = root.provider === undefined ? {} : root.provider;
+  const document = parseDocument(text, { customTags: CLOUDFORMATION_TAGS });
+  const [problem] = [...document.errors, ...document.warnings];
+  if (problem !== undefined) throw new ServerlessConfigError('serverless.yml', problem.message);
+  const variable = UNRESOLVED_VARIABLE.exec(text);
+  if (variable !== null) {
+    throw new ServerlessConfigError(
+      'serverless.yml',
+      `${variable[0]} is not resolved: load the file with loadServerlessConfig, which has the framework resolve it`,
+    );
+  }
+  return readServerlessConfig(document.toJS(), options);
+}
+
+/**
+ * Reads a configuration as the framework resolves it (`serverless print`); throws {@link ServerlessConfigError}
+ * naming what the local runner cannot use.
+ */
+export function readServerlessConfig(
+  printed: unknown,
+  options: Pick<ServerlessConfigOptions, 'stage' | 'region'> = {},
+): ServerlessConfig {
+  if (!isJsonObject(printed)) throw new ServerlessConfigError('serverless.yml', 'expected a mapping at the top level');
+  const provider = printed.provider ?? {};
   if (!isJsonObject(provider)) throw new ServerlessConfigError('provider', 'expected a mapping');
-
-  const stage = resolveStage(root, provider, options);
-  const variables = new VariableResolver(root, stage, options);
-  const region =
-    options.region ?? optionalString(variables.resolve(provider.region, 'provider.region'), 'provider.region');
-
-  const service = variables.resolve(root.service, 'service');
+  const service = printed.service;
   if (typeof service !== 'string' || service === '') throw new ServerlessConfigError('service', 'expected a name');
 
-  const providerEnvironment = readEnvironment(variables, provider.environment, 'provider.environment');
-  const providerTimeout = readTimeout(variables, provider.timeout, 'provider.timeout') ?? DEFAULT_TIMEOUT_SECONDS;
+  const providerEnvironment = readEnvironment(provider.environment, 'provider.environment');
+  const providerTimeout = readTimeout(provider.timeout, 'provider.timeout') ?? DEFAULT_TIMEOUT_SECONDS;
 
-  const resources = readResources(root.resources);
+  const resources = readResources(printed.resources);
   const queues = Object.entries(resources).flatMap(([name, resource]) =>
-    resource.Type === 'AWS::SQS::Queue' ? [readQueue(variables, name, resource)] : [],
+    resource.Type === 'AWS::SQS::Queue' ? [readQueue(name, resource)] : [],
   );
   const queueNames = new Set(queues.map((queue) => queue.name));
   const rules = Object.entries(resources).flatMap(([name, resource]) =>
     resource.Type === 'AWS::Events::Rule' && isJsonObject(resource.Properties) && resource.Properties.EventPattern
-      ? [readRule(variables, name, resource.Properties, queueNames)]
+      ? [readRule(name, resource.Properties, queueNames)]
       : [],
   );
 
-  const functions = root.functions === undefined ? {} : root.functions;
+  const functions = printed.functions ?? {};
   if (!isJsonObject(functions)) throw new ServerlessConfigError('functions', 'expected a mapping of functions');
   return {
     service,
-    stage,
-    region: region ?? DEFAULT_REGION,
+    // The framework prefers the options to what the file says, as here.
+    stage: options.stage ?? optionalString(provider.stage, 'provider.stage') ?? DEFAULT_STAGE,
+    region: options.region ?? optionalString(provider.region, 'provider.region') ?? DEFAULT_REGION,
     functions: Object.entries(functions).map(([name, definition]) =>
-      readFunction(variables, name, definition, providerEnvironment, providerTimeout, queueNames),
+      readFunction(name, definition, providerEnvironment, providerTimeout, queueNames),
     ),
     queues,
     rules,
   };
-}
-
-function parseYaml(text: string): JsonObject {
-  const document = parseDocument(text, { customTags: CLOUDFORMATION_TAGS });
-  const [problem] = [...document.errors, ...document.warnings];
-  if (problem !== undefined) throw new ServerlessConfigError('serverless.yml', problem.message);
-  const root: unknown = document.toJS();
-  if (!isJsonObject(root)) throw new ServerlessConfigError('serverless.yml', 'expected a mapping at the top level');
-  return root;
-}
-
-function resolveStage(root: JsonObject, provider: JsonObject, options: ServerlessConfigOptions): string {
-  if (options.stage !== undefined) return options.stage;
-  // The stage cannot depend on itself: `${sls:stage}` and stage-specific params are not available yet.
-  const stage = new VariableResolver(root, undefined, options).resolve(provider.stage, 'provider.stage');
-  return optionalString(stage, 'provider.stage') ?? DEFAULT_STAGE;
 }
 
 function optionalString(value: unknown, where: string): string | undefined {
@@ -273,7 +276,6 @@ function optionalString(value: unknown, where: string): string | undefined {
 }
 
 function readFunction(
-  variables: VariableResolver,
   name: string,
   definition: unknown,
   providerEnvironment: Readonly<Record<string, string>>,
@@ -282,7 +284,7 @@ function readFunction(
 ): FunctionConfig {
   const where = `functions.${name}`;
   if (!isJsonObject(definition)) throw new ServerlessConfigError(where, 'expected a mapping');
-  const handler = variables.resolve(definition.handler, `${where}.handler`);
+  const handler = definition.handler;
   const handlerMatch = typeof handler === 'string' ? /^(.+)\.([A-Za-z_$][\w$]*)$/.exec(handler) : null;
   const [, modulePath, exportName] = handlerMatch ?? [];
   if (typeof handler !== 'string' || modulePath === undefined || exportName === undefined) {
@@ -291,52 +293,29 @@ function readFunction(
       'expected "<module path>.<export>", like functions/reboot.handler',
     );
   }
-  const events = definition.events === undefined ? [] : definition.events;
+  const events = definition.events ?? [];
   if (!Array.isArray(events)) throw new ServerlessConfigError(`${where}.events`, 'expected a list of events');
+  const reservedConcurrency = readWholeNumber(definition.reservedConcurrency, `${where}.reservedConcurrency`, 0, 1000);
   return {
     name,
     handler,
     modulePath: `${modulePath}.ts`,
     exportName,
-    timeout: readTimeout(variables, definition.timeout, `${where}.timeout`) ?? providerTimeout,
-    maximumRetryAttempts: readRetries(variables, definition.maximumRetryAttempts, `${where}.maximumRetryAttempts`),
-    ...readReservedConcurrency(variables, definition.reservedConcurrency, `${where}.reservedConcurrency`),
-    environment: {
-      ...providerEnvironment,
-      ...readEnvironment(variables, definition.environment, `${where}.environment`),
-    },
-    events: events.flatMap((event, index) => readEvent(variables, event, `${where}.events[${index}]`, queueNames)),
+    timeout: readTimeout(definition.timeout, `${where}.timeout`) ?? providerTimeout,
+    maximumRetryAttempts:
+      readWholeNumber(definition.maximumRetryAttempts, `${where}.maximumRetryAttempts`, 0, 2) ??
+      DEFAULT_MAXIMUM_RETRY_ATTEMPTS,
+    ...(reservedConcurrency === undefined ? {} : { reservedConcurrency }),
+    environment: { ...providerEnvironment, ...readEnvironment(definition.environment, `${where}.environment`) },
+    events: events.flatMap((event, index) => readEvent(event, `${where}.events[${index}]`, queueNames)),
   };
 }
 
-function readReservedConcurrency(
-  variables: VariableResolver,
-  value: unknown,
-  where: string,
-): { reservedConcurrency?: number } {
-  if (value === undefined) return {};
-  const reserved = readWholeNumber(variables.resolve(value, where), where, 0, 1000);
-  return reserved === undefined ? {} : { reservedConcurrency: reserved };
+function readTimeout(value: unknown, where: string): number | undefined {
+  return readWholeNumber(value, where, 1, MAXIMUM_TIMEOUT_SECONDS);
 }
 
-function readTimeout(variables: VariableResolver, value: unknown, where: string): number | undefined {
-  const timeout = variables.resolve(value, where);
-  if (timeout === undefined) return undefined;
-  if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1) {
-    throw new ServerlessConfigError(where, `expected a whole number of seconds ≥ 1, got ${JSON.stringify(timeout)}`);
-  }
-  return timeout;
-}
-
-function readRetries(variables: VariableResolver, value: unknown, where: string): number {
-  const retries = variables.resolve(value, where);
-  if (retries === undefined) return DEFAULT_MAXIMUM_RETRY_ATTEMPTS;
-  if (retries !== 0 && retries !== 1 && retries !== 2) throw new ServerlessConfigError(where, 'expected 0, 1 or 2');
-  return retries;
-}
-
-function readEnvironment(variables: VariableResolver, value: unknown, where: string): Readonly<Record<string, string>> {
-  const environment = variables.resolve(value, where);
+function readEnvironment(environment: unknown, where: string): Readonly<Record<string, string>> {
   if (environment === undefined || environment === null) return {};
   if (!isJsonObject(environment)) throw new ServerlessConfigError(where, 'expected a mapping of variables');
   return Object.fromEntries(
@@ -348,30 +327,24 @@ function readEnvironment(variables: VariableResolver, value: unknown, where: str
   );
 }
 
-function readEvent(
-  variables: VariableResolver,
-  event: unknown,
-  where: string,
-  queueNames: ReadonlySet<string>,
-): FunctionEvent[] {
+function readEvent(event: unknown, where: string, queueNames: ReadonlySet<string>): FunctionEvent[] {
   const entries = isJsonObject(event) ? Object.entries(event) : [];
   const [entry] = entries;
   if (entry === undefined || entries.length !== 1) {
     throw new ServerlessConfigError(where, 'expected one event type, like "schedule:" or "eventBridge:"');
   }
   const [type, definition] = entry;
-  if (type === 'schedule') return readScheduleEvent(variables, definition, `${where}.schedule`);
-  if (type === 'eventBridge') return [readEventBridgeEvent(variables, definition, `${where}.eventBridge`)];
-  if (type === 'sqs') return [readSqsEvent(variables, definition, `${where}.sqs`, queueNames)];
+  if (type === 'schedule') return readScheduleEvent(definition, `${where}.schedule`);
+  if (type === 'eventBridge') return [readEventBridgeEvent(definition, `${where}.eventBridge`)];
+  if (type === 'sqs') return [readSqsEvent(definition, `${where}.sqs`, queueNames)];
   throw new ServerlessConfigError(
     where,
     `the local runner supports schedule, eventBridge and sqs events, not "${type}"`,
   );
 }
 
-function readScheduleEvent(variables: VariableResolver, definition: unknown, where: string): ScheduleEvent[] {
-  const resolved = variables.resolve(definition, where);
-  const settings = typeof resolved === 'string' ? { rate: resolved } : resolved;
+function readScheduleEvent(definition: unknown, where: string): ScheduleEvent[] {
+  const settings = typeof definition === 'string' ? { rate: definition } : definition;
   if (!isJsonObject(settings))
     throw new ServerlessConfigError(where, 'expected an expression or a mapping with "rate"');
   checkKeys(settings, SCHEDULE_KEYS, where);
@@ -403,8 +376,8 @@ function parseScheduleAt(expression: string, where: string): Schedule {
   }
 }
 
-function readEventBridgeEvent(variables: VariableResolver, definition: unknown, where: string): EventBridgeEvent {
-  const settings = variables.resolve(definition, where);
+function readEventBridgeEvent(definition: unknown, where: string): EventBridgeEvent {
+  const settings = definition;
   if (!isJsonObject(settings)) throw new ServerlessConfigError(where, 'expected a mapping with "pattern"');
   checkKeys(settings, EVENT_BRIDGE_KEYS, where);
   if (settings.pattern === undefined)
@@ -429,15 +402,9 @@ function validatePatternAt(pattern: unknown, where: string): EventPattern {
   }
 }
 
-function readSqsEvent(
-  variables: VariableResolver,
-  definition: unknown,
-  where: string,
-  queueNames: ReadonlySet<string>,
-): SqsEvent {
-  const resolved = variables.resolve(definition, where);
+function readSqsEvent(definition: unknown, where: string, queueNames: ReadonlySet<string>): SqsEvent {
   // The short form gives the queue alone: `sqs: !GetAtt Queue.Arn`.
-  const settings = isJsonObject(resolved) && referenceOf(resolved) === undefined ? resolved : { arn: resolved };
+  const settings = isJsonObject(definition) && referenceOf(definition) === undefined ? definition : { arn: definition };
   checkKeys(settings, SQS_KEYS, where);
   const queue = referenceOf(settings.arn);
   if (queue?.attribute !== 'Arn') {
@@ -516,19 +483,19 @@ function readResources(resources: unknown): Readonly<Record<string, JsonObject>>
   );
 }
 
-function readQueue(variables: VariableResolver, name: string, resource: JsonObject): QueueConfig {
+function readQueue(name: string, resource: JsonObject): QueueConfig {
   const where = `resources.Resources.${name}.Properties`;
   const properties = isJsonObject(resource.Properties) ? resource.Properties : {};
-  if (variables.resolve(properties.FifoQueue, `${where}.FifoQueue`) === true) {
+  if (properties.FifoQueue === true || properties.FifoQueue === 'true') {
     throw new ServerlessConfigError(`${where}.FifoQueue`, 'the local runner simulates standard queues only');
   }
   const visibilityTimeout = readWholeNumber(
-    variables.resolve(properties.VisibilityTimeout, `${where}.VisibilityTimeout`),
+    properties.VisibilityTimeout,
     `${where}.VisibilityTimeout`,
     0,
     MAXIMUM_VISIBILITY_TIMEOUT_SECONDS,
   );
-  const redrive = parseJsonText(variables.resolve(properties.RedrivePolicy, `${where}.RedrivePolicy`));
+  const redrive = parseJsonText(properties.RedrivePolicy);
   if (redrive !== undefined && !isJsonObject(redrive)) {
     throw new ServerlessConfigError(`${where}.RedrivePolicy`, 'expected a mapping with "maxReceiveCount"');
   }
@@ -553,14 +520,9 @@ function parseJsonText(value: unknown): unknown {
   }
 }
 
-function readRule(
-  variables: VariableResolver,
-  name: string,
-  properties: JsonObject,
-  queueNames: ReadonlySet<string>,
-): RuleConfig {
+function readRule(name: string, properties: JsonObject, queueNames: ReadonlySet<string>): RuleConfig {
   const where = `resources.Resources.${name}.Properties`;
-  const state = variables.resolve(properties.State, `${where}.State`) ?? 'ENABLED';
+  const state = properties.State ?? 'ENABLED';
   if (typeof state !== 'string' || !RULE_STATES.has(state)) {
     throw new ServerlessConfigError(`${where}.State`, `expected ${[...RULE_STATES].join(', ')}`);
   }
@@ -568,16 +530,13 @@ function readRule(
   if (!Array.isArray(targets)) throw new ServerlessConfigError(`${where}.Targets`, 'expected a list of targets');
   return {
     name,
-    pattern: validatePatternAt(
-      parseJsonText(variables.resolve(properties.EventPattern, `${where}.EventPattern`)),
-      `${where}.EventPattern`,
-    ),
-    eventBus: readEventBusName(variables.resolve(properties.EventBusName, `${where}.EventBusName`), where),
+    pattern: validatePatternAt(parseJsonText(properties.EventPattern), `${where}.EventPattern`),
+    eventBus: readEventBusName(properties.EventBusName, where),
     enabled: state !== 'DISABLED',
     queues: targets.flatMap((target: unknown, index) => {
       const targetWhere = `${where}.Targets[${index}]`;
       if (!isJsonObject(target)) throw new ServerlessConfigError(targetWhere, 'expected a mapping with "Arn"');
-      const queue = referenceOf(variables.resolve(target.Arn, `${targetWhere}.Arn`));
+      const queue = referenceOf(target.Arn);
       if (queue?.attribute !== 'Arn' || !queueNames.has(queue.id)) return [];
       checkKeys(target, QUEUE_TARGET_KEYS, targetWhere);
       return [queue.id];
@@ -608,195 +567,4 @@ function readEnabled(value: unknown, where: string): boolean {
   if (value === undefined) return true;
   if (typeof value !== 'boolean') throw new ServerlessConfigError(where, 'expected true or false');
   return value;
-}
-
-/** A `${…}` in a string: where it starts and ends, and what is between the braces. */
-interface VariableSpan {
-  readonly start: number;
-  readonly end: number;
-  readonly body: string;
-}
-
-/**
- * Variable sources are lowercase words followed by a colon or parameters (`self:…`, `file(…)`); `${AWS::Region}` is
- * CloudFormation's and stays as is.
- */
-const SOURCE_START = /^[a-z][a-zA-Z0-9]*[(:]/;
-
-/** Finds the top-level `${…}` of `text`, matching nested variables and skipping quoted strings. */
-function findVariables(text: string, where: string): VariableSpan[] {
-  const spans: VariableSpan[] = [];
-  let index = 0;
-  while (index < text.length) {
-    const start = text.indexOf('${', index);
-    if (start < 0) break;
-    if (!SOURCE_START.test(text.slice(start + 2))) {
-      index = start + 2;
-      continue;
-    }
-    const end = closingBrace(text, start + 2, where);
-    spans.push({ start, end, body: text.slice(start + 2, end) });
-    index = end + 1;
-  }
-  return spans;
-}
-
-function closingBrace(text: string, from: number, where: string): number {
-  let depth = 1;
-  let quote: string | undefined;
-  for (let index = from; index < text.length; index += 1) {
-    const character = text[index];
-    if (quote !== undefined) {
-      if (character === quote) quote = undefined;
-    } else if (character === "'" || character === '"') {
-      quote = character;
-    } else if (character === '$' && text[index + 1] === '{') {
-      depth += 1;
-      index += 1;
-    } else if (character === '}') {
-      depth -= 1;
-      if (depth === 0) return index;
-    }
-  }
-  throw new ServerlessConfigError(where, `unterminated variable in ${JSON.stringify(text)}`);
-}
-
-/** Splits a variable's body at its top-level commas: the sources tried in turn. */
-function splitSources(body: string): string[] {
-  const sources: string[] = [];
-  let depth = 0;
-  let quote: string | undefined;
-  let current = '';
-  for (let index = 0; index < body.length; index += 1) {
-    const character = body[index] ?? '';
-    if (quote !== undefined) {
-      if (character === quote) quote = undefined;
-    } else if (character === "'" || character === '"') {
-      quote = character;
-    } else if (character === '{') {
-      depth += 1;
-    } else if (character === '}') {
-      depth -= 1;
-    } else if (character === ',' && depth === 0) {
-      sources.push(current.trim());
-      current = '';
-      continue;
-    }
-    current += character;
-  }
-  sources.push(current.trim());
-  return sources;
-}
-
-/** The variable sources that can be resolved without AWS or the framework: the rest are errors. */
-const LOCAL_SOURCES = ['self', 'opt', 'sls', 'param'] as const;
-
-function isLocalSource(type: string): type is (typeof LOCAL_SOURCES)[number] {
-  return LOCAL_SOURCES.some((source) => source === type);
-}
-
-class VariableResolver {
-  constructor(
-    private readonly root: JsonObject,
-    /** Unknown while the stage itself is being resolved. */
-    private readonly stage: string | undefined,
-    private readonly options: ServerlessConfigOptions,
-  ) {}
-
-  /** `value` with every variable in it resolved, recursively through arrays and mappings. */
-  resolve(value: unknown, where: string, depth = 0): unknown {
-    if (depth > MAXIMUM_VARIABLE_DEPTH)
-      throw new ServerlessConfigError(where, 'variables refer to each other in a loop');
-    if (typeof value === 'string') return this.resolveString(value, where, depth);
-    if (Array.isArray(value)) return value.map((item, index) => this.resolve(item, `${where}[${index}]`, depth));
-    if (isJsonObject(value)) {
-      return Object.fromEntries(
-        Object.entries(value).map(([key, item]) => [key, this.resolve(item, `${where}.${key}`, depth)]),
-      );
-    }
-    return value;
-  }
-
-  private resolveString(text: string, where: string, depth: number): unknown {
-    const spans = findVariables(text, where);
-    const [only] = spans;
-    // A value that is one variable keeps the variable's type (a number, a mapping…).
-    if (only !== undefined && spans.length === 1 && only.start === 0 && only.end === text.length - 1) {
-      return this.resolveVariable(only.body, where, depth);
-    }
-    let result = '';
-    let copied = 0;
-    for (const span of spans) {
-      const value = this.resolveVariable(span.body, where, depth);
-      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
-        throw new ServerlessConfigError(where, `\${${span.body}} is not text and cannot be part of a string`);
-      }
-      result += text.slice(copied, span.start) + String(value);
-      copied = span.end + 1;
-    }
-    return result + text.slice(copied);
-  }
-
-  private resolveVariable(body: string, where: string, depth: number): unknown {
-    for (const source of splitSources(body)) {
-      const value = this.resolveSource(source, body, where, depth + 1);
-      if (value !== undefined && value !== null) return value;
-    }
-    throw new ServerlessConfigError(where, `\${${body}} has no value and no fallback`);
-  }
-
-  private resolveSource(source: string, body: string, where: string, depth: number): unknown {
-    const quoted = /^'(.*)'$|^"(.*)"$/s.exec(source);
-    if (quoted) return quoted[1] ?? quoted[2];
-    if (/^-?\d+(\.\d+)?$/.test(source)) return Number(source);
-    if (source === 'true' || source === 'false') return source === 'true';
-    if (source.startsWith('${')) return this.resolve(source, where, depth);
-    const match = /^([a-z][a-zA-Z0-9]*)(\(.*?\))?(?::(.*))?$/s.exec(source);
-    const [, type, parameters, rawAddress] = match ?? [];
-    if (type === undefined || (parameters === undefined && rawAddress === undefined)) {
-      throw new ServerlessConfigError(where, `\${${body}}: "${source}" is neither a variable nor a quoted value`);
-    }
-    if (!isLocalSource(type) || parameters !== undefined || rawAddress === undefined) {
-      throw new ServerlessConfigError(where, `\${${body}}: the "${type}" variable source is not available locally`);
-    }
-    const address = this.resolve(rawAddress.trim(), where, depth);
-    if (typeof address !== 'string') throw new ServerlessConfigError(where, `\${${body}}: the address is not text`);
-    switch (type) {
-      case 'self':
-        return this.resolve(this.lookUp(address, body, where), where, depth);
-      case 'opt':
-        return address === 'stage' ? this.options.stage : address === 'region' ? this.options.region : undefined;
-      case 'sls':
-        if (address !== 'stage') throw new ServerlessConfigError(where, `\${${body}} is not available locally`);
-        if (this.stage === undefined)
-          throw new ServerlessConfigError(where, `\${${body}} cannot define the stage itself`);
-        return this.stage;
-      case 'param':
-        return this.resolve(this.param(address), where, depth);
-    }
-  }
-
-  private lookUp(path: string, body: string, where: string): unknown {
-    let node: unknown = this.root;
-    for (const key of path.split('.')) {
-      if (!isJsonObject(node) || !Object.hasOwn(node, key)) {
-        throw new ServerlessConfigError(where, `\${${body}} refers to "${path}", which is not in the file`);
-      }
-      node = node[key];
-    }
-    return node;
-  }
-
-  /** `--param` first, then the stage's params, then the defaults, as the framework does; null means unset. */
-  private param(name: string): unknown {
-    const override = this.options.params?.[name];
-    if (override !== undefined) return override;
-    const params = isJsonObject(this.root.params) ? this.root.params : {};
-    for (const section of [this.stage, 'default']) {
-      const values = section === undefined ? undefined : params[section];
-      const value = isJsonObject(values) ? values[name] : undefined;
-      if (value !== undefined && value !== null) return value;
-    }
-    return undefined;
-  }
 }
