@@ -150,7 +150,7 @@ function print(binary: string, cwd: string, args: readonly string[], file: strin
  * Runs `use` on a copy of the service whose configuration is `text`: a folder of its own holding the text as
  * `serverless.yml` beside links to everything else of the service (its plugins, the files `${file(…)}` reads).
  */
-export function withServiceCopy<T>(projectRoot: string, text: string, use: (file: string) => T): T {
+function withServiceCopy<T>(projectRoot: string, text: string, use: (file: string) => T): T {
   const copy = serviceCopy(projectRoot, text);
   try {
     return use(copy.file);
