@@ -25,10 +25,16 @@ export interface Config {
   readonly imageTimeoutSeconds: number;
   readonly eventBusName: string;
   /**
-   * The EventBridge rule that runs createImages passes every minute: enabled while a run has work in flight, disabled
-   * once a pass finds none (an idle fleet then costs no pass). serverless.yml names it; default `<owner>-passes`.
+   * The EventBridge rule that runs createImages passes at `PASSES_SCHEDULE`: enabled while a run has work in flight,
+   * disabled once a pass finds none (an idle fleet then costs no pass). serverless.yml names it; default
+   * `<owner>-passes`.
    */
   readonly passesRule: string;
+  /**
+   * The rule that runs passes every minute instead, while a regular pass would see instances back from their image's
+   * reboot a minute or more late (see `passCadence`). serverless.yml names it; default `<owner>-minute-passes`.
+   */
+  readonly minutePassesRule: string;
   /** An opted-in instance whose last good backup is older than this many hours is reported stale. */
   readonly staleAfterHours: number;
   /** Seconds between two passes (from `PASSES_SCHEDULE`, a rate): a pass starts CreateImage calls for less than that. */
@@ -177,6 +183,7 @@ export function readConfig(env: Env = process.env): Config {
     rebootWindowMinutes: wholeNumber(env, 'REBOOT_WINDOW_MINUTES', 180, 1, 1440),
     eventBusName: text(env, 'EVENT_BUS_NAME', 'default'),
     passesRule: text(env, 'PASSES_RULE', `${owner}-passes`),
+    minutePassesRule: text(env, 'MINUTE_PASSES_RULE', `${owner}-minute-passes`),
     staleAfterHours: wholeNumber(env, 'STALE_AFTER_HOURS', 36, 1, 8760),
     passIntervalSeconds: rateSeconds(text(env, 'PASSES_SCHEDULE', DEFAULT_PASSES_SCHEDULE)),
     minRetain,

@@ -1,14 +1,20 @@
 /**
- * The createImages passes: an EventBridge schedule that runs a pass every minute while a run has work in flight.
- * A run's start turns it on; a pass that finds nothing left turns it off, so an idle fleet costs no pass (an hourly
- * sweep turns it back on if work was left behind: a lost race, a failed call).
+ * The createImages passes: EventBridge schedules that run a pass while a run has work in flight. A run's start turns
+ * the regular passes on; a pass that finds nothing left turns its own rule off, so an idle fleet costs no pass (a
+ * sweep every few hours turns them back on if work was left behind: a lost race, a failed call). While regular passes
+ * would see instances back from their image's reboot late (see `passCadence`), a pass hands over to the passes every
+ * minute, and those hand back once they no longer would.
  */
 import { DisableRuleCommand, EnableRuleCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { Cadence } from './decisions/cadence';
 import { withinDeadline } from './errors';
+
+/** The rule of each cadence (serverless.yml names them). */
+export type PassRules = Readonly<Record<Cadence, string>>;
 
 export class Passes {
   constructor(
-    private readonly ruleName: string,
+    private readonly rules: PassRules,
     private readonly client: EventBridgeClient,
     /** The invocation's remaining time: the SDK's retries end within it. */
     private readonly remainingMs?: () => number,
@@ -16,17 +22,43 @@ export class Passes {
 
   /** This switch (its client) for one invocation, whose calls end within its remaining time. */
   forInvocation(remainingMs: () => number): Passes {
-    return new Passes(this.ruleName, this.client, remainingMs);
+    return new Passes(this.rules, this.client, remainingMs);
   }
 
-  /** Passes run every minute from now on (idempotent). */
+  /** The cadence of a pass fired by `rule`; undefined when it is not one of the passes' rules (a sweep, the console). */
+  cadenceOf(rule: string | undefined): Cadence | undefined {
+    if (rule === this.rules.regular) return 'regular';
+    if (rule === this.rules.minutely) return 'minutely';
+    return undefined;
+  }
+
+  /** Regular passes from now on (idempotent). */
   async start(): Promise<void> {
-    await withinDeadline(this.remainingMs, () => this.client.send(new EnableRuleCommand({ Name: this.ruleName })));
+    await this.enable('regular');
   }
 
-  /** No more passes until a run starts or the sweep finds work (idempotent). */
-  async stop(): Promise<void> {
-    await withinDeadline(this.remainingMs, () => this.client.send(new DisableRuleCommand({ Name: this.ruleName })));
+  /**
+   * Passes at `to` instead of `from`: the new rule on first, then the old one off, so that a crash between the two
+   * leaves both on (one pass too many a minute, set right by the next hand-over), never neither.
+   */
+  async switchCadence(from: Cadence, to: Cadence): Promise<void> {
+    await this.enable(to);
+    await this.disable(from);
+  }
+
+  /** No more passes at this cadence until a run starts or the sweep finds work (idempotent). */
+  async stop(cadence: Cadence): Promise<void> {
+    await this.disable(cadence);
+  }
+
+  private async enable(cadence: Cadence): Promise<void> {
+    const name = this.rules[cadence];
+    await withinDeadline(this.remainingMs, () => this.client.send(new EnableRuleCommand({ Name: name })));
+  }
+
+  private async disable(cadence: Cadence): Promise<void> {
+    const name = this.rules[cadence];
+    await withinDeadline(this.remainingMs, () => this.client.send(new DisableRuleCommand({ Name: name })));
   }
 }
 

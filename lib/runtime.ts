@@ -41,7 +41,7 @@ export function createRuntime(env: NodeJS.ProcessEnv = process.env): (lambda: Co
   const ec2 = new Ec2Gateway(new EC2Client({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) }));
   const eventBridge = new EventBridgeClient({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) });
   const events = new BackupEvents(config.eventBusName, eventBridge);
-  const passes = new Passes(config.passesRule, eventBridge);
+  const passes = new Passes({ regular: config.passesRule, minutely: config.minutePassesRule }, eventBridge);
   metrics.setDefaultDimensions({ stage: config.stage });
   logger.debug('configuration', { config });
   return (lambda) => {

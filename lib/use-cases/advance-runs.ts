@@ -4,6 +4,7 @@
  * (whether or not their state-change event came).
  */
 import { backupFailed, EventType, type ServiceEvent } from '../backup-events';
+import { afterWrites, type Cadence, passCadence } from '../decisions/cadence';
 import {
   decidePass,
   healthyTags,
@@ -37,6 +38,8 @@ const CREATE_CONCURRENCY = 4;
  * duplicate, but one that spends the account's CreateImage budget). The rest waits for the next pass.
  */
 const NEXT_PASS_MARGIN_MS = 15_000;
+/** Seconds between two passes every minute. */
+const MINUTE_SECONDS = 60;
 /** Outcomes published and recorded together: their instances and images fill one CreateTags call (1,000 ids). */
 const RECORD_SLICE = 500;
 
@@ -99,19 +102,27 @@ export async function decideRuns(
   );
 }
 
+export interface AppliedRuns {
+  readonly outcomes: InstanceOutcome[];
+  /** The instance and image tags written (those of resources whose tagging failed left out). */
+  readonly written: readonly TagWrite[];
+}
+
 /**
  * Applies progress decisions. Outcomes are published before they are tagged (a crash repeats an event rather than
  * losing it); images are created before the instance records them (a crash is caught by the name on the next pass).
+ * CreateImage calls start until `createPhaseSeconds` before the next pass (when creating images at all).
  */
 export async function applyRuns(
   decisions: readonly ProgressDecision[],
   now: Date,
   context: UseCaseContext,
-  options: { createImages: boolean },
-): Promise<InstanceOutcome[]> {
+  options: { createImages: boolean; passIntervalSeconds?: number },
+): Promise<AppliedRuns> {
   const { ec2, events, logger, remainingMs } = context;
   const errors = new Map<string, string>();
   const tagWrites: TagWrite[] = [];
+  const written: TagWrite[] = [];
   const more = (): boolean => remainingMs() > SAFETY_MARGIN_MS;
   const clock = invocationClock(now, remainingMs);
 
@@ -123,7 +134,8 @@ export async function applyRuns(
     : [];
   const createdIds = new Map<string, string>();
   const refused: RunOutcome[] = [];
-  const createPhaseMs = context.config.passIntervalSeconds * 1000 - NEXT_PASS_MARGIN_MS;
+  const createPhaseMs =
+    (options.passIntervalSeconds ?? context.config.passIntervalSeconds) * 1000 - NEXT_PASS_MARGIN_MS;
   const createMore = (): boolean => more() && clock().getTime() - now.getTime() < createPhaseMs;
   const deferred = await forEachLimit(creations, CREATE_CONCURRENCY, createMore, async (decision) => {
     try {
@@ -157,7 +169,9 @@ export async function applyRuns(
   for (const decision of decisions) {
     if (decision.kind === 'healthy') tagWrites.push({ resourceId: decision.instanceId, tags: healthyTags(now) });
   }
-  for (const [id, error] of await ec2.writeTags(tagWrites)) errors.set(id, `tagging failed: ${error}`);
+  const tagErrors = await ec2.writeTags(tagWrites);
+  for (const [id, error] of tagErrors) errors.set(id, `tagging failed: ${error}`);
+  written.push(...tagWrites.filter((write) => !tagErrors.has(write.resourceId)));
 
   // Outcomes go in slices, each published then recorded, while time remains: what is left is still due on the next
   // pass, and one that is published but not recorded is published again then (never lost).
@@ -186,7 +200,9 @@ export async function applyRuns(
           ...(imageId === undefined ? [] : [{ resourceId: imageId, tags }]),
         ];
       });
-      for (const [id, error] of await ec2.writeTags(recorded)) errors.set(id, `tagging failed: ${error}`);
+      const recordErrors = await ec2.writeTags(recorded);
+      for (const [id, error] of recordErrors) errors.set(id, `tagging failed: ${error}`);
+      written.push(...recorded.filter((write) => !recordErrors.has(write.resourceId)));
     } catch (error: unknown) {
       for (const decision of slice) {
         errors.set(decision.instanceId, `recording the outcome failed: ${errorMessage(error)}`);
@@ -196,7 +212,7 @@ export async function applyRuns(
   }
 
   const refusedById = new Map(refused.map((outcome) => [outcome.instanceId, outcome]));
-  return decisions.map((planned) => {
+  const results = decisions.map((planned) => {
     const decision = refusedById.get(planned.instanceId) ?? planned;
     if (deferredIds.has(decision.instanceId)) return { instanceId: decision.instanceId, action: 'deferred' };
     if (decision.kind === 'create-image' && !options.createImages)
@@ -207,6 +223,7 @@ export async function applyRuns(
     log('run progress', { runId: decision.runId, ...result });
     return result;
   });
+  return { outcomes: results, written };
 }
 
 export async function advanceRuns(
@@ -224,34 +241,51 @@ export async function advanceRuns(
   );
   const base = { function: options.functionName, now: invocation.now.toISOString(), dryRun: invocation.dryRun };
   if (invocation.dryRun) return { ...base, instances: decisions.map((decision) => describe(decision)) };
-  const outcomes = await applyRuns(decisions, invocation.now, context, options);
-  // A pass of the passes' own rule knows they are on, and only it stops them: a sweep or a console pass finding
-  // nothing leaves them be (if on, their next pass stops them), so an idle night costs one call a sweep.
-  const ownPass = invocation.rule === context.config.passesRule;
+  // A pass of one of the passes' own rules knows that rule is on, and only it turns it off: a sweep or a console pass
+  // finding nothing leaves them be (if on, their next pass stops them), so an idle night costs one call a sweep.
+  const cadence = context.passes.cadenceOf(invocation.rule);
+  const { outcomes, written } = await applyRuns(decisions, invocation.now, context, {
+    ...options,
+    ...(cadence === 'minutely' ? { passIntervalSeconds: MINUTE_SECONDS } : {}),
+  });
   // Only createImages runs passes (recordImageState records outcomes the same way, from the console).
-  if (options.createImages)
-    await keepPasses(outcomes, { on: ownPass, mayStop: ownPass && wanted === undefined }, context);
+  if (options.createImages) {
+    const wholePass = wanted === undefined;
+    const next = passCadence(afterWrites(instances, written), invocation.now, context.config);
+    await keepPasses(outcomes, { cadence, wholePass, next }, context);
+  }
   return { ...base, instances: outcomes };
 }
 
 /**
- * Passes go on while work remains, and stop after a whole pass that found none. A run may start between that pass's
- * look and the stop: it is looked for once more after the stop, and passes go back on for it. A failed switch is
- * logged, not fatal: the hourly sweep sets it right.
+ * Passes go on while work remains, at the cadence the instances left in flight need, and stop after a whole pass that
+ * found none. A run may start between that pass's look and the stop: it is looked for once more after the stop, and
+ * passes go back on for it. A failed switch is logged, not fatal: the sweep sets it right.
  */
 async function keepPasses(
   outcomes: readonly InstanceOutcome[],
-  passesState: { readonly on: boolean; readonly mayStop: boolean },
+  pass: {
+    /** The cadence of the rule that fired this pass; undefined for a sweep or a console pass. */
+    readonly cadence: Cadence | undefined;
+    /** Whether the pass looked at every instance in flight (not only some asked for). */
+    readonly wholePass: boolean;
+    /** The cadence the instances in flight need from now on. */
+    readonly next: Cadence;
+  },
   context: UseCaseContext,
 ) {
   const { config, ec2, logger, passes } = context;
   try {
     if (workRemains(outcomes)) {
-      if (!passesState.on) await passes.start();
+      if (pass.cadence === undefined) await passes.start();
+      else if (pass.wholePass && pass.next !== pass.cadence) {
+        await passes.switchCadence(pass.cadence, pass.next);
+        logger.info('passes change cadence', { from: pass.cadence, to: pass.next });
+      }
       return;
     }
-    if (!passesState.mayStop) return;
-    await passes.stop();
+    if (pass.cadence === undefined || !pass.wholePass) return;
+    await passes.stop(pass.cadence);
     const queued = await ec2.findInstances({ tag: { key: InstanceTag.state, values: [...IN_PROGRESS_STEPS] } });
     if (queued.some((instance) => isOptedIn(instance.tags, config.optIn))) {
       await passes.start();
@@ -259,6 +293,6 @@ async function keepPasses(
     }
     logger.info('no run in flight: passes stop until the next run starts');
   } catch (error: unknown) {
-    logger.error('switching the passes failed; the hourly sweep will', { error: errorMessage(error) });
+    logger.error('switching the passes failed; the sweep will', { error: errorMessage(error) });
   }
 }

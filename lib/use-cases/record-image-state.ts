@@ -83,6 +83,7 @@ async function record(
       ignored.push({ imageId: change.imageId, reason: outcome.reason });
     }
   }
-  const recorded = decisions.length > 0 ? await applyRuns(decisions, now, context, { createImages: false }) : [];
+  const recorded =
+    decisions.length > 0 ? (await applyRuns(decisions, now, context, { createImages: false })).outcomes : [];
   return { instances: recorded, ignored };
 }

@@ -1,6 +1,7 @@
 /**
  * The rules of the functions' named schedules, made on the endpoint's EventBridge as CloudFormation makes them at
- * deploy (enabled), so that the functions can turn them on and off and the simulation fires them only when on.
+ * deploy (enabled, unless serverless.yml says `enabled: false`), so that the functions can turn them on and off and
+ * the simulation fires them only when on.
  */
 import {
   DescribeRuleCommand,
@@ -12,8 +13,9 @@ import type { LocalFunction } from './simulation';
 
 export async function deployRules(functions: readonly LocalFunction[], client: EventBridgeClient): Promise<void> {
   for (const fn of functions) {
-    for (const { ruleName } of fn.schedules) {
-      if (ruleName !== undefined) await client.send(new PutRuleCommand({ Name: ruleName, State: 'ENABLED' }));
+    for (const { ruleName, deployedDisabled } of fn.schedules) {
+      if (ruleName === undefined) continue;
+      await client.send(new PutRuleCommand({ Name: ruleName, State: deployedDisabled ? 'DISABLED' : 'ENABLED' }));
     }
   }
 }

@@ -19,6 +19,8 @@ export interface ScheduleTrigger {
   readonly input?: unknown;
   /** The rule's name, when serverless.yml gives one: the functions may turn such a rule on and off. */
   readonly ruleName?: string;
+  /** Deployed disabled (`enabled: false`): it fires once a function turns it on. */
+  readonly deployedDisabled?: true;
 }
 
 /** Lambda reading a queue that EventBridge rules send events to. */

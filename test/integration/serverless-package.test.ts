@@ -189,6 +189,7 @@ describe('serverless package with the default parameters', () => {
           STALE_AFTER_HOURS: '36',
           EVENT_BUS_NAME: 'default',
           PASSES_RULE: 'ami-backup-dev-passes',
+          MINUTE_PASSES_RULE: 'ami-backup-dev-minute-passes',
           PASSES_SCHEDULE: 'rate(5 minutes)',
           RESTORE_TEST_SUBNET_ID: '',
           RESTORE_TEST_SECURITY_GROUP_ID: '',
@@ -211,23 +212,38 @@ describe('serverless package with the default parameters', () => {
         target: ruleTarget(rule),
         expression: rule.Properties.ScheduleExpression,
         name: rule.Properties.Name,
+        state: rule.Properties.State,
       }));
     expect(schedules).toEqual([
-      { target: 'RebootLambdaFunction', expression: 'cron(0 3 * * ? *)', name: undefined },
-      // The rule the service turns on and off: its name is the one the functions are given.
-      { target: 'CreateImagesLambdaFunction', expression: 'rate(5 minutes)', name: 'ami-backup-dev-passes' },
-      { target: 'CreateImagesLambdaFunction', expression: 'rate(3 hours)', name: undefined },
-      { target: 'RotateLambdaFunction', expression: 'cron(0 6-9 * * ? *)', name: undefined },
+      { target: 'RebootLambdaFunction', expression: 'cron(0 3 * * ? *)', name: undefined, state: 'ENABLED' },
+      // The rules the service turns on and off: their names are the ones the functions are given. The minute passes
+      // are deployed off: only a pass hands over to them.
+      {
+        target: 'CreateImagesLambdaFunction',
+        expression: 'rate(5 minutes)',
+        name: 'ami-backup-dev-passes',
+        state: 'ENABLED',
+      },
+      {
+        target: 'CreateImagesLambdaFunction',
+        expression: 'rate(1 minute)',
+        name: 'ami-backup-dev-minute-passes',
+        state: 'DISABLED',
+      },
+      { target: 'CreateImagesLambdaFunction', expression: 'rate(3 hours)', name: undefined, state: 'ENABLED' },
+      { target: 'RotateLambdaFunction', expression: 'cron(0 6-9 * * ? *)', name: undefined, state: 'ENABLED' },
       // Restore tests: the weekly launch, and the checking passes by a named rule (the function tells them apart).
       {
         target: 'RestoreTestsLambdaFunction',
         expression: 'cron(0 12 ? * SUN *)',
         name: undefined,
+        state: 'ENABLED',
       },
       {
         target: 'RestoreTestsLambdaFunction',
         expression: 'cron(0/5 12-13 ? * SUN *)',
         name: 'ami-backup-dev-restore-test-checks',
+        state: 'ENABLED',
       },
     ]);
   });
@@ -383,6 +399,10 @@ describe('serverless package with the default parameters', () => {
     };
     // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
     const passesRule = sub('arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/ami-backup-dev-passes');
+    const minutePassesRule = sub(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+      'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/ami-backup-dev-minute-passes',
+    );
     const publish: Statement = {
       Sid: 'PublishOutcomes',
       Effect: 'Allow',
@@ -444,7 +464,7 @@ describe('serverless package with the default parameters', () => {
           Sid: 'SwitchPasses',
           Effect: 'Allow',
           Action: ['events:EnableRule', 'events:DisableRule'],
-          Resource: passesRule,
+          Resource: [passesRule, minutePassesRule],
         },
         publish,
       ],

@@ -254,10 +254,15 @@ export async function startHarness(
     ...(options.params === undefined ? {} : { params: options.params }),
   });
   // The named schedules' rules, made on the endpoint as at deploy (on), or as they were saved.
-  const ruleNames = loaded.flatMap((fn) => fn.schedules.flatMap(({ ruleName }) => (ruleName ? [ruleName] : [])));
+  const rules = loaded.flatMap((fn) =>
+    fn.schedules.flatMap(({ ruleName, deployedDisabled }) =>
+      ruleName ? [{ name: ruleName, deployedOn: deployedDisabled !== true }] : [],
+    ),
+  );
+  const ruleNames = rules.map(({ name }) => name);
   const deployRules = (endpoint: LocalEc2, saved: Saved['rules'] = {}): void => {
-    for (const name of ruleNames)
-      endpoint.eventRules.put(name, undefined, saved[name] === false ? 'DISABLED' : 'ENABLED');
+    for (const { name, deployedOn } of rules)
+      endpoint.eventRules.put(name, undefined, (saved[name] ?? deployedOn) ? 'ENABLED' : 'DISABLED');
   };
   deployRules(ec2);
   const config = readConfig();

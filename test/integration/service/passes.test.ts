@@ -1,6 +1,7 @@
 /**
  * createImages passes run only while a run has work in flight: a run's start turns their rule on, a pass that finds
- * nothing left turns it off, and the hourly sweep turns it back on for work left behind.
+ * nothing left turns it off, and the sweep turns it back on for work left behind. While regular passes would see an
+ * instance back from its image's reboot late, passes come every minute instead.
  */
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { BackupStep, InstanceTag } from '../../../lib/tags';
@@ -11,7 +12,10 @@ import { nextRunTime, type ServiceUnderTest, startService } from './fixtures';
 import { inventory, tagsOf } from './support';
 
 const MINUTE = 60_000;
+/** The regular passes' interval (createImagesSchedule's default). */
+const INTERVAL = 5 * MINUTE;
 const PASSES_RULE = 'ami-backup-dev-passes';
+const MINUTE_PASSES_RULE = 'ami-backup-dev-minute-passes';
 
 let ec2: LocalEc2;
 let client: EC2Client;
@@ -19,6 +23,7 @@ let invoke: ServiceUnderTest['invoke'];
 
 const at = (time: Date): unknown => scheduledEvent('test', time, 'us-east-1', LOCAL_ACCOUNT_ID);
 const passesOn = (): boolean => ec2.eventRules.isEnabled(PASSES_RULE);
+const minutePassesOn = (): boolean => ec2.eventRules.isEnabled(MINUTE_PASSES_RULE);
 
 /** Moves the clock by `ms` and runs a createImages pass then, fired by the passes' rule (or another: the sweep). */
 async function passAfter(ms: number, rule = PASSES_RULE): Promise<void> {
@@ -36,9 +41,12 @@ afterAll(async () => {
   await ec2.stop();
 });
 
-/** Runs passes a minute apart while they are on (at most an hour of them): the runs in flight end. */
+/** Runs passes as their rules fire while one is on (at most an hour of them): the runs in flight end. */
 async function settle(): Promise<void> {
-  for (let minute = 0; minute < 60 && passesOn(); minute += 1) await passAfter(MINUTE);
+  for (let pass = 0; pass < 60 && (passesOn() || minutePassesOn()); pass += 1) {
+    if (minutePassesOn()) await passAfter(MINUTE, MINUTE_PASSES_RULE);
+    else await passAfter(INTERVAL);
+  }
 }
 
 describe('the passes of createImages', () => {
@@ -87,6 +95,43 @@ describe('the passes of createImages', () => {
     await passAfter(60 * MINUTE, 'ami-backup-dev-sweep');
     expect(passesOn()).toBe(false);
     expect(ec2.callCount() - calls).toBe(1);
+  });
+
+  it('come every minute while regular passes would see a reboot end late, and hand back once they would not', async () => {
+    await launchFleet(
+      client,
+      ['a', 'b', 'c'].map((name) => ({ name, tags: { Backup: 'true', 'ami-backup:group': 'trio' }, optedIn: true })),
+    );
+    const start = nextRunTime(ec2);
+    ec2.clock.advanceTo(start);
+    await invoke('reboot', at(start));
+    // The first member is imaged at the pass's minute: its grace ends as the regular pass 5 minutes later looks.
+    await passAfter(MINUTE);
+    expect([passesOn(), minutePassesOn()]).toEqual([true, false]);
+    // A pass two minutes later (a sweep, or the rule fired off its beat) would leave the next regular pass 2 minutes
+    // after the grace's end: passes hand over to the minute rule.
+    await passAfter(2 * MINUTE);
+    expect([passesOn(), minutePassesOn()]).toEqual([false, true]);
+    // The minute passes see the member back as its grace ends (3 minutes on), image the next one in the same pass,
+    // whose grace the regular passes meet again: they hand back.
+    let minutes = 0;
+    while (minutePassesOn() && minutes < 10) {
+      await passAfter(MINUTE, MINUTE_PASSES_RULE);
+      minutes += 1;
+    }
+    expect(minutes).toBe(3);
+    expect([passesOn(), minutePassesOn()]).toEqual([true, false]);
+    const down = (await inventory(client)).instances.filter(
+      (instance) =>
+        tagsOf(instance)['ami-backup:group'] === 'trio' && tagsOf(instance)[InstanceTag.state] === BackupStep.imaging,
+    );
+    expect(down).toHaveLength(1);
+    await settle();
+    expect([passesOn(), minutePassesOn()]).toEqual([false, false]);
+    const states = (await inventory(client)).instances
+      .filter((instance) => tagsOf(instance)['ami-backup:group'] === 'trio')
+      .map((instance) => tagsOf(instance)[InstanceTag.state]);
+    expect(states).toEqual([BackupStep.succeeded, BackupStep.succeeded, BackupStep.succeeded]);
   });
 
   it('leave a run started by hand for chosen instances to the passes too', async () => {
