@@ -5,8 +5,9 @@
  * on time when its call fell in its pass's first minute (a small fleet: a pass's reboots all start at once). When a
  * pass's calls spread over several minutes (a large fleet behind EC2's CreateImage bucket, a throttled night), or an
  * instance is not back when its grace ends, regular passes see some members up to an interval late, at every turn of
- * their group: passes every minute then see each one within a minute. Pure: a function of the instances as the pass
- * leaves them, the pass's time and the settings.
+ * their group: passes every minute then see each one within a minute. A minute pass does not know the regular
+ * passes' beat (EventBridge keeps it from the rule's creation), so the minute passes go on until no instance is down.
+ * Pure: a function of the instances as the pass leaves them, the pass's time and cadence, and the settings.
  */
 import type { Instance, TagWrite } from '../model';
 import { isDown, runOf } from './progress';
@@ -28,14 +29,21 @@ function firstLookAt(dueAtMs: number, passAtMs: number, intervalMs: number): num
 }
 
 /**
- * `minutely` when some instance down for its image's reboot would be seen back by regular passes a minute or more
- * later than by passes every minute; `regular` otherwise (none down, or every one due when a regular pass looks).
+ * After a regular pass (at `passAt`, on the regular beat): `minutely` when some instance down for its image's reboot
+ * would be seen back by regular passes a minute or more later than by passes every minute, else `regular`. After a
+ * minute pass: `minutely` while any instance is down, else `regular`.
  */
-export function passCadence(instances: readonly Instance[], passAt: Date, settings: CadenceSettings): Cadence {
+export function passCadence(
+  instances: readonly Instance[],
+  pass: { readonly at: Date; readonly cadence: Cadence },
+  settings: CadenceSettings,
+): Cadence {
   const intervalMs = settings.passIntervalSeconds * 1000;
+  const passAt = pass.at;
   for (const instance of instances) {
     const run = runOf(instance);
     if (run === undefined || !isDown(instance)) continue;
+    if (pass.cadence === 'minutely' && intervalMs > MINUTE_MS) return 'minutely';
     const dueAtMs = run.since.getTime() + settings.rebootGraceSeconds * 1000;
     const late = firstLookAt(dueAtMs, passAt.getTime(), intervalMs) - firstLookAt(dueAtMs, passAt.getTime(), MINUTE_MS);
     if (late >= MINUTE_MS) return 'minutely';

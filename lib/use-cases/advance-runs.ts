@@ -251,7 +251,11 @@ export async function advanceRuns(
   // Only createImages runs passes (recordImageState records outcomes the same way, from the console).
   if (options.createImages) {
     const wholePass = wanted === undefined;
-    const next = passCadence(afterWrites(instances, written), invocation.now, context.config);
+    const next = passCadence(
+      afterWrites(instances, written),
+      { at: invocation.now, cadence: cadence ?? 'regular' },
+      context.config,
+    );
     await keepPasses(outcomes, { cadence, wholePass, next }, context);
   }
   return { ...base, instances: outcomes };
