@@ -54,11 +54,44 @@ export const InstanceTag = {
 } as const;
 
 /**
- * The tags that record a run's outcome: written on the instance and on its image, the only tags an image gets after
- * its creation (each function's IAM role allows just the keys it writes).
+ * The tags that record a run's outcome: written on the instance and on its image (the image also gets its approval,
+ * {@link IMAGE_OUTCOME_TAG_KEYS}). Each function's IAM role allows just the keys it writes.
  */
 export const OUTCOME_TAG_KEYS = [InstanceTag.state, InstanceTag.lastSuccess, InstanceTag.lastError] as const;
 export type OutcomeTags = Readonly<Partial<Record<(typeof OUTCOME_TAG_KEYS)[number], string>>>;
+
+/**
+ * Whether an image may be launched from: a tag an IAM condition (`ec2:ResourceTag/ami-backup:approved`) or an AWS
+ * Config rule can test. Only images carry it, and only the service writes it:
+ * - `verified`: recorded good (state `succeeded`: available, and its instance back healthy after a reboot), written
+ *   in the CreateTags call that records the outcome;
+ * - `restore-tested`: verified, and its last restore test passed;
+ * - `restore-failed`: a restore test failed. Final: a later test that passes does not approve the image again.
+ * Without the tag (a failed backup, or an image recorded before the tag existed) an image is not approved; the tag
+ * is never added later to an image recorded without it.
+ */
+export const ApprovalTag = { approved: 'ami-backup:approved' } as const;
+export const Approval = {
+  verified: 'verified',
+  restoreTested: 'restore-tested',
+  restoreFailed: 'restore-failed',
+} as const;
+export type Approval = (typeof Approval)[keyof typeof Approval];
+/** The values that approve an image for launching. */
+export const APPROVED_VALUES: readonly Approval[] = [Approval.verified, Approval.restoreTested];
+
+/** The keys written on an image when its outcome is recorded: the outcome, and its approval. */
+export const IMAGE_OUTCOME_TAG_KEYS = [...OUTCOME_TAG_KEYS, ApprovalTag.approved] as const;
+export type ImageOutcomeTags = Readonly<Partial<Record<(typeof IMAGE_OUTCOME_TAG_KEYS)[number], string>>>;
+
+/**
+ * An image's approval after a restore test, from its approval before (undefined: no change to write). A failure
+ * always revokes it; a pass approves only a verified image (never one recorded without the tag, or one that failed).
+ */
+export function approvalAfterRestoreTest(current: string | undefined, passed: boolean): Approval | undefined {
+  if (!passed) return Approval.restoreFailed;
+  return current === Approval.verified || current === Approval.restoreTested ? Approval.restoreTested : undefined;
+}
 
 /** Tags the service sets on every image and snapshot it creates. */
 export const ImageTag = {

@@ -12,11 +12,14 @@
 import type { Image, Instance, InstanceHealth, TagWrite } from '../model';
 import { isOptedIn, parseGroup, parseInstancePolicy, parseMode, retentionTags } from '../policy';
 import {
+  Approval,
+  ApprovalTag,
   BackupMode,
   BackupStep,
   FailureKind,
   IMAGING_SINCE_STEP_SECONDS,
   ImageMode,
+  type ImageOutcomeTags,
   ImageTag,
   InstanceTag,
   imageName,
@@ -545,4 +548,13 @@ export function outcomeTags(decision: RunOutcome): OutcomeTags {
     [InstanceTag.state]: BackupStep.failed,
     [InstanceTag.lastError]: tagValue(`${decision.runId}: ${decision.reason}`),
   };
+}
+
+/**
+ * The tags that record a run's outcome on its image, in the same CreateTags call: the outcome, and for a good backup
+ * its approval (`ami-backup:approved=verified`), which only images carry. A failed image gets no approval.
+ */
+export function imageOutcomeTags(decision: RunOutcome): ImageOutcomeTags {
+  const tags = outcomeTags(decision);
+  return decision.kind === 'succeeded' ? { ...tags, [ApprovalTag.approved]: Approval.verified } : tags;
 }

@@ -8,6 +8,7 @@ import { afterWrites, type Cadence, passCadence } from '../decisions/cadence';
 import {
   decidePass,
   healthyTags,
+  imageOutcomeTags,
   imagingTags,
   needsHealth,
   needsImage,
@@ -191,18 +192,30 @@ export async function applyRuns(
       await events.publish(
         slice.filter((decision) => !decision.alreadyPublished).map((decision) => outcomeEvent(decision, now)),
       );
-      // The image gets the same tags, in the same call: they mark its outcome recorded (and published).
-      const recorded = slice.flatMap((decision) => {
-        const imageId = decision.kind === 'succeeded' ? decision.image.id : decision.imageId;
-        const tags = outcomeTags(decision);
-        return [
-          ...(decision.imageOnly ? [] : [{ resourceId: decision.instanceId, tags }]),
-          ...(imageId === undefined ? [] : [{ resourceId: imageId, tags }]),
-        ];
+      // The image first: its tags mark its outcome recorded (and published), and a good one's approval (so that it
+      // can be launched from at once). Only then its instance, with the same outcome: an instance never records an
+      // outcome its image lacks, and a pass after a crash or a failed call finds it still imaging and records both.
+      const imageIdOf = (decision: RunOutcome) =>
+        decision.kind === 'succeeded' ? decision.image.id : decision.imageId;
+      const onImages = slice.flatMap((decision) => {
+        const imageId = imageIdOf(decision);
+        return imageId === undefined ? [] : [{ resourceId: imageId, tags: imageOutcomeTags(decision) }];
       });
-      const recordErrors = await ec2.writeTags(recorded);
-      for (const [id, error] of recordErrors) errors.set(id, `tagging failed: ${error}`);
-      written.push(...recorded.filter((write) => !recordErrors.has(write.resourceId)));
+      const imageErrors = await ec2.writeTags(onImages);
+      const onInstances = slice
+        .filter((decision) => !decision.imageOnly)
+        .filter((decision) => {
+          const error = imageErrors.get(imageIdOf(decision) ?? '');
+          if (error !== undefined) errors.set(decision.instanceId, `tagging its image failed: ${error}`);
+          return error === undefined;
+        })
+        .map((decision) => ({ resourceId: decision.instanceId, tags: outcomeTags(decision) }));
+      const instanceErrors = await ec2.writeTags(onInstances);
+      for (const [id, error] of instanceErrors) errors.set(id, `tagging failed: ${error}`);
+      written.push(
+        ...onImages.filter((write) => !imageErrors.has(write.resourceId)),
+        ...onInstances.filter((write) => !instanceErrors.has(write.resourceId)),
+      );
     } catch (error: unknown) {
       for (const decision of slice) {
         errors.set(decision.instanceId, `recording the outcome failed: ${errorMessage(error)}`);

@@ -15,7 +15,7 @@ import {
 import { errorMessage } from '../errors';
 import type { Invocation } from '../input';
 import type { Instance } from '../model';
-import { ImageTag, RestoreTestTag } from '../tags';
+import { ApprovalTag, approvalAfterRestoreTest, ImageTag, RestoreTestTag } from '../tags';
 import type { InstanceOutcome, Summary, UseCaseContext } from './context';
 
 export interface RestoreTestOutcome extends InstanceOutcome {
@@ -112,11 +112,22 @@ export async function runRestoreTests(invocation: Invocation, context: UseCaseCo
   if (decided.length > 0) {
     try {
       await events.publish(decided.map((verdict) => resultEvent(verdict, invocation.now)));
+      // The result and the image's approval in one call: a failed test revokes it at once.
+      const approvals = new Map(images.map((image) => [image.id, image.tags[ApprovalTag.approved]]));
       const failures = await ec2.writeTags(
-        decided.map((verdict) => ({
-          resourceId: verdict.imageId ?? '',
-          tags: { [RestoreTestTag.result]: resultTag(verdict) ?? '' },
-        })),
+        decided.map((verdict) => {
+          const approval = approvalAfterRestoreTest(
+            approvals.get(verdict.imageId ?? ''),
+            verdict.result?.passed === true,
+          );
+          return {
+            resourceId: verdict.imageId ?? '',
+            tags: {
+              [RestoreTestTag.result]: resultTag(verdict) ?? '',
+              ...(approval === undefined ? {} : { [ApprovalTag.approved]: approval }),
+            },
+          };
+        }),
       );
       for (const [imageId, reason] of failures) unrecorded.set(imageId, reason);
     } catch (error: unknown) {

@@ -8,7 +8,15 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ImageTag, InstanceTag, OUTCOME_TAG_KEYS, RestoreTestTag, TAG_PREFIX } from '../../lib/tags';
+import {
+  ApprovalTag,
+  IMAGE_OUTCOME_TAG_KEYS,
+  ImageTag,
+  InstanceTag,
+  OUTCOME_TAG_KEYS,
+  RestoreTestTag,
+  TAG_PREFIX,
+} from '../../lib/tags';
 
 const run = promisify(execFile);
 
@@ -395,7 +403,7 @@ describe('serverless package with the default parameters', () => {
       Effect: 'Allow',
       Action: ['ec2:CreateTags'],
       Resource: IMAGES,
-      Condition: { StringEquals: owned, ...exactly(OUTCOME_TAG_KEYS) },
+      Condition: { StringEquals: owned, ...exactly(IMAGE_OUTCOME_TAG_KEYS) },
     };
     // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
     const passesRule = sub('arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/ami-backup-dev-passes');
@@ -563,7 +571,7 @@ describe('serverless package with the default parameters', () => {
           Effect: 'Allow',
           Action: ['ec2:CreateTags'],
           Resource: IMAGES,
-          Condition: { StringEquals: owned, ...exactly([RestoreTestTag.result]) },
+          Condition: { StringEquals: owned, ...exactly([RestoreTestTag.result, ApprovalTag.approved]) },
         },
         publish,
       ],
@@ -618,10 +626,10 @@ describe('serverless package with the default parameters', () => {
         } else if (candidate.Condition?.StringEquals?.['ec2:CreateAction'] === 'CreateImage') {
           expect(keys).toEqual(Object.values(ImageTag));
         } else {
-          // After their creation, only images are tagged, and only with an outcome or a restore test's result;
-          // snapshots never are.
+          // After their creation, only images are tagged, and only with an outcome or a restore test's result (each
+          // with the image's approval); snapshots never are.
           expect(candidate.Resource).toEqual(IMAGES);
-          expect([OUTCOME_TAG_KEYS, [RestoreTestTag.result]]).toContainEqual(keys);
+          expect([IMAGE_OUTCOME_TAG_KEYS, [RestoreTestTag.result, ApprovalTag.approved]]).toContainEqual(keys);
         }
       }
     }

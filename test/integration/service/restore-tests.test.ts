@@ -11,7 +11,15 @@ import {
   type Instance,
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { BackupStep, ImageTag, InstanceTag, parseRestoreResult, RestoreTestTag } from '../../../lib/tags';
+import {
+  Approval,
+  ApprovalTag,
+  BackupStep,
+  ImageTag,
+  InstanceTag,
+  parseRestoreResult,
+  RestoreTestTag,
+} from '../../../lib/tags';
 import { type ServiceUnderTest, startService } from './fixtures';
 import { OWNER, tagsOf } from './support';
 
@@ -70,6 +78,7 @@ async function backedUpInstance(): Promise<{ instanceId: string; imageId: string
     [ImageTag.instanceId]: instanceId,
     [ImageTag.run]: run,
     [InstanceTag.state]: BackupStep.succeeded,
+    [ApprovalTag.approved]: Approval.verified,
   }).map(([Key, Value]) => ({ Key, Value }));
   const image = await client.send(
     new CreateImageCommand({
@@ -93,6 +102,11 @@ async function launchedFrom(imageId: string): Promise<Instance[]> {
     new DescribeInstancesCommand({ Filters: [{ Name: 'image-id', Values: [imageId] }] }),
   );
   return (output.Reservations ?? []).flatMap((reservation) => reservation.Instances ?? []);
+}
+
+async function approvalOf(imageId: string): Promise<string | undefined> {
+  const output = await service.client.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
+  return tagsOf(output.Images?.[0] ?? {})[ApprovalTag.approved];
 }
 
 async function resultOf(imageId: string) {
@@ -140,6 +154,7 @@ describe('restore tests', () => {
       [ImageTag.instanceId]: instanceId,
     });
     expect(await resultOf(imageId)).toEqual({ at, passed: true });
+    expect(await approvalOf(imageId)).toBe(Approval.restoreTested);
     expect(eventsFor(imageId)).toEqual([
       {
         type: 'Restore Test Passed',
@@ -164,6 +179,7 @@ describe('restore tests', () => {
     // Assess
     const reason = 'status checks impaired (instance impaired, system ok)';
     expect(await resultOf(imageId)).toMatchObject({ passed: false, reason });
+    expect(await approvalOf(imageId)).toBe(Approval.restoreFailed);
     expect(eventsFor(imageId)).toEqual([
       { type: 'Restore Test Failed', detail: expect.objectContaining({ instanceId, imageId, reason }) },
     ]);

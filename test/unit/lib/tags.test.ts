@@ -1,5 +1,9 @@
 import fc from 'fast-check';
 import {
+  APPROVED_VALUES,
+  Approval,
+  ApprovalTag,
+  approvalAfterRestoreTest,
   BACKUP_STEPS,
   formatRunId,
   ImageTag,
@@ -35,6 +39,29 @@ describe('tag keys', () => {
 
   it('records the retention on images under the same keys the operator sets on the instance', () => {
     expect([ImageTag.retain, ImageTag.retainDays]).toEqual([OperatorTag.retain, OperatorTag.retainDays]);
+  });
+});
+
+describe('approvalAfterRestoreTest', () => {
+  it('revokes the approval of any image whose restore test failed', () => {
+    for (const current of [undefined, Approval.verified, Approval.restoreTested, Approval.restoreFailed]) {
+      expect(approvalAfterRestoreTest(current, false)).toBe(Approval.restoreFailed);
+    }
+  });
+
+  it('marks a verified (or already restore-tested) image restore-tested when its test passes', () => {
+    expect(approvalAfterRestoreTest(Approval.verified, true)).toBe(Approval.restoreTested);
+    expect(approvalAfterRestoreTest(Approval.restoreTested, true)).toBe(Approval.restoreTested);
+  });
+
+  it('never approves again an image that failed a test, nor one recorded without the tag', () => {
+    expect(approvalAfterRestoreTest(Approval.restoreFailed, true)).toBeUndefined();
+    expect(approvalAfterRestoreTest(undefined, true)).toBeUndefined();
+  });
+
+  it('approves with verified and restore-tested only, under the prefix', () => {
+    expect(APPROVED_VALUES).toEqual(['verified', 'restore-tested']);
+    expect(ApprovalTag.approved.startsWith(TAG_PREFIX)).toBe(true);
   });
 });
 

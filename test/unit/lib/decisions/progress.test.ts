@@ -4,6 +4,7 @@ import {
   decidePass,
   healthyTags,
   IMAGE_VISIBILITY_GRACE_SECONDS,
+  imageOutcomeTags,
   imagingSince,
   imagingTags,
   isDown,
@@ -19,6 +20,8 @@ import {
 } from '../../../../lib/decisions/progress';
 import type { CheckStatus, Image, ImageState, Instance, InstanceHealth, InstanceState } from '../../../../lib/model';
 import {
+  Approval,
+  ApprovalTag,
   AUTO_SCALING_GROUP_TAG,
   BackupStep,
   FailureKind,
@@ -659,6 +662,28 @@ describe('outcomeTags', () => {
       [InstanceTag.state]: BackupStep.failed,
       [InstanceTag.lastError]: expect.stringMatching(new RegExp(`^${RUN_ID}: x+…$`)),
     });
+  });
+});
+
+describe('imageOutcomeTags', () => {
+  it('approves a good backup on its image, with the outcome, the same tags for every success of the run', () => {
+    const tags = imageOutcomeTags({
+      kind: 'succeeded',
+      instanceId: ID,
+      runId: RUN_ID,
+      image: runImage(ID, 'available'),
+    });
+    expect(tags).toEqual({
+      [InstanceTag.state]: BackupStep.succeeded,
+      [InstanceTag.lastSuccess]: RUN_ID,
+      [ApprovalTag.approved]: Approval.verified,
+    });
+  });
+
+  it('approves no failed image: it gets the outcome alone', () => {
+    const failed = { kind: 'failed', instanceId: ID, runId: RUN_ID, imageId: 'ami-1', reason: 'image failed' } as const;
+    expect(imageOutcomeTags(failed)).toEqual(outcomeTags(failed));
+    expect(imageOutcomeTags(failed)).not.toHaveProperty([ApprovalTag.approved]);
   });
 });
 
