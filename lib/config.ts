@@ -35,6 +35,11 @@ export interface Config {
    * reboot a minute or more late (see `passCadence`). serverless.yml names it; default `<owner>-minute-passes`.
    */
   readonly minutePassesRule: string;
+  /**
+   * The rule that runs rotation again every 15 minutes while a rotation left expiries undone (a large fleet: EC2's
+   * DeregisterImage bucket), until one finishes. serverless.yml names it; default `<owner>-rotation-passes`.
+   */
+  readonly rotationPassesRule: string;
   /** An opted-in instance whose last good backup is older than this many hours is reported stale. */
   readonly staleAfterHours: number;
   /** Seconds between two passes (from `PASSES_SCHEDULE`, a rate): a pass starts CreateImage calls for less than that. */
@@ -184,6 +189,7 @@ export function readConfig(env: Env = process.env): Config {
     eventBusName: text(env, 'EVENT_BUS_NAME', 'default'),
     passesRule: text(env, 'PASSES_RULE', `${owner}-passes`),
     minutePassesRule: text(env, 'MINUTE_PASSES_RULE', `${owner}-minute-passes`),
+    rotationPassesRule: text(env, 'ROTATION_PASSES_RULE', `${owner}-rotation-passes`),
     staleAfterHours: wholeNumber(env, 'STALE_AFTER_HOURS', 36, 1, 8760),
     passIntervalSeconds: rateSeconds(text(env, 'PASSES_SCHEDULE', DEFAULT_PASSES_SCHEDULE)),
     minRetain,

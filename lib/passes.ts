@@ -9,6 +9,29 @@ import { DisableRuleCommand, EnableRuleCommand, type EventBridgeClient } from '@
 import type { Cadence } from './decisions/cadence';
 import { withinDeadline } from './errors';
 
+/** An EventBridge rule the service turns on and off, its calls ending within the invocation's remaining time. */
+export class SwitchedRule {
+  constructor(
+    readonly name: string,
+    private readonly client: EventBridgeClient,
+    private readonly remainingMs?: () => number,
+  ) {}
+
+  forInvocation(remainingMs: () => number): SwitchedRule {
+    return new SwitchedRule(this.name, this.client, remainingMs);
+  }
+
+  /** Idempotent. */
+  async enable(): Promise<void> {
+    await withinDeadline(this.remainingMs, () => this.client.send(new EnableRuleCommand({ Name: this.name })));
+  }
+
+  /** Idempotent. */
+  async disable(): Promise<void> {
+    await withinDeadline(this.remainingMs, () => this.client.send(new DisableRuleCommand({ Name: this.name })));
+  }
+}
+
 /** The rule of each cadence (serverless.yml names them). */
 export type PassRules = Readonly<Record<Cadence, string>>;
 
@@ -52,13 +75,11 @@ export class Passes {
   }
 
   private async enable(cadence: Cadence): Promise<void> {
-    const name = this.rules[cadence];
-    await withinDeadline(this.remainingMs, () => this.client.send(new EnableRuleCommand({ Name: name })));
+    await new SwitchedRule(this.rules[cadence], this.client, this.remainingMs).enable();
   }
 
   private async disable(cadence: Cadence): Promise<void> {
-    const name = this.rules[cadence];
-    await withinDeadline(this.remainingMs, () => this.client.send(new DisableRuleCommand({ Name: name })));
+    await new SwitchedRule(this.rules[cadence], this.client, this.remainingMs).disable();
   }
 }
 

@@ -12,7 +12,7 @@ import { Ec2Gateway } from './ec2-gateway';
 import { DEFAULT_MAX_ATTEMPTS, DeadlineRetryStrategy } from './errors';
 import { logger } from './logger';
 import { metrics } from './metrics';
-import { Passes } from './passes';
+import { Passes, SwitchedRule } from './passes';
 import type { UseCaseContext } from './use-cases/context';
 
 /** The account in a function's ARN (`arn:aws:lambda:<region>:<account>:function:<name>`); '' when unreadable. */
@@ -42,6 +42,7 @@ export function createRuntime(env: NodeJS.ProcessEnv = process.env): (lambda: Co
   const eventBridge = new EventBridgeClient({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) });
   const events = new BackupEvents(config.eventBusName, eventBridge);
   const passes = new Passes({ regular: config.passesRule, minutely: config.minutePassesRule }, eventBridge);
+  const rotationPasses = new SwitchedRule(config.rotationPassesRule, eventBridge);
   metrics.setDefaultDimensions({ stage: config.stage });
   logger.debug('configuration', { config });
   return (lambda) => {
@@ -51,6 +52,7 @@ export function createRuntime(env: NodeJS.ProcessEnv = process.env): (lambda: Co
       ec2: ec2.forInvocation(remainingMs),
       events: events.forInvocation(remainingMs),
       passes: passes.forInvocation(remainingMs),
+      rotationPasses: rotationPasses.forInvocation(remainingMs),
       logger,
       remainingMs,
       accountId: accountOf(lambda.invokedFunctionArn),

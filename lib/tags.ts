@@ -108,6 +108,37 @@ export const ImageTag = {
   retainDays: 'ami-backup:retain-days',
 } as const;
 
+/** The tag rotation keeps on an instance's newest good image: the night's count of its images expired. */
+export const RotationTag = {
+  /**
+   * `<UTC date>/<count>`: how many of the instance's images rotation has expired (or is about to: it is written
+   * before the deregistrations) that day, failed images aside. The nightly cap counts from it, whatever the number
+   * of invocations.
+   */
+  expiredToday: 'ami-backup:expired-today',
+} as const;
+
+/** The UTC day a time falls on, as the expiry count names it: `2026-11-30`. */
+export function utcDay(time: Date): string {
+  return time.toISOString().slice(0, 10);
+}
+
+/** `2026-11-30/3`. */
+export function formatExpiredToday(day: string, count: number): string {
+  return `${day}/${count}`;
+}
+
+/**
+ * The images expired on `day` by the tag's value: 0 without a value or for another day's count; undefined for a
+ * value that cannot be read (rotation then expires no good image of that instance that day).
+ */
+export function expiredOn(value: string | undefined, day: string): number | undefined {
+  if (value === undefined) return 0;
+  const match = /^(\d{4}-\d{2}-\d{2})\/(\d{1,4})$/.exec(value);
+  if (match === null) return undefined;
+  return match[1] === day ? Number(match[2]) : 0;
+}
+
 /**
  * Tags of restore tests: an instance launched from an image, checked, then terminated. The test instance also carries
  * the ownership tag ({@link ImageTag.managedBy}) and the instance its image was made from ({@link ImageTag.instanceId}).

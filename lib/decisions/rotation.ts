@@ -18,7 +18,7 @@
  * budget of an instance's images is expired (failed images aside); while an instance is opted in, the newest of its
  * good images that passed a restore test is never expired (it may be older than all those retained).
  */
-import type { Image, Snapshot } from '../model';
+import type { Image, Snapshot, TagWrite } from '../model';
 import {
   applyFloor,
   NO_FLOOR,
@@ -27,7 +27,18 @@ import {
   type Retention,
   type RetentionFloor,
 } from '../policy';
-import { BackupStep, ImageTag, InstanceTag, imageName, parseRestoreResult, RestoreTestTag } from '../tags';
+import {
+  BackupStep,
+  expiredOn,
+  formatExpiredToday,
+  ImageTag,
+  InstanceTag,
+  imageName,
+  parseRestoreResult,
+  RestoreTestTag,
+  RotationTag,
+  utcDay,
+} from '../tags';
 
 const DAY_MS = 86_400_000;
 
@@ -51,8 +62,13 @@ export interface InstanceRotation {
   readonly instanceId: string;
   readonly kept: readonly string[];
   readonly expired: readonly Expiry[];
-  /** Images due to expire but kept for a later night: the invocation's budget for the instance is spent. */
+  /** Images due to expire but kept for a later night: the day's cap for the instance is spent. */
   readonly postponed?: readonly string[];
+  /**
+   * The day's expiry count to write on the instance's newest good image before any of its good images is
+   * deregistered (write-ahead: a crash after it spends the cap without expiring, never the reverse).
+   */
+  readonly count?: TagWrite;
   readonly hold?: string;
 }
 
@@ -80,8 +96,11 @@ export interface Ours {
 export interface RotationLimits {
   /** The deployment's floor under every retention (default: none beyond keeping one). */
   readonly floor?: RetentionFloor;
-  /** At most this many of one instance's images expire in this plan, failed ones aside (default: no cap). */
-  readonly expireBudget?: number;
+  /**
+   * At most `perDay` of one instance's images expire on a UTC day, failed ones aside, counted on its newest good
+   * image ({@link RotationTag.expiredToday}) across invocations (default: no cap).
+   */
+  readonly cap?: { readonly perDay: number };
 }
 
 /**
@@ -106,19 +125,6 @@ export function lookAlikeReasons(image: Image, ours: Ours): string[] {
     reasons.push(`made from ${image.sourceInstanceId ?? 'no instance'}, not ${instanceId}`);
   }
   return reasons;
-}
-
-/**
- * How many of one instance's images this invocation may expire (failed images aside), so that a night expires at
- * most `perNight` whatever the number of invocations, with no state: a night is a run of consecutive hours of the
- * rotation schedule, and its k-th hour of H gets ⌈perNight·(k+1)/H⌉ − ⌈perNight·k/H⌉ (the first hours get the
- * larger shares: with 5 over 06:00–09:00, 2, 1, 1, 1). An invocation outside the schedule's hours (from the
- * console) gets none. Each hour's invocation spends its own share, never a share left over from an earlier hour.
- */
-export function expireBudget(now: Date, rotateHours: readonly number[], perNight: number): number {
-  const { index, length } = nightSlot(now, rotateHours) ?? { index: -1, length: 0 };
-  if (index < 0) return 0;
-  return Math.ceil((perNight * (index + 1)) / length) - Math.ceil((perNight * index) / length);
 }
 
 /** True for an invocation in the first hour of a night's rotation: the one that reports look-alikes. */
@@ -220,17 +226,29 @@ function rotateInstance(
     }
     if (verified) goodNewer += 1;
   }
-  // The cap: the oldest due images go first; the others wait for a later night (failed images are not backups and
-  // never count against it).
+  // The cap: the oldest due images go first; the others wait for a later day (failed images are not backups and
+  // never count against it). The day's count is on the newest good image, which is always kept.
   const due = expired.slice(failed.length);
-  const budget = limits.expireBudget ?? due.length;
-  if (due.length <= budget) return { instanceId, kept, expired };
-  const postponed = due.slice(0, due.length - budget).map((expiry) => expiry.imageId);
+  const counted = good[0];
+  if (limits.cap === undefined || due.length === 0 || counted === undefined) return { instanceId, kept, expired };
+  const day = utcDay(now);
+  const spent = expiredOn(counted.tags[RotationTag.expiredToday], day) ?? limits.cap.perDay;
+  const budget = Math.max(0, limits.cap.perDay - spent);
+  const going = due.slice(Math.max(0, due.length - budget));
+  const postponed = due.slice(0, due.length - going.length).map((expiry) => expiry.imageId);
   return {
     instanceId,
     kept: [...kept, ...postponed],
-    expired: [...failed, ...due.slice(due.length - budget)],
-    postponed,
+    expired: [...failed, ...going],
+    ...(postponed.length > 0 ? { postponed } : {}),
+    ...(going.length > 0
+      ? {
+          count: {
+            resourceId: counted.id,
+            tags: { [RotationTag.expiredToday]: formatExpiredToday(day, spent + going.length) },
+          },
+        }
+      : {}),
   };
 }
 

@@ -3,7 +3,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { BackupEvents } from '../backup-events';
 import type { Config } from '../config';
 import type { Ec2Gateway } from '../ec2-gateway';
-import type { Passes } from '../passes';
+import type { Passes, SwitchedRule } from '../passes';
 
 export interface UseCaseContext {
   readonly config: Config;
@@ -11,6 +11,8 @@ export interface UseCaseContext {
   readonly events: BackupEvents;
   /** The createImages passes' schedule, on while a run has work in flight. */
   readonly passes: Passes;
+  /** Rotation's follow-up schedule, on while a rotation left work undone. */
+  readonly rotationPasses: SwitchedRule;
   readonly logger: Logger;
   /** Milliseconds left in this invocation: work stops in time and the next invocation carries on from the tags. */
   readonly remainingMs: () => number;

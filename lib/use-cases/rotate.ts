@@ -6,7 +6,7 @@
 import { EventType, type ServiceEvent } from '../backup-events';
 import {
   type Expiry,
-  expireBudget,
+  type InstanceRotation,
   imageIdOfSnapshot,
   isFirstOfNight,
   planRotation,
@@ -20,6 +20,8 @@ import { forEachLimit, type InstanceOutcome, SAFETY_MARGIN_MS, type Summary, typ
 
 /** Deregistrations under way at once: DeregisterImage refills at about 5 a second. */
 const DELETE_CONCURRENCY = 4;
+/** Instances whose day's counts are written together, before their images go (one CreateTags call or a few). */
+const COUNT_SLICE = 100;
 /** Expiry events per PutEvents call (its limit). */
 const PUBLISH_SLICE = 10;
 
@@ -39,6 +41,8 @@ export interface RotateSummary extends Summary {
   readonly orphanSnapshots: readonly string[];
   /** Images carrying the ownership tag that are not the service's own: left alone. */
   readonly lookAlikes: readonly string[];
+  /** Expiries and orphan deletions due that this invocation had no time for: the rotation passes carry on. */
+  readonly deferred: number;
   readonly errors: readonly string[];
 }
 
@@ -85,12 +89,13 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
     invocation.now,
     {
       floor: { retain: config.minRetain, retainDays: config.minRetainDays },
-      expireBudget: expireBudget(invocation.now, config.rotateHours, config.maxExpirePerRun),
+      cap: { perDay: config.maxExpirePerRun },
     },
   );
   // Look-alikes are reported by the night's first invocation only, so at most once a night each, with no state and
   // without touching them.
-  const report = !invocation.dryRun && isFirstOfNight(invocation.now, config.rotateHours);
+  const rotationPass = invocation.rule === config.rotationPassesRule;
+  const report = !invocation.dryRun && !rotationPass && isFirstOfNight(invocation.now, config.rotateHours);
   for (const lookAlike of plan.lookAlikes) {
     const fields = { imageId: lookAlike.imageId, instanceId: lookAlike.instanceId, reasons: lookAlike.reasons };
     if (report) logger.warn('image tagged as ours is not ours: left alone', fields);
@@ -126,6 +131,8 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
   }
   const snapshotsDeletedBy = new Map<string, number>();
   const expiredIds = new Set<string>(invocation.dryRun ? plan.expired.map((expiry) => expiry.imageId) : []);
+  /** Expiries and orphan deletions this invocation had no time for: the rotation passes carry on. */
+  let deferred = 0;
   if (!invocation.dryRun) {
     const more = (): boolean => remainingMs() > SAFETY_MARGIN_MS;
     const countDeleted = (instanceId: string, count: number): void => {
@@ -139,7 +146,24 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
         logger.error('snapshot not deleted', { snapshotId, error: errorMessage(error) });
       }
     };
-    await forEachLimit(orphanSnapshotIds, DELETE_CONCURRENCY, more, deleteSnapshot);
+    deferred += (await forEachLimit(orphanSnapshotIds, DELETE_CONCURRENCY, more, deleteSnapshot)).length;
+    /**
+     * The day's counts of a slice of instances, written before their images go (write-ahead: a crash after it spends
+     * the cap without expiring, never the reverse). Returns the instances whose count could not be written: they lose
+     * none of their images now.
+     */
+    const writeCounts = async (rotations: readonly InstanceRotation[]): Promise<Set<string>> => {
+      const counts = rotations.flatMap((rotation) => (rotation.count === undefined ? [] : [rotation.count]));
+      const failures = counts.length > 0 ? await ec2.writeTags(counts) : new Map<string, string>();
+      const uncounted = new Set<string>();
+      for (const rotation of rotations) {
+        const failure = rotation.count === undefined ? undefined : failures.get(rotation.count.resourceId);
+        if (failure === undefined) continue;
+        uncounted.add(rotation.instanceId);
+        errors.push(`${rotation.instanceId}: expiry count not written: ${failure}`);
+      }
+      return uncounted;
+    };
     // Expiries are published ten at a time as images go, so that the notices keep up with the work.
     const unpublished: ServiceEvent[] = [];
     const publishExpiries = async (onlyFull: boolean): Promise<void> => {
@@ -153,7 +177,7 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
         }
       }
     };
-    await forEachLimit(plan.expired, DELETE_CONCURRENCY, more, async (expiry: Expiry) => {
+    const expire = async (expiry: Expiry): Promise<void> => {
       try {
         const result = await ec2.deregister(expiry.imageId, expiry.snapshotIds);
         expiredIds.add(expiry.imageId);
@@ -172,7 +196,21 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
         errors.push(`${expiry.imageId}: ${errorMessage(error)}`);
         logger.error('image not deregistered', { imageId: expiry.imageId, error: errorMessage(error) });
       }
-    });
+    };
+    // Instances a slice at a time, each slice's counts then its images: an invocation that runs out of time has
+    // spent the counts of one slice at most without expiring (those instances carry on the next day).
+    for (let start = 0; start < plan.instances.length; start += COUNT_SLICE) {
+      const slice = plan.instances.slice(start, start + COUNT_SLICE);
+      const due = slice.flatMap((rotation) => rotation.expired);
+      if (due.length === 0) continue;
+      if (!more()) {
+        deferred += due.length;
+        continue;
+      }
+      const uncounted = await writeCounts(slice);
+      const expiries = due.filter((expiry) => !uncounted.has(expiry.instanceId));
+      deferred += (await forEachLimit(expiries, DELETE_CONCURRENCY, more, expire)).length;
+    }
     await publishExpiries(false);
   }
 
@@ -192,6 +230,16 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
     if (rotation.hold !== undefined)
       logger.warn('rotation held', { instanceId: rotation.instanceId, reason: rotation.hold });
   }
+  // A scheduled rotation that ran out of time turns the rotation passes on; one of them that finishes turns them off.
+  if (!invocation.dryRun && invocation.rule !== undefined) {
+    try {
+      if (deferred > 0 && !rotationPass) await context.rotationPasses.enable();
+      if (deferred === 0 && rotationPass) await context.rotationPasses.disable();
+    } catch (error: unknown) {
+      errors.push(`rotation passes: ${errorMessage(error)}`);
+      logger.error('switching the rotation passes failed', { error: errorMessage(error) });
+    }
+  }
   return {
     function: 'rotate',
     now: invocation.now.toISOString(),
@@ -201,6 +249,7 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
     snapshotsDeleted: [...snapshotsDeletedBy.values()].reduce((sum, count) => sum + count, 0),
     orphanSnapshots: orphanSnapshotIds,
     lookAlikes: plan.lookAlikes.map((lookAlike) => lookAlike.imageId),
+    deferred,
     errors,
   };
 }

@@ -15,6 +15,7 @@ import {
   InstanceTag,
   OUTCOME_TAG_KEYS,
   RestoreTestTag,
+  RotationTag,
   TAG_PREFIX,
 } from '../../lib/tags';
 
@@ -198,6 +199,7 @@ describe('serverless package with the default parameters', () => {
           EVENT_BUS_NAME: 'default',
           PASSES_RULE: 'ami-backup-dev-passes',
           MINUTE_PASSES_RULE: 'ami-backup-dev-minute-passes',
+          ROTATION_PASSES_RULE: 'ami-backup-dev-rotation-passes',
           PASSES_SCHEDULE: 'rate(5 minutes)',
           RESTORE_TEST_SUBNET_ID: '',
           RESTORE_TEST_SECURITY_GROUP_ID: '',
@@ -240,6 +242,13 @@ describe('serverless package with the default parameters', () => {
       },
       { target: 'CreateImagesLambdaFunction', expression: 'rate(3 hours)', name: undefined, state: 'ENABLED' },
       { target: 'RotateLambdaFunction', expression: 'cron(0 6-9 * * ? *)', name: undefined, state: 'ENABLED' },
+      // Rotation's follow-ups, deployed off: a rotation that ran out of time turns them on.
+      {
+        target: 'RotateLambdaFunction',
+        expression: 'rate(15 minutes)',
+        name: 'ami-backup-dev-rotation-passes',
+        state: 'DISABLED',
+      },
       // Restore tests: the weekly launch, and the checking passes by a named rule (the function tells them apart).
       {
         target: 'RestoreTestsLambdaFunction',
@@ -411,6 +420,10 @@ describe('serverless package with the default parameters', () => {
       // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
       'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/ami-backup-dev-minute-passes',
     );
+    const rotationPassesRule = sub(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+      'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/ami-backup-dev-rotation-passes',
+    );
     const publish: Statement = {
       Sid: 'PublishOutcomes',
       Effect: 'Allow',
@@ -507,6 +520,19 @@ describe('serverless package with the default parameters', () => {
           Resource: SNAPSHOTS,
           Condition: { StringEquals: owned },
         },
+        {
+          Sid: 'CountExpiries',
+          Effect: 'Allow',
+          Action: ['ec2:CreateTags'],
+          Resource: IMAGES,
+          Condition: { StringEquals: owned, ...exactly([RotationTag.expiredToday]) },
+        },
+        {
+          Sid: 'SwitchRotationPasses',
+          Effect: 'Allow',
+          Action: ['events:EnableRule', 'events:DisableRule'],
+          Resource: rotationPassesRule,
+        },
         publish,
       ],
       restoreTests: [
@@ -600,9 +626,9 @@ describe('serverless package with the default parameters', () => {
     expect(holders('ec2:DeleteSnapshot')).toEqual(['rotate']);
     expect(holders('ec2:DeleteTags')).toEqual(['reboot']);
     expect(holders('ec2:RebootInstances')).toEqual([]);
-    expect(holders('events:EnableRule')).toEqual(['reboot', 'createImages']);
-    expect(holders('events:DisableRule')).toEqual(['createImages']);
-    expect(holders('ec2:CreateTags')).toEqual(['reboot', 'createImages', 'recordImageState', 'restoreTests']);
+    expect(holders('events:EnableRule')).toEqual(['reboot', 'createImages', 'rotate']);
+    expect(holders('events:DisableRule')).toEqual(['createImages', 'rotate']);
+    expect(holders('ec2:CreateTags')).toEqual(['reboot', 'createImages', 'recordImageState', 'rotate', 'restoreTests']);
     expect(holders('ec2:RunInstances')).toEqual(['restoreTests']);
     expect(holders('ec2:TerminateInstances')).toEqual(['restoreTests']);
   });
@@ -627,9 +653,13 @@ describe('serverless package with the default parameters', () => {
           expect(keys).toEqual(Object.values(ImageTag));
         } else {
           // After their creation, only images are tagged, and only with an outcome or a restore test's result (each
-          // with the image's approval); snapshots never are.
+          // with the image's approval), or rotation's count of the day's expiries; snapshots never are.
           expect(candidate.Resource).toEqual(IMAGES);
-          expect([IMAGE_OUTCOME_TAG_KEYS, [RestoreTestTag.result, ApprovalTag.approved]]).toContainEqual(keys);
+          expect([
+            IMAGE_OUTCOME_TAG_KEYS,
+            [RestoreTestTag.result, ApprovalTag.approved],
+            [RotationTag.expiredToday],
+          ]).toContainEqual(keys);
         }
       }
     }

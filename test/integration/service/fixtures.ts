@@ -84,8 +84,8 @@ export async function runFleet(nights: number, fleet: readonly FleetMember[] = D
 export interface ServiceUnderTest {
   ec2: LocalEc2;
   client: EC2Client;
-  /** Invokes a function by name with an event, as Lambda would. */
-  invoke(name: string, event: unknown): Promise<Record<string, unknown>>;
+  /** Invokes a function by name with an event, as Lambda would (with `timeoutSeconds` left, 900 unless given). */
+  invoke(name: string, event: unknown, timeoutSeconds?: number): Promise<Record<string, unknown>>;
 }
 
 /**
@@ -122,10 +122,11 @@ export async function startService(
   return {
     ec2,
     client: clientFor(ec2.url, 3),
-    invoke: async (name, event) => {
+    invoke: async (name, event, timeoutSeconds = 900) => {
       const handler = handlers.get(name);
       if (handler === undefined) throw new Error(`no function ${name}`);
-      return (await handler(event, lambdaContext(name, 900, 'us-east-1', LOCAL_ACCOUNT_ID))) as Record<string, unknown>;
+      const context = lambdaContext(name, timeoutSeconds, 'us-east-1', LOCAL_ACCOUNT_ID);
+      return (await handler(event, context)) as Record<string, unknown>;
     },
   };
 }

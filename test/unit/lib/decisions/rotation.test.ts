@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import {
-  expireBudget,
   imageIdOfSnapshot,
   isFirstOfNight,
   lookAlikeReasons,
@@ -21,7 +20,9 @@ import {
   imageName,
   OperatorTag,
   RestoreTestTag,
+  RotationTag,
   type Tags,
+  utcDay,
 } from '../../../../lib/tags';
 import { anyImageState, daysBefore, NIGHT, OURS, OWNER, ownedImage, secondsAfter, snapshot } from '../builders';
 
@@ -763,7 +764,7 @@ describe('planRotation: the floor and the per-night cap', () => {
     expect(expiredIds(rotation)).toEqual(['ami-00000004', 'ami-00000005']);
   });
 
-  it('expires at most the budget, oldest first; failed images are not counted', () => {
+  it("expires at most the day's cap, oldest first, counted ahead on the newest good image; failed images are not counted", () => {
     // Prepare: retain 1 of 8, and two failed images
     const failed = [11, 12].map((day) =>
       ownedImage(`ami-0000f0${day}`, ID, { state: 'failed', createdAt: daysBefore(NIGHT, day) }),
@@ -771,7 +772,7 @@ describe('planRotation: the floor and the per-night cap', () => {
 
     // Act
     const rotation = limited([...nightly(8), ...failed], policies({ [ID]: current({ retain: 1 }) }), {
-      expireBudget: 2,
+      cap: { perDay: 2 },
     });
 
     // Assess
@@ -784,32 +785,65 @@ describe('planRotation: the floor and the per-night cap', () => {
       'ami-00000006',
     ]);
     expect(rotation.instances[0]?.kept).toHaveLength(6);
+    expect(rotation.instances[0]?.count).toEqual({
+      resourceId: 'ami-00000001',
+      tags: { [RotationTag.expiredToday]: `${utcDay(NIGHT)}/2` },
+    });
   });
 
-  it('with no budget left, expires failed images only', () => {
+  it.each([
+    ['the day’s cap already spent', `${utcDay(NIGHT)}/2`],
+    ['an unreadable count', 'two'],
+  ])('with %s, expires failed images only, and counts nothing', (_, count) => {
     const failed = ownedImage('ami-0000f011', ID, { state: 'failed', createdAt: daysBefore(NIGHT, 11) });
-    const rotation = limited([...nightly(3), failed], policies({ [ID]: current({ retain: 1 }) }), {
-      expireBudget: 0,
+    const [newest, ...older] = nightly(3);
+    const counted = { ...(newest as Image), tags: { ...newest?.tags, [RotationTag.expiredToday]: count } };
+    const rotation = limited([counted, ...older, failed], policies({ [ID]: current({ retain: 1 }) }), {
+      cap: { perDay: 2 },
     });
     expect(expiredIds(rotation)).toEqual(['ami-0000f011']);
+    expect(rotation.instances[0]?.count).toBeUndefined();
   });
 
-  it('over a night of hourly invocations, expires at most the nightly cap, then the rest on later nights', () => {
+  it('counts from zero on a new day, and from what is left on the same one', () => {
+    const [newest, ...older] = nightly(6);
+    const countOf = (value: string) => {
+      const counted = { ...(newest as Image), tags: { ...newest?.tags, [RotationTag.expiredToday]: value } };
+      return limited([counted, ...older], policies({ [ID]: current({ retain: 1 }) }), { cap: { perDay: 3 } });
+    };
+    const yesterday = countOf(`${utcDay(daysBefore(NIGHT, 1))}/3`);
+    expect(expiredIds(yesterday)).toEqual(['ami-00000004', 'ami-00000005', 'ami-00000006']);
+    expect(yesterday.instances[0]?.count?.tags).toEqual({ [RotationTag.expiredToday]: `${utcDay(NIGHT)}/3` });
+    const today = countOf(`${utcDay(NIGHT)}/2`);
+    expect(expiredIds(today)).toEqual(['ami-00000006']);
+    expect(today.instances[0]?.count?.tags).toEqual({ [RotationTag.expiredToday]: `${utcDay(NIGHT)}/3` });
+  });
+
+  it('over a day of any number of invocations, expires at most the cap, then the rest on later days', () => {
     // Prepare: retain cut from 30 to 2
     let images = nightly(30);
     const hours = [6, 7, 8, 9];
     const rules = policies({ [ID]: current({ retain: 2 }) });
     const perNight: number[] = [];
 
-    // Act: six nights, each with its four invocations (no new backups, to see the cap alone)
+    // Act: six days, each with its four hourly invocations and rotation passes every 15 minutes after them (no new
+    // backups, to see the cap alone); each writes its count, then expires
     for (let night = 0; night < 6; night += 1) {
       let expired = 0;
-      for (const hour of hours) {
-        const now = new Date(Date.UTC(2026, 10, 26 + night, hour));
-        const rotation = planRotation(images, [], rules, OURS, NIGHT, { expireBudget: expireBudget(now, hours, 5) });
+      const times = [
+        ...hours.map((hour) => new Date(Date.UTC(2026, 10, 26 + night, hour))),
+        ...Array.from({ length: 12 }, (_, pass) => new Date(Date.UTC(2026, 10, 26 + night, 10, 15 * pass))),
+      ];
+      for (const now of times) {
+        const rotation = planRotation(images, [], rules, OURS, now, { cap: { perDay: 5 } });
         const gone = new Set(expiredIds(rotation));
         expired += gone.size;
-        images = images.filter((image) => !gone.has(image.id));
+        const count = rotation.instances[0]?.count;
+        images = images
+          .filter((image) => !gone.has(image.id))
+          .map((image) =>
+            image.id === count?.resourceId ? { ...image, tags: { ...image.tags, ...count.tags } } : image,
+          );
       }
       perNight.push(expired);
     }
@@ -820,24 +854,8 @@ describe('planRotation: the floor and the per-night cap', () => {
   });
 });
 
-describe('expireBudget and isFirstOfNight', () => {
+describe('isFirstOfNight', () => {
   const at = (hour: number) => new Date(Date.UTC(2026, 10, 26, hour, 0));
-
-  it.each([
-    [5, [6, 7, 8, 9], [2, 1, 1, 1]],
-    [1, [6, 7, 8, 9], [1, 0, 0, 0]],
-    [4, [6, 7, 8, 9], [1, 1, 1, 1]],
-    [10, [6], [10]],
-    [3, [22, 23, 0, 1], [1, 1, 1, 0]],
-  ])('shares a nightly cap of %p over the hours %p as %p', (cap, hours, shares) => {
-    expect(hours.map((hour) => expireBudget(at(hour), hours, cap))).toEqual(shares);
-    expect(shares.reduce((sum, share) => sum + share, 0)).toBe(cap);
-  });
-
-  it('gives no budget outside the schedule, and none twice in a night of two runs of hours', () => {
-    expect(expireBudget(at(12), [6, 7, 8, 9], 5)).toBe(0);
-    expect([2, 3, 14, 15].map((hour) => expireBudget(at(hour), [2, 3, 14, 15], 4))).toEqual([2, 2, 2, 2]);
-  });
 
   it('says which invocation is the night’s first', () => {
     expect([5, 6, 7, 9].map((hour) => isFirstOfNight(at(hour), [6, 7, 8, 9]))).toEqual([false, true, false, false]);
@@ -918,7 +936,7 @@ describe('planRotation: restore-tested images', () => {
       OURS,
       NIGHT,
       {
-        expireBudget: 3,
+        cap: { perDay: 3 },
       },
     );
     expect(rotation.instances[0]?.kept).toEqual(['ami-00000001', 'ami-00000005']);
@@ -947,7 +965,7 @@ describe('planRotation: restore-tested images', () => {
             },
           }));
           const rotation = planRotation(images, [], policies({ [ID]: current({ retain }) }), OURS, NIGHT, {
-            ...(budget === undefined ? {} : { expireBudget: budget }),
+            ...(budget === undefined ? {} : { cap: { perDay: budget } }),
           });
           const newestPassed = images[tests.indexOf('passed')];
           if (newestPassed !== undefined) expect(expiredIds(rotation)).not.toContain(newestPassed.id);
