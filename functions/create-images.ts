@@ -8,7 +8,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { parseInvocation } from '../lib/input';
 import { logger } from '../lib/logger';
-import { addMetrics, metrics, outcomeMetrics } from '../lib/metrics';
+import { addMetrics, callMetrics, metrics, outcomeMetrics } from '../lib/metrics';
 import { createRuntime } from '../lib/runtime';
 import { advanceRuns } from '../lib/use-cases/advance-runs';
 import type { Summary } from '../lib/use-cases/context';
@@ -24,4 +24,5 @@ export const handler = middy(async (event: unknown, context: Context): Promise<S
   return summary;
 })
   .use(injectLambdaContext(logger, { clearState: true }))
-  .use(logMetrics(metrics));
+  .use(logMetrics(metrics))
+  .use(callMetrics());

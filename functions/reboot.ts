@@ -5,7 +5,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { parseInvocation } from '../lib/input';
 import { logger } from '../lib/logger';
-import { addMetrics, metrics, startMetrics } from '../lib/metrics';
+import { addMetrics, callMetrics, metrics, startMetrics } from '../lib/metrics';
 import { createRuntime } from '../lib/runtime';
 import { type StartRunSummary, startRun } from '../lib/use-cases/start-run';
 
@@ -17,4 +17,5 @@ export const handler = middy(async (event: unknown, context: Context): Promise<S
   return summary;
 })
   .use(injectLambdaContext(logger, { clearState: true }))
-  .use(logMetrics(metrics));
+  .use(logMetrics(metrics))
+  .use(callMetrics());

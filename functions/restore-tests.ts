@@ -8,7 +8,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { parseInvocation } from '../lib/input';
 import { logger } from '../lib/logger';
-import { addMetrics, metrics, restoreTestMetrics } from '../lib/metrics';
+import { addMetrics, callMetrics, metrics, restoreTestMetrics } from '../lib/metrics';
 import { createRuntime } from '../lib/runtime';
 import { type RestoreTestSummary, runRestoreTests } from '../lib/use-cases/restore-tests';
 
@@ -20,4 +20,5 @@ export const handler = middy(async (event: unknown, context: Context): Promise<R
   return summary;
 })
   .use(injectLambdaContext(logger, { clearState: true }))
-  .use(logMetrics(metrics));
+  .use(logMetrics(metrics))
+  .use(callMetrics());

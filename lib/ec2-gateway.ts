@@ -35,6 +35,7 @@ import {
   refusedIds,
   withinDeadline,
 } from './errors';
+import { countEc2Answer } from './metrics';
 import type {
   CheckStatus,
   Image,
@@ -135,6 +136,34 @@ function toSnapshot(snapshot: SdkSnapshot): Snapshot | undefined {
   };
 }
 
+const counted = new WeakSet<EC2Client>();
+
+/**
+ * Counts EC2's denied and throttled answers into the invocation's metrics ({@link countEc2Answer}), at every attempt:
+ * the middleware runs inside the SDK's retry loop, so a throttled call retried twice counts twice. Once per client.
+ */
+function countAnswers(client: EC2Client): void {
+  if (counted.has(client)) return;
+  counted.add(client);
+  // The middleware reads neither input nor output: typed on `object`, as the stack of any client can take it.
+  (client.middlewareStack as MiddlewareStack<object, object>).addRelativeTo(counting(), {
+    relation: 'before',
+    toMiddleware: 'httpSigningMiddleware',
+    name: 'countAnswers',
+  });
+}
+
+function counting(): FinalizeRequestMiddleware<object, object> {
+  return (next) => async (args) => {
+    try {
+      return await next(args);
+    } catch (error: unknown) {
+      countEc2Answer(error);
+      throw error;
+    }
+  };
+}
+
 function defined<T>(value: T | undefined): value is T {
   return value !== undefined;
 }
@@ -151,7 +180,9 @@ export class Ec2Gateway {
     private readonly pacers: Pacers = new Pacers(),
     /** The invocation's remaining time: the SDK's retries and the splitting of refused batches end within it. */
     private readonly remainingMs?: () => number,
-  ) {}
+  ) {
+    countAnswers(client);
+  }
 
   /** This gateway (its client and pacers) for one invocation, whose calls end within its remaining time. */
   forInvocation(remainingMs: () => number): Ec2Gateway {

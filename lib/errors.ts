@@ -40,6 +40,20 @@ export function isTransient(error: unknown): boolean {
   return isThrottlingError(sdkError) || isTransientError(sdkError) || isServerError(sdkError);
 }
 
+/** Codes with which EC2 (and EventBridge) refuse a call that IAM does not allow. */
+const DENIED_CODES = new Set(['UnauthorizedOperation', 'AccessDenied', 'AccessDeniedException']);
+
+/** Whether a call was refused by IAM (`UnauthorizedOperation`, `AccessDenied`). */
+export function isDenied(error: unknown): boolean {
+  return error instanceof Error && DENIED_CODES.has(error.name);
+}
+
+/** Whether a call was throttled (`RequestLimitExceeded`, `Throttling`, ...), as the SDK classifies it. */
+export function isThrottled(error: unknown): boolean {
+  // The classifiers read every SdkError field as optional.
+  return error instanceof Error && isThrottlingError(error as SdkError);
+}
+
 /** Codes with which EC2 refuses a whole call because of ids it names in the message. */
 const NAMING_CODES = new Set([
   'InvalidInstanceID.NotFound',

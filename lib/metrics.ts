@@ -1,9 +1,12 @@
 /**
  * The service's CloudWatch metrics, in the embedded metric format: written with the function's output at the end of
  * each invocation, so they cost no API call. Namespace `ami-backup`, dimension `stage`. They are counted from what
- * each invocation's summary says it did (outcomes recorded, images expired), not from what it tried.
+ * each invocation's summary says it did (outcomes recorded, images expired), not from what it tried; and EC2's
+ * refusals and throttles, as the EC2 adapter saw them.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { MiddlewareObj } from '@middy/core';
+import { isDenied, isThrottled } from './errors';
 import { logger } from './logger';
 import type { InstanceOutcome } from './use-cases/context';
 
@@ -18,6 +21,8 @@ export const MetricName = {
   lookAlikeImages: 'LookAlikeImages',
   restoreTestsPassed: 'RestoreTestsPassed',
   restoreTestsFailed: 'RestoreTestsFailed',
+  deniedCalls: 'DeniedCalls',
+  throttledCalls: 'ThrottledCalls',
 } as const;
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];
 
@@ -66,4 +71,40 @@ export function restoreTestMetrics(summary: { readonly passed: number; readonly 
 /** Adds the values to this invocation's metrics (zeros too: an alarm reads a night without failures as 0, not as missing data). */
 export function addMetrics(values: MetricValues): void {
   for (const [name, value] of Object.entries(values)) metrics.addMetric(name, MetricUnit.Count, value);
+}
+
+/**
+ * EC2's refusals and throttles in this invocation, one per attempt (the SDK's retries included): the EC2 adapter
+ * counts each answer, {@link callMetrics} publishes them. A Lambda environment runs one invocation at a time.
+ */
+const answers = { denied: 0, throttled: 0 };
+
+/** Counts an EC2 error answer: denied by IAM, or throttled; any other is not counted. */
+export function countEc2Answer(error: unknown): void {
+  if (isThrottled(error)) answers.throttled += 1;
+  else if (isDenied(error)) answers.denied += 1;
+}
+
+/** This invocation's `DeniedCalls` and `ThrottledCalls` so far. */
+export function callCounts(): MetricValues {
+  return { [MetricName.deniedCalls]: answers.denied, [MetricName.throttledCalls]: answers.throttled };
+}
+
+/**
+ * Middy middleware: counts from zero at each invocation's start, and adds `DeniedCalls` and `ThrottledCalls` at its
+ * end, failed, dry run or not (they are EC2's answers, whatever the invocation did). Used after `logMetrics`, so that
+ * they are added before it publishes.
+ */
+export function callMetrics(): MiddlewareObj {
+  const publish = async (): Promise<void> => {
+    addMetrics(callCounts());
+  };
+  return {
+    before: async () => {
+      answers.denied = 0;
+      answers.throttled = 0;
+    },
+    after: publish,
+    onError: publish,
+  };
 }

@@ -734,6 +734,8 @@ describe('serverless package with the default parameters', () => {
         'StaleInstances',
         'RestoreTestsPassed',
         'RestoreTestsFailed',
+        'DeniedCalls',
+        'ThrottledCalls',
         'Errors',
         'ApproximateNumberOfMessagesVisible',
       ]),

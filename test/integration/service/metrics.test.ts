@@ -3,6 +3,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import { OperatorTag } from '../../../lib/tags';
 import { LOCAL_ACCOUNT_ID, type LocalEc2 } from '../../../local/ec2';
 import { launchFleet } from '../../../local/runner/fleet';
+import { emfValues } from '../../../local/runner/metrics-capture';
 import { scheduledEvent } from '../../../local/runner/simulation';
 import { type ServiceUnderTest, startService } from './fixtures';
 
@@ -44,4 +45,40 @@ it('writes, at the end of a run start, its counts in the namespace ami-backup wi
   expect(document._aws).toMatchObject({
     CloudWatchMetrics: [{ Namespace: 'ami-backup', Dimensions: [expect.arrayContaining(['stage'])] }],
   });
+});
+
+it('counts every throttled attempt of an invocation in ThrottledCalls, retried ones included, and no denied call', async () => {
+  // Prepare: the service of the test above (its functions are bound to its endpoint), under a throttling storm.
+  await launchFleet(
+    client,
+    Array.from({ length: 6 }, (_, index) => ({ name: `node-${index}`, tags: { Backup: 'true' }, optedIn: true })),
+  );
+  const start = new Date('2026-11-27T03:00:00Z');
+  ec2.clock.advanceTo(start);
+  const storm = ec2.faults.throttle(0.5, { calls: 'all', seed: 7 });
+  const injectedBefore = ec2.faults.injected;
+  const written: string[] = [];
+  const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    written.push(String(chunk));
+    return true;
+  });
+
+  // Act
+  try {
+    await invoke('reboot', scheduledEvent('reboot', start, 'us-east-1', LOCAL_ACCOUNT_ID));
+  } finally {
+    write.mockRestore();
+    storm();
+  }
+
+  // Assess: every throttle the endpoint answered in the invocation is counted, once per attempt.
+  const throttles = ec2.faults.injected - injectedBefore;
+  const values = written
+    .flatMap((line) => line.split('\n'))
+    .flatMap((line) => {
+      const found = emfValues(line);
+      return found === undefined ? [] : [found];
+    });
+  expect(throttles).toBeGreaterThan(1);
+  expect(values).toEqual([expect.objectContaining({ ThrottledCalls: throttles, DeniedCalls: 0 })]);
 });
