@@ -48,7 +48,7 @@ export interface Config {
   readonly minRetain: number;
   /** The floor no tag can go below: good images younger than this many days are always kept (0: no floor). */
   readonly minRetainDays: number;
-  /** At most this many images of one instance expired per night (failed images aside). */
+  /** At most this many images of one instance expired per UTC day (failed images aside), across invocations. */
   readonly maxExpirePerRun: number;
   /**
    * The UTC hours rotation is scheduled in (from `ROTATE_SCHEDULE`), sorted: a night's rotation is a run of
@@ -141,8 +141,8 @@ function hoursOf(field: string): number[] | undefined {
 
 /**
  * The UTC hours a rotation schedule fires in. Only a cron expression firing at one minute of each of its hours is
- * understood (`cron(0 6-9 * * ? *)`): the per-night expiry cap and the nightly report depend on knowing which
- * invocation of a night is which, without any state.
+ * understood (`cron(0 6-9 * * ? *)`): the nightly report of look-alikes depends on knowing which invocation of a
+ * night is the first, without any state.
  */
 export function rotationHours(expression: string): number[] {
   const fields = /^cron\((.*)\)$/.exec(expression.trim())?.[1]?.trim().split(/\s+/);

@@ -112,7 +112,7 @@ export const ImageTag = {
 export const RotationTag = {
   /**
    * `<UTC date>/<count>`: how many of the instance's images rotation has expired (or is about to: it is written
-   * before the deregistrations) that day, failed images aside. The nightly cap counts from it, whatever the number
+   * before the deregistrations) that day, failed images aside. The daily cap counts from it, whatever the number
    * of invocations.
    */
   expiredToday: 'ami-backup:expired-today',

@@ -220,7 +220,7 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
     ...(rotation.hold === undefined
       ? rotation.postponed === undefined
         ? {}
-        : { reason: `${rotation.postponed.length} due images postponed: at most ${config.maxExpirePerRun} a night` }
+        : { reason: `${rotation.postponed.length} due images postponed: at most ${config.maxExpirePerRun} a day` }
       : { reason: rotation.hold }),
     kept: rotation.kept.length,
     expired: rotation.expired.map((expiry) => expiry.imageId).filter((id) => expiredIds.has(id)),
