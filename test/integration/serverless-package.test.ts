@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
+  APPROVED_VALUES,
   ApprovalTag,
   IMAGE_OUTCOME_TAG_KEYS,
   ImageTag,
@@ -148,6 +149,21 @@ function tagKeysOf(candidate: Statement): readonly string[] {
   const keys = candidate.Condition?.['ForAllValues:StringEquals']?.['aws:TagKeys'];
   if (!Array.isArray(keys)) throw new Error(`${candidate.Sid} allows tagging without a key list`);
   return keys as string[];
+}
+
+/**
+ * Whether CloudFormation creates a resource: it has no condition, or its condition (an `Fn::Equals` of two values the
+ * parameters resolved at packaging) holds.
+ */
+function deployed(template: Template, logicalId: string): boolean {
+  const resource = template.Resources[logicalId] as (Resource & { Condition?: string }) | undefined;
+  if (resource === undefined) return false;
+  if (resource.Condition === undefined) return true;
+  const conditions = (template as unknown as { Conditions: Record<string, { 'Fn::Equals'?: [unknown, unknown] }> })
+    .Conditions;
+  const equals = conditions[resource.Condition]?.['Fn::Equals'];
+  if (equals === undefined) throw new Error(`condition ${resource.Condition} is not an Fn::Equals`);
+  return equals[0] === equals[1];
 }
 
 describe('serverless package with the default parameters', () => {
@@ -714,9 +730,15 @@ describe('serverless package with the default parameters', () => {
     const notify = { 'Fn::If': ['HasAlarmTopic', [''], { Ref: 'AWS::NoValue' }] };
     for (const alarm of alarms) expect(alarm.Properties).toMatchObject({ AlarmActions: notify, OKActions: notify });
     // Without a topic (the default), the condition is false: the alarms notify no one.
-    expect((service.template as unknown as { Conditions: unknown }).Conditions).toEqual({
+    expect((service.template as unknown as { Conditions: unknown }).Conditions).toMatchObject({
       HasAlarmTopic: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] },
     });
+  });
+
+  it('does not deploy the approved-images Config rule by default', () => {
+    const rules = resourcesOfType(service.template, 'AWS::Config::ConfigRule');
+    expect(rules).toHaveLength(1);
+    expect(deployed(service.template, 'ApprovedImagesConfigRule')).toBe(false);
   });
 
   it("has a dashboard of the night: the service's metrics, its functions' errors and the failure queue", () => {
@@ -769,6 +791,7 @@ describe('serverless package with overridden stage and parameters', () => {
       '--param=maxExpirePerRun=9',
       '--param=rotateSchedule=cron(0 4-5 * * ? *)',
       '--param=alarmTopicArn=arn:aws:sns:eu-west-1:111122223333:backups',
+      '--param=approvedImagesConfigRule=true',
     ]);
   }, PACKAGE_TIMEOUT_MS);
 
@@ -824,9 +847,24 @@ describe('serverless package with overridden stage and parameters', () => {
     }
   });
 
+  it('deploys the approved-images Config rule when asked: AWS managed, on instances, with the approved values', () => {
+    expect(deployed(service.template, 'ApprovedImagesConfigRule')).toBe(true);
+    expect(service.template.Resources.ApprovedImagesConfigRule).toMatchObject({
+      Type: 'AWS::Config::ConfigRule',
+      Properties: {
+        ConfigRuleName: 'ami-backup-prod-approved-images',
+        Scope: { ComplianceResourceTypes: ['AWS::EC2::Instance'] },
+        Source: { Owner: 'AWS', SourceIdentifier: 'APPROVED_AMIS_BY_TAG' },
+        InputParameters: {
+          amisByTagKeyAndValue: APPROVED_VALUES.map((value) => `${ApprovalTag.approved}:${value}`).join(','),
+        },
+      },
+    });
+  });
+
   it('notifies the given topic from every alarm', () => {
     const topic = 'arn:aws:sns:eu-west-1:111122223333:backups';
-    expect((service.template as unknown as { Conditions: unknown }).Conditions).toEqual({
+    expect((service.template as unknown as { Conditions: unknown }).Conditions).toMatchObject({
       HasAlarmTopic: { 'Fn::Not': [{ 'Fn::Equals': [topic, ''] }] },
     });
     for (const alarm of resourcesOfType(service.template, 'AWS::CloudWatch::Alarm')) {
