@@ -10,7 +10,16 @@ import {
   DescribeInstanceStatusCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
-import { BackupStep, formatRunId, ImageTag, InstanceTag, imageName, OperatorTag } from '../../../lib/tags';
+import {
+  Approval,
+  ApprovalTag,
+  BackupStep,
+  formatRunId,
+  ImageTag,
+  InstanceTag,
+  imageName,
+  OperatorTag,
+} from '../../../lib/tags';
 import { LOCAL_ACCOUNT_ID, type LocalEc2 } from '../../../local/ec2';
 import { launchFleet } from '../../../local/runner/fleet';
 import { scheduledEvent } from '../../../local/runner/simulation';
@@ -358,7 +367,7 @@ function queueBatch(bodies: readonly string[]): unknown {
 }
 
 describe('image state-change batches from the queue', () => {
-  it('records every outcome of a batch with one look-up and one write, and reports the messages that are not events', async () => {
+  it('records every outcome of a batch with one look-up and two writes, and reports the messages that are not events', async () => {
     const { instanceIds } = await rebootAndImageMany(2, { [OperatorTag.mode]: 'no-reboot' });
     ec2.clock.advance(30 * MINUTE);
     const images = (await inventory(client)).images.filter((image) =>
@@ -381,11 +390,19 @@ describe('image state-change batches from the queue', () => {
     );
     expect(summary.batchItemFailures).toEqual([{ itemIdentifier: 'message-3' }, { itemIdentifier: 'message-4' }]);
     expect(ec2.callCount('DescribeImages') - describes).toBe(1);
-    expect(ec2.callCount('CreateTags') - writes).toBe(1);
+    // One write for the images (their outcome and approval), then one for their instances.
+    expect(ec2.callCount('CreateTags') - writes).toBe(2);
     const after = await inventory(client);
     for (const instanceId of instanceIds) {
       const instance = after.instances.find((candidate) => candidate.InstanceId === instanceId) ?? {};
       expect(tagsOf(instance)[InstanceTag.state]).toBe(BackupStep.succeeded);
+      expect(tagsOf(instance)[ApprovalTag.approved]).toBeUndefined();
+    }
+    for (const image of after.images.filter((candidate) => images.some((made) => made.ImageId === candidate.ImageId))) {
+      expect(tagsOf(image)).toMatchObject({
+        [InstanceTag.state]: BackupStep.succeeded,
+        [ApprovalTag.approved]: Approval.verified,
+      });
     }
   });
 
