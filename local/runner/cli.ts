@@ -26,6 +26,26 @@ const USAGE = `Usage: npm start -- [options]
   --logs TARGET    the functions' logs: a file path, or "stderr" (default: none)
   --help`;
 
+/**
+ * The demo's restore tests: a subnet and security group for their instances (the embedded endpoint records any id), so
+ * that the weekly restore test runs as deployed with them.
+ */
+const DEMO_PARAMS = {
+  restoreTestSubnetId: 'subnet-0de000000000000d1',
+  restoreTestSecurityGroupId: 'sg-0de000000000000d1',
+};
+/** A Sunday: the default restore-test schedule's day (`cron(0 12 ? * SUN *)`). */
+const DEMO_LAST_DAY = Date.UTC(2026, 10, 29);
+const DAY_MS = 86_400_000;
+
+/**
+ * The evening the demo starts: the one that makes its last night a Sunday's, so that the last night includes a
+ * restore test of the backups made that morning (however many nights are run).
+ */
+function demoStart(nights: number): Date {
+  return new Date(DEMO_LAST_DAY - nights * DAY_MS + 20 * 3_600_000);
+}
+
 function positive(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const value = Number(raw);
@@ -60,9 +80,10 @@ function printTable(report: NightReport): void {
       'expired',
       'snapshots deleted',
       'downtime',
+      'restore test',
       'error',
     ],
-    colWidths: [null, null, null, null, null, null, null, null, null, null, 48],
+    colWidths: [null, null, null, null, null, null, null, null, null, null, null, 48],
     wordWrap: true,
   });
   for (const instance of report.instances) {
@@ -77,6 +98,9 @@ function printTable(report: NightReport): void {
       instance.imagesExpired,
       instance.snapshotsDeleted,
       duration(instance.downtimeSeconds),
+      instance.restoreTest === undefined
+        ? ''
+        : `${instance.restoreTest.passed ? 'passed' : 'failed'} ${instance.restoreTest.at.slice(5, 16).replace('T', ' ')}`,
       instance.error ?? '',
     ]);
   }
@@ -87,7 +111,8 @@ function printTable(report: NightReport): void {
       `${totals.imagesCreated} images created, ${totals.imagesExpired} expired, ${totals.snapshotsDeleted} snapshots ` +
       `deleted, ${totals.failures} failures recorded, ${totals.ec2Calls} EC2 calls by ${report.invocations} invocations; ` +
       `at most ${totals.maxDownAtOnce} instance(s) down at once, ${totals.maxDownInOneGroup} of one group; ` +
-      `${totals.deniedCalls} call(s) denied by IAM\n`,
+      `${totals.deniedCalls} call(s) denied by IAM; ${totals.restoreTestsPassed} restore test(s) passed, ` +
+      `${totals.restoreTestsFailed} failed; ${totals.staleInstances} instance(s) stale at the last run's start\n`,
   );
   const metrics = Object.entries(report.metrics).map(([name, value]) => `${name} ${value}`);
   if (metrics.length > 0) process.stdout.write(`metrics (namespace ami-backup): ${metrics.join(', ')}\n`);
@@ -144,7 +169,10 @@ async function main(): Promise<number> {
     fleet,
     nights,
     serverlessFile: resolve(__dirname, '../../serverless.yml'),
-    ...(values.endpoint === undefined ? {} : { endpoint: values.endpoint }),
+    // Another endpoint may not know the demo's subnet: restore tests run on the embedded one.
+    ...(values.endpoint === undefined
+      ? { start: demoStart(nights), params: DEMO_PARAMS }
+      : { endpoint: values.endpoint }),
     ...(values.speed === undefined ? {} : { speed: positive('speed', values.speed, 1) }),
     throttling: values.throttling,
     iam: !values['no-iam'],

@@ -27,8 +27,11 @@ import {
   IN_PROGRESS_STEPS,
   InstanceTag,
   imageName,
+  parseRestoreResult,
+  RestoreTestTag,
 } from '../../lib/tags';
 import type { InstanceOutcome, Summary } from '../../lib/use-cases/context';
+import type { RestoreTestSummary } from '../../lib/use-cases/restore-tests';
 import type { RotateSummary } from '../../lib/use-cases/rotate';
 import {
   type AuditEntry,
@@ -80,6 +83,8 @@ export interface NightOptions {
   readonly region?: string;
   /** Overrides the functions' log level (for example SILENT). */
   readonly logLevel?: string;
+  /** Deployment parameters, as `--param="name=value"` gives them (the roles enforced are deployed with them too). */
+  readonly params?: Readonly<Record<string, string>>;
   /** Launches the fleet (default: RunInstances through the EC2 API, one call per member). */
   readonly launch?: (client: EC2Client, fleet: readonly FleetMember[]) => Promise<LaunchedMember[]>;
   /** Step of the event loop (default one minute): events are delivered at most this late. */
@@ -125,6 +130,11 @@ export interface InstanceReport {
   readonly downtimeSeconds: number;
   /** Whether its last run's backup was recorded good (`succeeded`: image available, and back healthy if rebooted). */
   readonly verified: boolean;
+  /**
+   * The last restore test recorded on its images (`ami-backup:restore-test`): when, and whether it passed (with the
+   * reason it failed); absent if none of its images was tested.
+   */
+  readonly restoreTest?: { readonly at: string; readonly passed: boolean; readonly reason?: string };
   /** Whether it was expected to get a new image each night (opted in, valid mode, running or stopped, no fault). */
   readonly expectedBackup: boolean;
   /**
@@ -159,6 +169,9 @@ export interface NightReport {
     readonly throttledInvocations: number;
     /** Instances the last run's start reported stale (no good backup younger than `staleAfterHours`). */
     readonly staleInstances: number;
+    /** Restore tests recorded passed and failed over the nights (the restoreTests function's results). */
+    readonly restoreTestsPassed: number;
+    readonly restoreTestsFailed: number;
   };
   readonly simulatedSeconds: number;
   readonly wallSeconds: number;
@@ -261,6 +274,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
             projectRoot: options.projectRoot ?? dirname(options.serverlessFile),
             stage: options.stage ?? 'dev',
             region,
+            ...(options.params === undefined ? {} : { params: options.params }),
           })
         : undefined;
     embedded =
@@ -310,6 +324,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       region,
       account: LOCAL_ACCOUNT_ID,
       metrics: 'console',
+      ...(options.params === undefined ? {} : { params: options.params }),
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
       ...(options.projectRoot === undefined ? {} : { projectRoot: options.projectRoot }),
     });
@@ -387,10 +402,12 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
     });
     const unreceived = [...queued.values()].reduce((sum, messages) => sum + messages.length, 0);
     const denied = embedded?.denied ?? [];
+    const testInstances = await liveTestInstances(client, `ami-backup-${options.stage ?? 'dev'}`);
     return {
       ...report,
       problems: [
         ...report.problems,
+        ...(testInstances.length > 0 ? [`restore test instance(s) left running: ${testInstances.join(', ')}`] : []),
         ...(unreceived > 0 ? [`${unreceived} queued message(s) not yet received after the last night`] : []),
         ...deniedProblems(denied),
       ],
@@ -548,6 +565,26 @@ async function describeFleet(client: EC2Client, launched: readonly LaunchedMembe
   return instances;
 }
 
+/** The stage's restore-test instances not terminated (nor shutting down). */
+async function liveTestInstances(client: EC2Client, owner: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const page of paginateDescribeInstances(
+    { client, pageSize: 1000 },
+    {
+      Filters: [
+        { Name: `tag:${ImageTag.managedBy}`, Values: [owner] },
+        { Name: 'tag-key', Values: [RestoreTestTag.testInstance] },
+        { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+      ],
+    },
+  )) {
+    for (const reservation of page.Reservations ?? []) {
+      for (const instance of reservation.Instances ?? []) if (instance.InstanceId) ids.push(instance.InstanceId);
+    }
+  }
+  return ids;
+}
+
 /** The images of the fleet's instances that the service made, as EC2 shows them now. */
 async function describeFleetImages(client: EC2Client, launched: readonly LaunchedMember[]): Promise<Image[]> {
   const images: Image[] = [];
@@ -588,11 +625,48 @@ function rotationCounts(records: readonly InvocationRecord[]): Map<string, Rotat
   return counts;
 }
 
+/** The backups' outcomes: rotation's and the restore tests' are of another kind. */
 function outcomes(records: readonly InvocationRecord[]): InstanceOutcome[] {
   return records.flatMap((record) => {
     const summary = record.result as Partial<Summary> | undefined;
-    return summary?.function === 'rotate' ? [] : [...(summary?.instances ?? [])];
+    return summary?.function === 'rotate' || summary?.function === 'restoreTests'
+      ? []
+      : [...(summary?.instances ?? [])];
   });
+}
+
+/** Restore tests recorded passed and failed, from the restoreTests invocations' summaries. */
+function restoreTestCounts(records: readonly InvocationRecord[]): { passed: number; failed: number } {
+  let passed = 0;
+  let failed = 0;
+  for (const record of records) {
+    const summary = record.result as Partial<RestoreTestSummary> | undefined;
+    if (summary?.function !== 'restoreTests') continue;
+    passed += summary.passed ?? 0;
+    failed += summary.failed ?? 0;
+  }
+  return { passed, failed };
+}
+
+/** The last restore test recorded on any of an instance's images, or undefined. */
+function lastRestoreTest(images: readonly Image[]): InstanceReport['restoreTest'] {
+  let last: ReturnType<typeof parseRestoreResult>;
+  for (const image of images) {
+    const result = parseRestoreResult(tagsOf(image.Tags)[RestoreTestTag.result]);
+    if (result !== undefined && (last === undefined || result.at.getTime() > last.at.getTime())) last = result;
+  }
+  if (last === undefined) return undefined;
+  return {
+    at: last.at.toISOString(),
+    passed: last.passed,
+    ...(last.reason === undefined ? {} : { reason: last.reason }),
+  };
+}
+
+/** Whether the image's restore test, recorded by `time`, passed. */
+function passedRestoreTestBy(image: Image, time: Date): boolean {
+  const result = parseRestoreResult(tagsOf(image.Tags)[RestoreTestTag.result]);
+  return result?.passed === true && result.at.getTime() <= time.getTime();
 }
 
 /** Whether an image is a good backup: available, and its outcome recorded `succeeded` (verified). */
@@ -633,8 +707,12 @@ function retentionProblem(
   // Made before that rotation, by the runs' ids (the runner's clock, as the rotation's time), not by the endpoint's.
   const lastRotationRun = formatRunId(reference);
   const made = good.filter((image) => (tagsOf(image.Tags)[ImageTag.run] ?? '') <= lastRotationRun).length;
-  if (made > Math.max(retain, young)) {
-    return `${member.name}: ${made} good images older than the last rotation kept, retention allows ${Math.max(retain, young)}`;
+  // Rotation also keeps the newest good image that had passed a restore test then, beyond the retention if need be.
+  const retained = Math.max(retain, young);
+  const restorable = [...good].sort(newestFirst).findIndex((image) => passedRestoreTestBy(image, reference));
+  const allowed = restorable >= retained ? retained + 1 : retained;
+  if (made > allowed) {
+    return `${member.name}: ${made} good images older than the last rotation kept, retention allows ${allowed}`;
   }
   return undefined;
 }
@@ -688,6 +766,7 @@ async function reportOn(
   const images = await describeFleetImages(client, launched);
   const counts = rotationCounts(records);
   const allOutcomes = outcomes(records);
+  const restoreTests = restoreTestCounts(records);
   const lastStart = records
     .filter((record) => record.functionName === 'reboot' && record.error === undefined)
     .map((record) => record.result as { runId?: unknown; stale?: readonly unknown[] } | undefined)
@@ -735,6 +814,7 @@ async function reportOn(
     const verified =
       lastRun !== undefined && good.some((image) => image.Name === imageName(member.instanceId, lastRun));
     const downtimeSeconds = Math.round(downtime.seconds.get(member.instanceId) ?? 0);
+    const restoreTest = lastRestoreTest(own);
     if (expectedBackup) {
       // Judged by the service's own record, the run the last night's start made, never by comparing two clocks.
       const lastNightImage = lastNightRun === undefined ? undefined : imageName(member.instanceId, lastNightRun);
@@ -747,6 +827,9 @@ async function reportOn(
     if (expectedFailure !== null) {
       const problem = expectedFailureProblem(member, tags, own, downtimeSeconds, options.timeline);
       if (problem !== undefined) problems.push(problem);
+    }
+    if (expectedBackup && restoreTest?.passed === false) {
+      problems.push(`${member.name}: its last restore test failed (${restoreTest.reason ?? 'no reason recorded'})`);
     }
     if (member.optedIn) {
       const problem = retentionProblem(member, tags, good, succeeded, counts.get(member.instanceId), defaultRetain);
@@ -766,6 +849,7 @@ async function reportOn(
       group: memberGroup(member, instance === undefined ? undefined : tags) ?? null,
       downtimeSeconds,
       verified,
+      ...(restoreTest === undefined ? {} : { restoreTest }),
       expectedBackup,
       expectedFailure,
     };
@@ -795,6 +879,8 @@ async function reportOn(
       overlappingInvocations: 0,
       throttledInvocations: 0,
       staleInstances: lastStart?.stale?.length ?? 0,
+      restoreTestsPassed: restoreTests.passed,
+      restoreTestsFailed: restoreTests.failed,
     },
     invocations: records.length,
     invocationErrors,

@@ -15,20 +15,24 @@ interface InstanceSummary {
   group: string | null;
   downtimeSeconds: number;
   verified: boolean;
+  restoreTest?: { at: string; passed: boolean; reason?: string };
+}
+
+interface Summary {
+  nights: number;
+  instances: InstanceSummary[];
+  totals: Record<string, number>;
+  metrics: Record<string, number>;
+  simulatedSeconds: number;
+  wallSeconds: number;
+  problems: string[];
 }
 
 it('prints only the JSON summary on stdout, showing rotation at work, and exits 0', async () => {
   const finished = await run('local/runner/cli.ts', ['--nights', '2', '--json']);
 
   expect(finished.code).toBe(0);
-  const summary = JSON.parse(finished.stdout) as {
-    nights: number;
-    instances: InstanceSummary[];
-    totals: Record<string, number>;
-    metrics: Record<string, number>;
-    simulatedSeconds: number;
-    wallSeconds: number;
-  };
+  const summary = JSON.parse(finished.stdout) as Summary;
   expect(summary.nights).toBe(2);
   expect(summary.simulatedSeconds).toBe(2 * 86_400);
   expect(summary.wallSeconds).toBeGreaterThan(0);
@@ -45,6 +49,8 @@ it('prints only the JSON summary on stdout, showing rotation at work, and exits 
       'overlappingInvocations',
       'throttledInvocations',
       'staleInstances',
+      'restoreTestsPassed',
+      'restoreTestsFailed',
     ].sort(),
   );
   // The functions' CloudWatch metrics, read from their output: the demo fleet's nights succeed, fail and expire.
@@ -94,6 +100,40 @@ it('prints only the JSON summary on stdout, showing rotation at work, and exits 
   expect(byName.get('flaky-1')).toMatchObject({ state: 'failed', imagesKept: 0, imagesExpired: 2 });
   expect(byName.get('scratch-1')).toMatchObject({ optedIn: false, imagesKept: 0, lastImageId: null });
 }, 60_000);
+
+it("runs the weekly restore test in the demo's last night: with --nights 8, each backed-up instance's passed, none stale", async () => {
+  const finished = await run('local/runner/cli.ts', ['--nights', '8', '--json']);
+
+  expect(finished.code).toBe(0);
+  const summary = JSON.parse(finished.stdout) as Summary;
+  expect(summary.problems).toEqual([]);
+  // Eight nights from the demo's start: the last ends on a Sunday evening, after the weekly test at 12:00 UTC.
+  const lastDay = new Date(Date.parse(summary.instances[0]?.restoreTest?.at ?? '')).getUTCDay();
+  expect(lastDay).toBe(0);
+  const backedUp = summary.instances.filter((instance) => instance.verified);
+  expect(backedUp.length).toBeGreaterThan(5);
+  for (const instance of backedUp) {
+    expect({ name: instance.name, restoreTest: instance.restoreTest }).toEqual({
+      name: instance.name,
+      restoreTest: { at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T12:\d{2}:00\.000Z$/), passed: true },
+    });
+  }
+  // Nothing good to launch from: no images, or none recorded good.
+  const byName = new Map(summary.instances.map((instance) => [instance.name, instance]));
+  for (const name of ['flaky-1', 'fragile-1', 'ephemeral-1', 'sleepy-1', 'scratch-1']) {
+    expect(byName.get(name)?.restoreTest).toBeUndefined();
+  }
+  // Tested in the last night, and in the first (a Sunday too), the instance terminated after it included.
+  expect(summary.totals.restoreTestsPassed).toBeGreaterThan(backedUp.length);
+  expect(summary.totals.restoreTestsFailed).toBe(0);
+  expect(summary.metrics).toMatchObject({
+    RestoreTestsPassed: summary.totals.restoreTestsPassed,
+    RestoreTestsFailed: 0,
+  });
+  // flaky-1 never had a good backup (its age counts from its current run); every other instance backs up nightly.
+  expect(summary.totals.staleInstances).toBe(0);
+  expect(summary.metrics.StaleInstances).toBe(0);
+}, 120_000);
 
 it('rejects a bad option with a message and a non-zero exit', async () => {
   const finished = await run('local/runner/cli.ts', ['--nights', 'many']);
