@@ -1,7 +1,8 @@
 /**
  * `npm run cleanup -- --stage S [--region R] [--endpoint URL] [--yes] [--json]`: lists (by default) or removes
- * everything a stage made — its images, deregistered with their snapshots, and its leftover snapshots — selected by
- * the same ownership checks as rotation; look-alikes are listed and never touched. Idempotent: a second run finds
+ * everything a stage made — its restore-test instances, terminated; its images, deregistered with their snapshots; and
+ * its leftover snapshots — selected by the same ownership checks as restore tests and rotation; look-alikes are listed
+ * and never touched. Idempotent: a second run finds
  * nothing. Talks to AWS with the usual credentials, or to a local endpoint.
  */
 import { parseArgs } from 'node:util';
@@ -10,6 +11,7 @@ import Table from 'cli-table3';
 import { type CleanupPlan, planCleanup } from '../lib/decisions/cleanup';
 import { Ec2Gateway } from '../lib/ec2-gateway';
 import { DeadlineRetryStrategy } from '../lib/errors';
+import { ImageTag } from '../lib/tags';
 
 const USAGE = `Usage: npm run cleanup -- --stage STAGE [options]
   --stage S        the stage whose backups to remove (owner ami-backup-S)
@@ -22,6 +24,8 @@ const USAGE = `Usage: npm run cleanup -- --stage STAGE [options]
 export interface CleanupReport {
   readonly owner: string;
   readonly removed: boolean;
+  /** Restore-test instances terminated (or to terminate). */
+  readonly instances: readonly string[];
   readonly images: readonly string[];
   readonly snapshots: readonly string[];
   readonly leftAlone: CleanupPlan['leftAlone'];
@@ -36,7 +40,9 @@ export async function cleanupStage(ec2: Ec2Gateway, stage: string, remove: boole
   const images = await ec2.findOwnedImages(owner);
   const accountId = images.find((image) => image.ownerId !== undefined)?.ownerId ?? '';
   const ownedSnapshots = await ec2.findOwnedSnapshots(owner);
-  const plan = planCleanup(images, ownedSnapshots, { owner, accountId });
+  // Described by the ownership tag on the server side; the plan keeps the test instances among them.
+  const instances = await ec2.findInstances({ tag: { key: ImageTag.managedBy, values: [owner] } });
+  const plan = planCleanup(images, ownedSnapshots, { owner, accountId }, instances);
   // A snapshot is deleted only if it carries the ownership tag itself, even one its own image names.
   const owned = new Set(ownedSnapshots.map(({ id }) => id));
   const snapshots = [
@@ -46,12 +52,21 @@ export async function cleanupStage(ec2: Ec2Gateway, stage: string, remove: boole
   const report = {
     owner,
     removed: remove,
+    instances: plan.instances.map(({ id }) => id),
     images: plan.images.map(({ id }) => id),
     snapshots,
     leftAlone: plan.leftAlone,
   };
   if (!remove) return { ...report, errors: [] };
   const errors: { id: string; error: string }[] = [];
+  if (plan.instances.length > 0) {
+    try {
+      for (const [id, error] of await ec2.terminate(plan.instances.map(({ id }) => id))) errors.push({ id, error });
+    } catch (error: unknown) {
+      const message = error instanceof Error ? error.message : String(error);
+      for (const { id } of plan.instances) errors.push({ id, error: message });
+    }
+  }
   const leftover = new Set(plan.snapshots.map(({ id }) => id));
   for (const image of plan.images) {
     try {
@@ -75,6 +90,8 @@ export async function cleanupStage(ec2: Ec2Gateway, stage: string, remove: boole
 function print(report: CleanupReport): void {
   const verb = report.removed ? 'removed' : 'would remove';
   const table = new Table({ head: ['resource', 'what'] });
+  for (const id of report.instances)
+    table.push([id, `restore-test instance: ${report.removed ? 'terminated' : 'would terminate'}`]);
   for (const id of report.images) table.push([id, `image: ${verb}, with its snapshots`]);
   for (const id of report.snapshots) table.push([id, `snapshot: ${verb}`]);
   for (const { id, reasons } of report.leftAlone)
@@ -82,7 +99,8 @@ function print(report: CleanupReport): void {
   for (const { id, error } of report.errors) table.push([id, `failed: ${error}`]);
   process.stdout.write(`${table.toString()}\n`);
   process.stdout.write(
-    `${report.images.length} image(s) and ${report.snapshots.length} snapshot(s) of ${report.owner} ${verb}` +
+    `${report.instances.length} restore-test instance(s), ${report.images.length} image(s) and ` +
+      `${report.snapshots.length} snapshot(s) of ${report.owner} ${verb}` +
       `${report.removed ? '' : ' (run again with --yes to remove them)'}; ${report.leftAlone.length} look-alike(s) left alone\n`,
   );
 }

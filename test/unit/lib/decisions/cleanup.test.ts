@@ -1,6 +1,6 @@
 import { planCleanup } from '../../../../lib/decisions/cleanup';
-import type { Image, Snapshot } from '../../../../lib/model';
-import { ImageTag, imageName } from '../../../../lib/tags';
+import type { Image, Instance, InstanceState, Snapshot } from '../../../../lib/model';
+import { ImageTag, imageName, RestoreTestTag } from '../../../../lib/tags';
 
 const OURS = { owner: 'ami-backup-prod', accountId: '111122223333' };
 const RUN = '20261126T0300Z';
@@ -57,13 +57,57 @@ describe('planCleanup', () => {
   });
 
   it('has nothing left to do once done: a second plan over what remains is empty', () => {
-    const plan = planCleanup([], [], OURS);
-    expect(plan).toEqual({ images: [], snapshots: [], leftAlone: [] });
+    const plan = planCleanup([], [], OURS, []);
+    expect(plan).toEqual({ images: [], snapshots: [], instances: [], leftAlone: [] });
   });
 
   it('skips images already deregistered', () => {
     expect(planCleanup([image('ami-e5', 'i-0000000000000000e', { state: 'deregistered' })], [], OURS).images).toEqual(
       [],
     );
+  });
+});
+
+function instance(id: string, tags: Record<string, string>, state: InstanceState = 'running'): Instance {
+  return { id, state, tags };
+}
+
+const TEST_TAGS = {
+  [ImageTag.managedBy]: OURS.owner,
+  [RestoreTestTag.testInstance]: '20261129T1200Z',
+  [RestoreTestTag.imageId]: 'ami-a1',
+  [ImageTag.instanceId]: 'i-0000000000000000a',
+};
+
+describe("planCleanup of the stage's restore-test instances", () => {
+  it('terminates those carrying the ownership and test-instance tags, and nothing else', () => {
+    const test = instance('i-1000000000000000a', TEST_TAGS);
+    const stopped = instance('i-1000000000000000b', TEST_TAGS, 'stopped');
+    const pending = instance('i-1000000000000000c', TEST_TAGS, 'pending');
+    const otherStage = instance('i-1000000000000000d', { ...TEST_TAGS, [ImageTag.managedBy]: 'ami-backup-dev' });
+    const { [ImageTag.managedBy]: _owner, ...unowned } = TEST_TAGS;
+    const noOwner = instance('i-1000000000000000e', unowned);
+    const { [RestoreTestTag.testInstance]: _test, ...notATest } = TEST_TAGS;
+    const ownedNotATest = instance('i-1000000000000000f', notATest);
+
+    const plan = planCleanup([], [], OURS, [test, stopped, pending, otherStage, noOwner, ownedNotATest]);
+
+    expect(plan.instances.map(({ id }) => id)).toEqual([
+      'i-1000000000000000a',
+      'i-1000000000000000b',
+      'i-1000000000000000c',
+    ]);
+    // Carrying the stage's tag without being a test instance: listed, never terminated. Others' are not listed.
+    expect(plan.leftAlone).toEqual([
+      { id: 'i-1000000000000000f', reasons: [expect.stringMatching(/not a restore-test instance/)] },
+    ]);
+  });
+
+  it('has nothing to do for test instances already ended', () => {
+    const ended = [
+      instance('i-2000000000000000a', TEST_TAGS, 'shutting-down'),
+      instance('i-2000000000000000b', TEST_TAGS, 'terminated'),
+    ];
+    expect(planCleanup([], [], OURS, ended)).toEqual({ images: [], snapshots: [], instances: [], leftAlone: [] });
   });
 });
