@@ -2,6 +2,7 @@
  * Configuration, read from the environment and validated once at cold start into a frozen object.
  * A missing or invalid variable fails loudly and names itself.
  */
+import { EC2_RATES, type Rate } from './pacing';
 
 export interface Config {
   /** The opt-in tag an operator sets on an instance. */
@@ -57,6 +58,8 @@ export interface Config {
   readonly rotateHours: readonly number[];
   /** Restore tests: instances launched from the newest good backups, checked, then terminated. */
   readonly restoreTests: RestoreTestConfig;
+  /** The most each paced EC2 action is called: EC2's default rates, or the account's raised ones. */
+  readonly rateCeilings: Readonly<Record<string, Rate>>;
 }
 
 export interface RestoreTestConfig {
@@ -158,6 +161,28 @@ export function rotationHours(expression: string): number[] {
   return hours;
 }
 
+/**
+ * The ceilings of the paced actions: EC2's documented refill rates and bucket sizes, raised where the account's limits
+ * are (`EC2_RATE_LIMITS`, e.g. `CreateImage=10:100,DeregisterImage=20:200`: calls a second, then the bucket's size).
+ * Pacing never goes above a ceiling, so raised limits are used only once they are given here.
+ */
+export function rateCeilings(raw: string | undefined): Readonly<Record<string, Rate>> {
+  if (raw === undefined || raw.trim() === '') return EC2_RATES;
+  const ceilings: Record<string, Rate> = { ...EC2_RATES };
+  for (const entry of raw.split(',')) {
+    const match = /^\s*([A-Za-z]+)=(\d+(?:\.\d+)?):(\d+)\s*$/.exec(entry);
+    const [action, perSecond, burst] = [match?.[1] ?? '', Number(match?.[2]), Number(match?.[3])];
+    const documented = EC2_RATES[action];
+    if (match === null || documented === undefined || perSecond < documented.perSecond || burst < documented.burst) {
+      throw new ConfigError(
+        `environment variable EC2_RATE_LIMITS must list <action>=<calls a second>:<bucket size> for ${Object.keys(EC2_RATES).join(', ')}, each at least EC2's default, got '${entry.trim()}'`,
+      );
+    }
+    ceilings[action] = { perSecond, burst };
+  }
+  return Object.freeze(ceilings);
+}
+
 export function readConfig(env: Env = process.env): Config {
   const rebootGraceSeconds = wholeNumber(env, 'REBOOT_GRACE_SECONDS', 300, 0, 86_400);
   const readyTimeoutSeconds = wholeNumber(env, 'READY_TIMEOUT_SECONDS', 3600, 60, 7 * 86_400);
@@ -197,6 +222,7 @@ export function readConfig(env: Env = process.env): Config {
     maxExpirePerRun: wholeNumber(env, 'MAX_EXPIRE_PER_RUN', 5, 1, 1000),
     rotateHours: Object.freeze(rotationHours(text(env, 'ROTATE_SCHEDULE', DEFAULT_ROTATE_SCHEDULE))),
     restoreTests: readRestoreTestConfig(env, owner),
+    rateCeilings: rateCeilings(env.EC2_RATE_LIMITS),
   });
 }
 

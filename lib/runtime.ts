@@ -12,6 +12,7 @@ import { Ec2Gateway } from './ec2-gateway';
 import { DEFAULT_MAX_ATTEMPTS, DeadlineRetryStrategy } from './errors';
 import { logger } from './logger';
 import { metrics } from './metrics';
+import { Pacers } from './pacing';
 import { Passes, SwitchedRule } from './passes';
 import type { UseCaseContext } from './use-cases/context';
 
@@ -38,7 +39,10 @@ export function maxAttemptsFrom(env: NodeJS.ProcessEnv): number {
 export function createRuntime(env: NodeJS.ProcessEnv = process.env): (lambda: Context) => UseCaseContext {
   const config = readConfig(env);
   const maxAttempts = maxAttemptsFrom(env);
-  const ec2 = new Ec2Gateway(new EC2Client({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) }));
+  const ec2 = new Ec2Gateway(
+    new EC2Client({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) }),
+    new Pacers(config.rateCeilings),
+  );
   const eventBridge = new EventBridgeClient({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) });
   const events = new BackupEvents(config.eventBusName, eventBridge);
   const passes = new Passes({ regular: config.passesRule, minutely: config.minutePassesRule }, eventBridge);

@@ -223,6 +223,7 @@ describe('serverless package with the default parameters', () => {
           RESTORE_TEST_SAMPLE: 'all',
           RESTORE_TEST_TIMEOUT_MINUTES: '20',
           RESTORE_TEST_CHECKS_RULE: 'ami-backup-dev-restore-test-checks',
+          EC2_RATE_LIMITS: '',
           POWERTOOLS_SERVICE_NAME: 'ami-backup',
           POWERTOOLS_LOG_LEVEL: 'INFO',
           NODE_OPTIONS: '--enable-source-maps',

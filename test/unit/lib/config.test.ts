@@ -1,4 +1,5 @@
-import { ConfigError, readConfig } from '../../../lib/config';
+import { ConfigError, rateCeilings, readConfig } from '../../../lib/config';
+import { EC2_RATES } from '../../../lib/pacing';
 
 const MINIMAL = { OWNER: 'ami-backup-prod' };
 
@@ -22,12 +23,15 @@ describe('readConfig', () => {
       eventBusName: 'default',
       passesRule: 'ami-backup-prod-passes',
       minutePassesRule: 'ami-backup-prod-minute-passes',
+      rotationPassesRule: 'ami-backup-prod-rotation-passes',
+      restoreTests: { checksRule: 'ami-backup-prod-restore-test-checks', timeoutMinutes: 20 },
       staleAfterHours: 36,
       passIntervalSeconds: 300,
       minRetain: 1,
       minRetainDays: 0,
       maxExpirePerRun: 5,
       rotateHours: [6, 7, 8, 9],
+      rateCeilings: EC2_RATES,
     });
   });
 
@@ -54,6 +58,7 @@ describe('readConfig', () => {
       MIN_RETAIN_DAYS: '14',
       MAX_EXPIRE_PER_RUN: '20',
       ROTATE_SCHEDULE: 'cron(30 1,4-5 * * ? *)',
+      EC2_RATE_LIMITS: 'CreateImage=10:100',
     };
 
     // Act
@@ -74,12 +79,15 @@ describe('readConfig', () => {
       eventBusName: 'backups',
       passesRule: 'dev-passes',
       minutePassesRule: 'dev-minute-passes',
+      rotationPassesRule: 'ami-backup-dev-rotation-passes',
+      restoreTests: { checksRule: 'ami-backup-dev-restore-test-checks', timeoutMinutes: 20 },
       staleAfterHours: 48,
       passIntervalSeconds: 60,
       minRetain: 2,
       minRetainDays: 14,
       maxExpirePerRun: 20,
       rotateHours: [1, 4, 5],
+      rateCeilings: { ...EC2_RATES, CreateImage: { perSecond: 10, burst: 100 } },
     });
   });
 
@@ -201,6 +209,26 @@ describe('readConfig', () => {
     'refuses %s as the passes schedule',
     (expression) => {
       expect(() => readConfig({ ...MINIMAL, PASSES_SCHEDULE: expression })).toThrow(/PASSES_SCHEDULE must be a rate/);
+    },
+  );
+});
+
+describe('rateCeilings', () => {
+  it("is EC2's documented rates unless raised limits are given", () => {
+    expect(rateCeilings(undefined)).toBe(EC2_RATES);
+    expect(rateCeilings(' ')).toBe(EC2_RATES);
+    expect(rateCeilings('CreateImage=10:100, DeregisterImage=20.5:400')).toEqual({
+      ...EC2_RATES,
+      CreateImage: { perSecond: 10, burst: 100 },
+      DeregisterImage: { perSecond: 20.5, burst: 400 },
+    });
+  });
+
+  it.each(['CreateImage=10', 'RunInstances=10:100', 'CreateImage=4:100', 'CreateImage=10:10', 'CreateImage=ten:100'])(
+    'refuses %p, naming the variable',
+    (raw) => {
+      expect(() => rateCeilings(raw)).toThrow(ConfigError);
+      expect(() => rateCeilings(raw)).toThrow(/EC2_RATE_LIMITS/);
     },
   );
 });
