@@ -13,7 +13,10 @@
  *    the image is the only one);
  * 7. never more than `maxDownPerGroup` members of a group down for images' reboots at once, and never more than
  *    `maxConcurrentReboots` instances fleet-wide, as the endpoint's timeline shows them (from the OS shutdown to the
- *    status checks `ok`; one that never comes back counts until the service gives up on it, its ready timeout).
+ *    status checks `ok`; one that never comes back counts until the service gives up on it, its ready timeout);
+ * 8. no restore-test instance (the ownership tag and the test-instance tag) outlives its test: none is left pending,
+ *    running, stopping or stopped longer after its launch than the restore-test timeout, plus the time for a checking
+ *    pass to notice; after a run has converged, none is left at all.
  * The service's own images are those of this account with its ownership tag, named from their instance and run tags,
  * and made by EC2 from that instance; any other image carrying the tag is a look-alike: foreign (4), never counted as
  * a backup (1, 2), and neither it nor its snapshots are ever deleted.
@@ -32,6 +35,8 @@ import {
   InstanceTag,
   imageName,
   OperatorTag,
+  parseRunId,
+  RestoreTestTag,
   type Tags,
 } from '../../lib/tags';
 import type { AuditEntry, Ec2Backend, PutEventsEntry } from '../ec2';
@@ -105,7 +110,9 @@ export type InvariantSettings = Pick<
   | 'rebootWindowMinutes'
   | 'maxDownPerGroup'
   | 'maxConcurrentReboots'
->;
+> &
+  /** The restore tests' timeout (default 20 minutes, the deployment's). */
+  Partial<Pick<Config, 'restoreTests'>>;
 
 export type InvariantName =
   | 'backup-or-failure'
@@ -116,7 +123,8 @@ export type InvariantName =
   | 'imaged-as-its-mode-asks'
   | 'no-reboot-call'
   | 'group-limit'
-  | 'fleet-limit';
+  | 'fleet-limit'
+  | 'test-instance-ended';
 
 export interface Violation {
   readonly invariant: InvariantName;
@@ -495,6 +503,32 @@ function withinLimits(input: InvariantInput): Violation[] {
   return violations;
 }
 
+const ENDED: ReadonlySet<string> = new Set(['shutting-down', 'terminated']);
+const DEFAULT_RESTORE_TEST_TIMEOUT_MINUTES = 20;
+
+/**
+ * (8) No restore-test instance of the service still there (not shutting down or terminated) longer after its launch
+ * pass (its test-instance tag: the pass's minute) than the restore-test timeout plus a checking pass's allowance.
+ */
+function testInstancesEnded({ after, settings }: InvariantInput): Violation[] {
+  const timeoutSeconds =
+    (settings.restoreTests?.timeoutMinutes ?? DEFAULT_RESTORE_TEST_TIMEOUT_MINUTES) * 60 + SWEEP_ALLOWANCE_SECONDS;
+  return after.instances.flatMap((instance) => {
+    const run = instance.tags[RestoreTestTag.testInstance];
+    if (instance.tags[ImageTag.managedBy] !== settings.owner || run === undefined || ENDED.has(instance.state))
+      return [];
+    const launched = parseRunId(run)?.getTime();
+    if (launched !== undefined && (after.now - launched) / 1000 <= timeoutSeconds) return [];
+    return [
+      {
+        invariant: 'test-instance-ended',
+        resources: [instance.id],
+        message: `${instance.id}: restore-test instance of run ${run} still ${instance.state} (image ${instance.tags[RestoreTestTag.imageId] ?? '?'}; timeout ${timeoutSeconds} s)`,
+      },
+    ];
+  });
+}
+
 /** Every violation of the promises, each with the resources that break it; empty when they all hold. */
 export function checkInvariants(input: InvariantInput): Violation[] {
   return [
@@ -505,5 +539,6 @@ export function checkInvariants(input: InvariantInput): Violation[] {
     ...notStuck(input),
     ...imagedAsItsModeAsks(input),
     ...withinLimits(input),
+    ...testInstancesEnded(input),
   ];
 }

@@ -5,6 +5,12 @@
  * out), Lambda's retries and the schedules carrying on. The promises must hold after that night and after the start of
  * the next. A cut after any other call (a read followed by a read) leaves the world as the cut after that next read
  * does, since reads change nothing: the every-minute passes that find nothing to do are left out that way.
+ *
+ * Restore tests run in the crashed night too: deployed with a subnet and security group, and scheduled (here daily) at
+ * 05:00, after the night's backups, with checking passes every 5 minutes until 05:25 (the launch plus the timeout).
+ * Their calls (the launches, the checks, the results recorded, the terminations) are crash points like the others,
+ * sampled where they repeat (of a pass's launches, the first and the last), and no test instance may outlive its
+ * test, whatever was cut.
  */
 import type { Violation, World } from '../../../local/runner/invariants';
 import { type Harness, MIXED_FLEET, night, type Saved, SOAK, SOAK_FLEET, startHarness } from './harness';
@@ -22,25 +28,47 @@ let before: World;
 let calls: number;
 /** The calls to cut after, 1-based. */
 let crashPoints: number[];
+/** The calls of the restore tests' passes cut after. */
+let restoreTestSteps: string[];
+
+/** Restore tests on, inside the crashed night's window (the weekly default would fall on a Sunday afternoon). */
+const RESTORE_TEST_PARAMS = {
+  restoreTestSubnetId: 'subnet-0123456789abcdef0',
+  restoreTestSecurityGroupId: 'sg-0123456789abcdef0',
+  restoreTestSchedule: 'cron(0 5 * * ? *)',
+  restoreTestCheckSchedule: 'cron(0-25/5 5 * * ? *)',
+};
 
 const CRASH_NIGHT_START = night(2, '02:55');
+/** The restore tests' passes: from the launch to the last check. */
+const RESTORE_TESTS_START = night(2, '04:59');
+const RESTORE_TESTS_END = night(2, '05:29');
 const CRASH_NIGHT_END = night(2, '06:05');
 // The soak carries on through the next night's rotation too.
 const NEXT_NIGHT_CHECK = SOAK ? night(3, '06:05') : night(3, '03:30');
 
 beforeAll(async () => {
-  harness = await startHarness(SOAK ? SOAK_FLEET : MIXED_FLEET);
+  harness = await startHarness(SOAK ? SOAK_FLEET : MIXED_FLEET, { params: RESTORE_TEST_PARAMS });
   // A first night, so that the crashed night's rotation has images to expire.
   await harness.run(CRASH_NIGHT_START);
   saved = harness.save();
   await harness.restore(saved);
   before = harness.world();
   const start = harness.ec2.faults.requests;
+  await harness.run(RESTORE_TESTS_START);
+  const windowStart = harness.ec2.faults.requests - start;
+  await harness.run(RESTORE_TESTS_END);
+  const windowEnd = harness.ec2.faults.requests - start;
   await harness.run(CRASH_NIGHT_END);
   const actions = harness.ec2.faults.actions.slice(start);
   calls = actions.length;
   const writes = (action: string | undefined): boolean => action !== undefined && !action.startsWith('Describe');
   crashPoints = actions.flatMap((action, index) => (writes(action) || writes(actions[index + 1]) ? [index + 1] : []));
+  // The restore tests' passes, sampled: within a run of the same call (a launch per image), only its first and last.
+  const inWindow = (k: number): boolean => k > windowStart && k <= windowEnd;
+  const sameAround = (k: number): boolean => actions[k - 2] === actions[k - 1] && actions[k] === actions[k - 1];
+  crashPoints = crashPoints.filter((k) => !inWindow(k) || !sameAround(k));
+  restoreTestSteps = [...new Set(crashPoints.filter(inWindow).map((k) => actions[k - 1] ?? ''))].sort();
 }, 60_000);
 
 afterAll(async () => {
@@ -51,6 +79,10 @@ it('a clean night keeps every promise', () => {
   expect(harness.check(before, night(2, '03:00'))).toEqual([]);
   expect(calls).toBeGreaterThan(20);
   expect(crashPoints.length).toBeGreaterThan(20);
+  // The restore tests' steps are among the calls cut after: the launches, the checks, the results, the terminations.
+  expect(restoreTestSteps).toEqual(
+    expect.arrayContaining(['RunInstances', 'DescribeInstanceStatus', 'PutEvents', 'CreateTags', 'TerminateInstances']),
+  );
 });
 
 it('every crash point converges: the promises hold after the night and after the start of the next', async () => {

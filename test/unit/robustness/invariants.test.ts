@@ -450,3 +450,48 @@ describe('checkInvariants', () => {
     });
   });
 });
+
+describe('restore-test instances', () => {
+  const testTags = (run: string, owner = OWNER): Record<string, string> => ({
+    'ami-backup:managed-by': owner,
+    'ami-backup:test-instance': run,
+    'ami-backup:image-id': 'ami-00000002',
+    'ami-backup:instance-id': 'i-00000001',
+  });
+  const withInstances = (instances: WorldInstance[]): InvariantInput => {
+    const base = input({});
+    const after = world({ ...base.after, instances: [...base.after.instances, ...instances] });
+    return { ...base, after };
+  };
+
+  it('allows a test instance within its timeout, and ended ones whatever their age', () => {
+    const recent = { id: 'i-t1', state: 'running', tags: testTags('20261127T0550Z') };
+    const ended = [
+      { id: 'i-t2', state: 'terminated', tags: testTags('20261126T0500Z') },
+      { id: 'i-t3', state: 'shutting-down', tags: testTags('20261126T0500Z') },
+    ];
+    expect(checkInvariants(withInstances([recent, ...ended]))).toEqual([]);
+  });
+
+  it('reports one left running, pending or stopped past the timeout and a pass, naming it', () => {
+    const left = [
+      { id: 'i-t4', state: 'running', tags: testTags('20261127T0500Z') },
+      { id: 'i-t5', state: 'stopped', tags: testTags('20261126T1200Z') },
+      { id: 'i-t6', state: 'pending', tags: testTags('not-a-run') },
+    ];
+    const violations = checkInvariants(withInstances(left));
+    expect(violations.map(({ invariant, resources }) => ({ invariant, resources }))).toEqual([
+      { invariant: 'test-instance-ended', resources: ['i-t4'] },
+      { invariant: 'test-instance-ended', resources: ['i-t5'] },
+      { invariant: 'test-instance-ended', resources: ['i-t6'] },
+    ]);
+    // The deployment's timeout counts: with an hour, the 05:00 test may still run at 06:05.
+    const longer = { ...SETTINGS, restoreTests: { timeoutMinutes: 60, checksRule: 'checks' } };
+    expect(checkInvariants({ ...withInstances(left.slice(0, 1)), settings: longer })).toEqual([]);
+  });
+
+  it("ignores another stage's test instances", () => {
+    const other = { id: 'i-t7', state: 'running', tags: testTags('20261126T0500Z', 'ami-backup-prod') };
+    expect(checkInvariants(withInstances([other]))).toEqual([]);
+  });
+});
