@@ -323,6 +323,12 @@ async function main(): Promise<void> {
   // From the second night on, when rotation has images to expire too.
   const steadyNights = callsByNight.length > 1 ? callsByNight.slice(1) : callsByNight;
   const steadyCalls = steadyNights.flatMap((tally) => Object.values(tally)).reduce((sum, n) => sum + n, 0);
+  // One call per image made or expired (and per snapshot EC2 left behind); the rest are describes and tag writes,
+  // batched 1,000 ids a call or paged: what a night costs besides, nearly the same for 100 instances or 10,000.
+  const perImageActions = new Set(['CreateImage', 'DeregisterImage', 'DeleteSnapshot']);
+  const steadyPerImageCalls = steadyNights
+    .flatMap((tally) => Object.entries(tally))
+    .reduce((sum, [action, n]) => sum + (perImageActions.has(action) ? n : 0), 0);
   const simulatedNightSeconds = lastNightLength(records);
   // The deployment's settings as the functions got them.
   const setting = (name: string): number => {
@@ -375,6 +381,9 @@ async function main(): Promise<void> {
     maxDowntimeSecondsPerInstance: Math.max(0, ...states.map((instance) => instance.downtimeSeconds)),
     ec2Calls,
     callsPerInstancePerNight: Math.round((steadyCalls / steadyNights.length / options.instances) * 100) / 100,
+    perImageCallsPerInstancePerNight:
+      Math.round((steadyPerImageCalls / steadyNights.length / options.instances) * 100) / 100,
+    batchedCallsPerNight: Math.round((steadyCalls - steadyPerImageCalls) / steadyNights.length),
     // Calls EC2's buckets refused with RequestLimitExceeded (all nights), and their share of the service's calls.
     throttledCalls,
     throttledShare: serviceCalls > 0 ? Math.round((throttledCalls / serviceCalls) * 10_000) / 10_000 : 0,

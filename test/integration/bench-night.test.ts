@@ -22,6 +22,9 @@ interface Figures {
   retain: number;
   history: number;
   peakHeapMiB: Record<string, number>;
+  callsPerInstancePerNight: number;
+  perImageCallsPerInstancePerNight: number;
+  batchedCallsPerNight: number;
   memorySizeMiB: Record<string, number>;
   problems: string[];
 }
@@ -53,6 +56,10 @@ it('backs up a 500-instance fleet in groups of ten two nights running under EC2 
   expect(figures.ec2Calls.CreateImage).toBe(1000);
   expect(figures.ec2Calls.DeregisterImage).toBe(500);
   expect(figures.ec2Calls.RebootInstances).toBeUndefined();
+  // The second night's calls: one CreateImage and one DeregisterImage an instance, and the batched rest.
+  expect(figures.perImageCallsPerInstancePerNight).toBe(2);
+  expect(figures.batchedCallsPerNight).toBeGreaterThan(0);
+  expect(figures.callsPerInstancePerNight).toBeCloseTo(2 + figures.batchedCallsPerNight / 500, 1);
   expect(figures.simulatedNightSeconds).toBeGreaterThanOrEqual(figures.boundSeconds);
   expect(Object.keys(figures.peakHeapMiB).sort()).toEqual(FUNCTIONS);
 }, 300_000);
