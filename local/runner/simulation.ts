@@ -146,9 +146,9 @@ export interface DroppedEvent {
   readonly functionName: string;
   readonly trigger: AsyncTrigger;
   readonly sentAt: Date;
-  /** When it reached its maximum age. */
+  /** When it reached its maximum age (or, for a firing the simulation fell behind, when it was skipped). */
   readonly at: Date;
-  /** Its attempts, all refused. */
+  /** Its attempts, all refused (0: a firing skipped because a later one of its schedule was due too). */
   readonly attempts: number;
 }
 
@@ -541,10 +541,27 @@ export async function simulate(options: SimulationOptions, until: Date): Promise
       return { at: first.done ? Number.POSITIVE_INFINITY : first.value.getTime(), fn, trigger, times };
     }),
   );
-  /** Fires a schedule (if its rule is enabled) and moves it on. Whether an invocation started. */
+  /**
+   * Fires a schedule (if its rule is enabled) and moves it on. Firings that fell behind the clock (it ran on while an
+   * invocation did, or in real time faster than the simulation) are not fired one by one with their old times: the
+   * latest fires, the earlier ones are dropped (on Lambda they would have run at their time, or been throttled and
+   * dropped). Whether an invocation started.
+   */
   const fire = async (due: Due): Promise<boolean> => {
-    const firedAt = due.at;
-    const next = due.times.next();
+    let firedAt = due.at;
+    let next = due.times.next();
+    const now = clock.now().getTime();
+    while (!next.done && next.value.getTime() <= now) {
+      options.onDrop?.({
+        functionName: due.fn.name,
+        trigger: 'schedule',
+        sentAt: new Date(firedAt),
+        at: new Date(now),
+        attempts: 0,
+      });
+      firedAt = next.value.getTime();
+      next = due.times.next();
+    }
     due.at = next.done ? Number.POSITIVE_INFINITY : next.value.getTime();
     const { ruleName } = due.trigger;
     if (ruleName !== undefined && options.ruleEnabled !== undefined && !(await options.ruleEnabled(ruleName))) {

@@ -51,6 +51,12 @@ describe('the project’s serverless.yml, as the framework resolves it', () => {
     );
     expect(fn('rotate').events).toEqual([
       { kind: 'schedule', schedule: parseSchedule('cron(0 6-9 * * ? *)'), enabled: true },
+      {
+        kind: 'schedule',
+        schedule: parseSchedule('rate(15 minutes)'),
+        enabled: false,
+        name: 'ami-backup-dev-rotation-passes',
+      },
     ]);
   });
 

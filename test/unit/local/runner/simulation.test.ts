@@ -405,6 +405,38 @@ describe('simulate: invocations side by side, as Lambda runs them', () => {
     expect(records[1]?.result).toMatchObject({ time: '2026-11-26T03:10:00Z' });
   });
 
+  it('fires only the latest of the ticks the clock ran past, dropping the earlier ones', async () => {
+    const { handler, spans } = runner(SECOND);
+    const drops: DroppedEvent[] = [];
+    let overshoot = 12 * MINUTE;
+    const base = options({ handler, schedules: everyFiveMinutes });
+    const records = await simulate(
+      {
+        ...base,
+        // A clock that ran on by itself (real time, faster than the simulation) the first time it was moved.
+        clock: {
+          now: () => clock.now(),
+          reach: async (target) => {
+            clock.advanceTo(new Date(target.getTime() + overshoot));
+            overshoot = 0;
+            time.sync();
+          },
+        },
+        onDrop: (drop) => drops.push(drop),
+      },
+      at(21 * MINUTE),
+    );
+
+    // Its first step (to 01:00) found the clock at 13:00: the 05:00 tick is dropped, the 10:00 one runs, late.
+    expect(drops.map((drop) => [drop.sentAt.getTime() - START, drop.attempts])).toEqual([[5 * MINUTE, 0]]);
+    expect(records.map((record) => (record.result as { time: string }).time)).toEqual([
+      '2026-11-26T03:10:00Z',
+      '2026-11-26T03:15:00Z',
+      '2026-11-26T03:20:00Z',
+    ]);
+    expect(spans.map((span) => span.start)).toEqual([13 * MINUTE, 15 * MINUTE, 20 * MINUTE]);
+  });
+
   it('runs a queue’s batches side by side up to its mapping’s maximum concurrency', async () => {
     const { handler, spans, mostInFlight } = runner(90 * SECOND);
     const queue = trigger({ batchSize: 1, maximumConcurrency: 2 });
