@@ -22,19 +22,23 @@ describe('HeapMeter', () => {
       for (let round = 0; round < 20; round += 1) new Array(1_000_000).fill(round + 0.5);
     };
 
-    // Act
-    const held = await meter.measure('holds', async () => new Array(4_000_000).fill(0.5));
-    await meter.measure('litters', garbage);
+    // Act: three times each, as the test framework may free another test file's modules during one of them, and
+    // what it frees then hides as much of what that invocation holds (the figure is the largest invocation's).
+    const held: number[][] = [];
+    for (let round = 0; round < 3; round += 1) {
+      held.push(await meter.measure('holds', async () => new Array(4_000_000).fill(0.5)));
+      await meter.measure('litters', garbage);
+    }
 
     // Assess: 4,000,000 doubles are 30.5 MiB, or about half when V8 stores them more compactly (it varies by
     // machine); the garbage was never live all at once.
     const report = meter.report();
-    expect(held).toHaveLength(4_000_000);
+    expect(held.map((array) => array.length)).toEqual([4_000_000, 4_000_000, 4_000_000]);
     expect(report.holds?.peakHeapMiB).toBeGreaterThanOrEqual(15);
     expect(report.holds?.peakHeapMiB).toBeGreaterThan((report.litters?.peakHeapMiB ?? 0) + 5);
     expect(report.holds?.peakHeapMiB).toBeLessThan(31 + SLACK_BYTES / MIB);
     expect(report.litters?.peakHeapMiB).toBeLessThan(8 + SLACK_BYTES / MIB);
-    expect(report.holds).toMatchObject({ invocations: 1, overlapped: 0 });
+    expect(report.holds).toMatchObject({ invocations: 3, overlapped: 0 });
   });
 
   it('keeps each function’s largest invocation and counts the invocations that overlapped another', async () => {
