@@ -11,6 +11,9 @@ import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import Table from 'cli-table3';
 import { seededRandom } from '../ec2/events';
+import { writeNightReport } from '../timeline/html';
+import { nightTimeline } from '../timeline/lanes';
+import { recordNights } from '../timeline/record';
 import { DEMO_FLEET, generatedFleet } from './fleet';
 import { type NightReport, type Progress, runNights } from './night';
 
@@ -24,6 +27,8 @@ const USAGE = `Usage: npm start -- [options]
   --throttling     let the embedded endpoint throttle as EC2 does
   --no-iam         do not enforce the functions' IAM roles on the embedded endpoint (enforced by default)
   --logs TARGET    the functions' logs: a file path, or "stderr" (default: none)
+  --timeline FILE  write the night's timeline, an HTML page, there (default night-report.html)
+  --no-timeline    do not write it (nor is it written with --endpoint)
   --help`;
 
 /**
@@ -130,6 +135,8 @@ async function main(): Promise<number> {
       throttling: { type: 'boolean', default: false },
       'no-iam': { type: 'boolean', default: false },
       logs: { type: 'string' },
+      timeline: { type: 'string' },
+      'no-timeline': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -142,6 +149,10 @@ async function main(): Promise<number> {
     values.instances === undefined
       ? DEMO_FLEET
       : generatedFleet(positive('instances', values.instances, 1), seededRandom(positive('seed', values.seed, 1)));
+  if (values.endpoint !== undefined && values.timeline !== undefined) {
+    throw new Error('--timeline needs the embedded endpoint: another keeps no timeline');
+  }
+  const timelineFile = values['no-timeline'] ? undefined : resolve(values.timeline ?? 'night-report.html');
   routeLogs(values.logs);
   // This machine may run Node.js 20 while Lambda runs 22: the SDK's notice about it is not news here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -165,23 +176,31 @@ async function main(): Promise<number> {
       steps,
     });
   };
-  const report = await runNights({
+  const common = {
     fleet,
     nights,
     serverlessFile: resolve(__dirname, '../../serverless.yml'),
-    // Another endpoint may not know the demo's subnet: restore tests run on the embedded one.
-    ...(values.endpoint === undefined
-      ? { start: demoStart(nights), params: DEMO_PARAMS }
-      : { endpoint: values.endpoint }),
-    ...(values.speed === undefined ? {} : { speed: positive('speed', values.speed, 1) }),
     throttling: values.throttling,
     iam: !values['no-iam'],
     ...(values.logs === undefined ? { logLevel: 'SILENT' } : {}),
     // Followed only where it is shown: sampling the fleet each step costs calls.
     ...(showProgress ? { onProgress } : {}),
-  }).finally(() => {
+  };
+  // Another endpoint may not know the demo's subnet: restore tests run on the embedded one, which keeps a timeline.
+  const { report, events } = await (values.endpoint === undefined
+    ? recordNights({ ...common, start: demoStart(nights), params: DEMO_PARAMS })
+    : runNights({
+        ...common,
+        endpoint: values.endpoint,
+        ...(values.speed === undefined ? {} : { speed: positive('speed', values.speed, 1) }),
+      }).then((report) => ({ report, events: undefined }))
+  ).finally(() => {
     if (showProgress) bar.stop();
   });
+  if (events !== undefined && timelineFile !== undefined) {
+    writeNightReport(timelineFile, nightTimeline(events));
+    process.stderr.write(`The night's timeline: ${timelineFile}\n`);
+  }
 
   if (values.json) {
     const { instances, totals, simulatedSeconds, wallSeconds } = report;
