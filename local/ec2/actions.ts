@@ -8,7 +8,10 @@ import type { Ec2Backend, StateChange } from './store';
 import { itemList, tagSet, type XmlObject, type XmlValue } from './xml';
 
 export interface ActionContext {
+  /** The store of the Region the request is made in. */
   backend: Ec2Backend;
+  /** The store of any Region (CopyImage reads its source there). */
+  backendIn(region: string): Ec2Backend;
   requestId: string;
   account: string;
   /** Snapshots the caller may not delete (IAM), which DeregisterImage keeps. */
@@ -150,7 +153,8 @@ function imageXml(image: ImageRecord, account: string): XmlObject {
           volumeSize: device.volumeSize,
           deleteOnTermination: device.deleteOnTermination,
           volumeType: device.volumeType,
-          encrypted: false,
+          kmsKeyId: device.kmsKeyId,
+          encrypted: device.encrypted ?? false,
         },
       })),
     ),
@@ -160,6 +164,7 @@ function imageXml(image: ImageRecord, account: string): XmlObject {
     stateReason: image.stateReason === undefined ? undefined : { ...image.stateReason },
     deprecationTime: image.deprecationTime,
     sourceImageId: image.sourceImageId,
+    sourceImageRegion: image.sourceImageRegion,
   };
 }
 
@@ -174,7 +179,8 @@ function snapshotXml(snapshot: SnapshotRecord, context: ActionContext): XmlObjec
     ownerId: context.account,
     volumeSize: snapshot.volumeSize,
     description: snapshot.description,
-    encrypted: false,
+    encrypted: snapshot.encrypted ?? false,
+    kmsKeyId: snapshot.kmsKeyId,
     storageTier: 'standard',
     tagSet: tagSet(snapshot.tags),
   };
@@ -261,13 +267,16 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   },
 
   CopyImage(params, context) {
-    params.requiredString('SourceRegion'); // any Region is accepted: there is one store
+    // Served in the destination Region (the request's); the source is read in its own Region's store.
     const image = context.backend.copyImage({
       sourceImageId: params.requiredString('SourceImageId'),
+      sourceBackend: context.backendIn(params.requiredString('SourceRegion')),
       name: params.requiredString('Name'),
       description: params.string('Description'),
       clientToken: params.string('ClientToken'),
       copyImageTags: params.boolean('CopyImageTags') ?? false,
+      encrypted: params.boolean('Encrypted'),
+      kmsKeyId: params.string('KmsKeyId'),
       tagSpecifications: params.tagSpecifications(),
       requestId: context.requestId,
     });

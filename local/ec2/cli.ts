@@ -6,7 +6,8 @@ const USAGE = `Usage: npm run local:ec2 -- [--port 4599] [--host 127.0.0.1] [--s
   --speed          simulated time runs N times faster than real time (default 1)
   --state          keep state in this JSON file across restarts (written atomically on exit)
   --no-throttling  turn off EC2's request throttling
-  --region         Region used in event ARNs (default us-east-1)`;
+  --region         the default Region, for requests that name none (unsigned); each Region keeps its own
+                   resources (default us-east-1)`;
 
 const STATE_SAVE_INTERVAL_MS = 30_000;
 

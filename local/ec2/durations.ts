@@ -36,6 +36,14 @@ export interface Durations {
   imageBase: number;
   /** Image creation grows with the data to snapshot: added per GiB of EBS volume. */
   imagePerGiB: number;
+  /**
+   * CopyImage from another Region, fixed part: the copy's snapshots are full copies sent across Regions ("complete
+   * (non-incremental) copies", User Guide, "How AMI copy works"), taking longer than a copy within the Region.
+   * AWS completes such copies on a best-effort basis and documents no figure: typical.
+   */
+  regionCopyBase: number;
+  /** CopyImage from another Region, added per GiB of the source's snapshots. Typical. */
+  regionCopyPerGiB: number;
   /** How long a deregistered image still appears in DescribeImages ("for a short interval", DescribeImages reference). */
   deregisteredVisible: number;
 }
@@ -56,6 +64,8 @@ export const DEFAULT_DURATIONS: Readonly<Durations> = Object.freeze({
   statusCheckInterval: 60 * SECOND,
   imageBase: 3 * MINUTE,
   imagePerGiB: 5 * SECOND,
+  regionCopyBase: 5 * MINUTE,
+  regionCopyPerGiB: 30 * SECOND,
   deregisteredVisible: 5 * MINUTE,
 });
 

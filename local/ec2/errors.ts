@@ -28,3 +28,10 @@ export const invalidParameterCombination = (message: string): Ec2ApiError =>
 
 export const incorrectInstanceState = (message: string): Ec2ApiError =>
   new Ec2ApiError('IncorrectInstanceState', message);
+
+/** The same client token with other parameters (EC2 API reference, "Ensuring idempotency"). */
+export const idempotentParameterMismatch = (): Ec2ApiError =>
+  new Ec2ApiError(
+    'IdempotentParameterMismatch',
+    'Arguments on this idempotent request are inconsistent with arguments used in previous request(s).',
+  );

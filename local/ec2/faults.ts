@@ -187,3 +187,44 @@ export class FaultInjector {
     return error === CONNECTION_RESET ? { delayMs, reset: true } : { delayMs, error };
   }
 }
+
+/** Which copies (CopyImage) a copy fault applies to; every one when nothing is said. */
+export interface CopySelector {
+  /** Copies of this source image only. */
+  readonly sourceImageId?: string;
+  /** Copies into this (destination) Region only. */
+  readonly region?: string;
+  /** The next selected copy only, then the fault is gone. */
+  readonly once?: boolean;
+}
+
+/** What a copy fault does: the copy fails (`failed`, with this state reason) when it would complete, or never ends. */
+export type CopyOutcome =
+  | { readonly kind: 'fail'; readonly reason: { readonly code: string; readonly message: string } }
+  | { readonly kind: 'stall' };
+
+/** Faults on the copies CopyImage starts, decided when each copy starts (the first fault that selects it wins). */
+export class CopyFaults {
+  private readonly faults = new Set<{ readonly selector: CopySelector; readonly outcome: CopyOutcome }>();
+
+  /** Adds a fault; the returned function removes it. */
+  add(selector: CopySelector, outcome: CopyOutcome): () => void {
+    const fault = { selector, outcome };
+    this.faults.add(fault);
+    return () => {
+      this.faults.delete(fault);
+    };
+  }
+
+  /** The outcome forced on a new copy of `sourceImageId` into `region`, if a fault selects it (a `once` one is used up). */
+  take(sourceImageId: string, region: string): CopyOutcome | undefined {
+    for (const fault of this.faults) {
+      const { selector } = fault;
+      if (selector.sourceImageId !== undefined && selector.sourceImageId !== sourceImageId) continue;
+      if (selector.region !== undefined && selector.region !== region) continue;
+      if (selector.once === true) this.faults.delete(fault);
+      return fault.outcome;
+    }
+    return undefined;
+  }
+}

@@ -176,11 +176,19 @@ export function ec2AuthorizationChecks(
         ...created('volume', volumeTags),
       ]);
     }
-    case 'CopyImage':
+    case 'CopyImage': {
+      // The source image in its own Region (resource-level permissions on the source since October 2024, User Guide,
+      // "Grant permissions to copy AMIs"), then the new image and snapshots here with the tags they get on creation.
+      const sourceImageId = params.requiredString('SourceImageId');
+      const source = ec2Arn({ ...scope, region: params.requiredString('SourceRegion') }, sourceImageId);
       return only([
+        ...(source === undefined
+          ? []
+          : [{ action: ec2Action, resource: source, context: { 'ec2:ImageID': sourceImageId } }]),
         ...onNewResource(action, 'image', tagsFor(params, 'image'), scope),
-        ...onNewResource(action, 'snapshot', [], scope),
+        ...onNewResource(action, 'snapshot', tagsFor(params, 'snapshot'), scope),
       ]);
+    }
     case 'CreateTags':
     case 'DeleteTags': {
       const tagContext = requestTagContext(params.tags(), action === 'CreateTags');

@@ -114,7 +114,8 @@ export interface IamGateOptions {
   account: string;
   /** The Region of ARNs when a request's credential scope names none. */
   region: string;
-  lookup: Ec2ResourceLookup;
+  /** The resources of a Region, as its requests' checks see them. */
+  lookupIn: (region: string) => Ec2ResourceLookup;
   /** The endpoint's clock, for the time of a denial. */
   now: () => Date;
 }
@@ -138,17 +139,20 @@ export class IamGate {
     return new IamGate(evaluator, options);
   }
 
+  /** Authorizes an EC2 request made in `region` (its ARNs' Region and the resources its checks look up). */
   async authorizeEc2(
     authorization: string | undefined,
     action: string,
     params: QueryParams,
+    region: string,
   ): Promise<Ec2Authorization> {
     const caller = this.caller(authorization);
     if (caller === undefined) return { error: authFailure(), deniedSnapshotDeletions: new Set() };
     if (!Object.hasOwn(ACTIONS, action)) return ALLOWED; // the handler answers InvalidAction
     let checks: ReturnType<typeof ec2AuthorizationChecks>;
     try {
-      checks = ec2AuthorizationChecks(action, params, caller.scope, this.options.lookup);
+      const scope = { ...caller.scope, region };
+      checks = ec2AuthorizationChecks(action, params, scope, this.options.lookupIn(region));
     } catch (err: unknown) {
       if (err instanceof Ec2ApiError) return { error: err, deniedSnapshotDeletions: new Set() };
       throw err;

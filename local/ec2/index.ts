@@ -7,11 +7,19 @@ import { type Durations, resolveDurations } from './durations';
 import { dryRunSucceeded, Ec2ApiError, requestLimitExceeded } from './errors';
 import { EventRules, handleEventBridge, type PutEventsEntry } from './eventbridge';
 import { type Ec2Event, EventHub } from './events';
-import { type CallFault, FaultInjector, type InjectedError, type Latency } from './faults';
+import {
+  type CallFault,
+  CopyFaults,
+  type CopySelector,
+  FaultInjector,
+  type InjectedError,
+  type Latency,
+} from './faults';
 import type { IamOptions } from './iam';
 import { type Denial, type Ec2Authorization, IamGate } from './iam-gate';
 import { readStateFile, savedState, writeStateFile } from './persistence';
 import { QueryParams } from './query';
+import { requestRegion } from './regions';
 import { type AuditEntry, type BackendState, Ec2Backend } from './store';
 import { Throttler } from './throttle';
 import { errorXml, successXml } from './xml';
@@ -30,6 +38,7 @@ export {
   type CallFault,
   type CallSelector,
   CONNECTION_RESET,
+  type CopySelector,
   CUT_OFF,
   INTERNAL_ERROR,
   type InjectedError,
@@ -40,7 +49,7 @@ export type { IamOptions, IamPrincipal, PolicyDocument, PolicyStatement } from '
 export type { Denial } from './iam-gate';
 export { StateFileError } from './persistence';
 export { INSTANCE_STORE_AMI_ID } from './rules';
-export { type AuditEntry, type BackendState, Ec2Backend } from './store';
+export { type AuditEntry, type BackendState, Ec2Backend, MAX_CONCURRENT_COPIES } from './store';
 
 /** The tag EC2 Auto Scaling puts on the instances it launches (see `setAutoScalingGroup`). */
 export const AUTO_SCALING_GROUP_TAG = 'aws:autoscaling:groupName';
@@ -62,7 +71,10 @@ export interface LocalEc2Options {
   /** Another client takes this share (0 to 1) of each mutating request bucket's refill, all the time; default 0. */
   competingLoad?: number;
   durations?: Partial<Durations>;
-  /** Used in event ARNs and availability zones; default us-east-1. Requests for any Region are served. */
+  /**
+   * The default Region; default us-east-1. Each Region has its own resources: a request is served in the Region of its
+   * SigV4 credential scope (else of its `ec2.<region>.amazonaws.com` host name, else this one).
+   */
   region?: string;
   /** Keep state in this JSON file: loaded at start (a corrupt file is an error), written atomically at stop. */
   stateFile?: string;
@@ -70,7 +82,10 @@ export interface LocalEc2Options {
   failImagesOnInterruption?: boolean;
   /** Where internal errors are reported; default console.error. */
   logError?: (message: string, error: unknown) => void;
-  /** Start from this state (as `backend.exportState()` gave it) instead of an empty account or a state file. */
+  /**
+   * Start the default Region from this state (as `backend.exportState()` gave it) instead of an empty account or a
+   * state file.
+   */
   initialState?: BackendState;
   /**
    * Record images created, available, failed and deregistered, snapshots deleted and instances rebooted in `audit`
@@ -115,6 +130,14 @@ export interface LocalEc2Faults {
   readonly cutAfterAction: string | undefined;
   /** Whether requests are being cut off now (the invocation under way counts as killed). */
   readonly cutting: boolean;
+  /**
+   * Copies (CopyImage) that a selector picks (all, or those of one source image, into one Region, only the next) fail
+   * when they would complete: state `failed` with `reason` (default `Server.InternalError`), snapshots in `error`.
+   * Returns a function that removes the fault.
+   */
+  failCopies(selector?: CopySelector & { reason?: { code: string; message: string } }): () => void;
+  /** Copies a selector picks stay `pending` forever (a copy that never ends); returns a function that removes it. */
+  stallCopies(selector?: CopySelector): () => void;
   /** Removes every call fault, latency and cut (image faults and drops stay). */
   clear(): void;
   /** Requests failed by a fault so far. */
@@ -126,7 +149,13 @@ export interface LocalEc2Faults {
 }
 
 export interface LocalEc2Events {
-  subscribe(listener: (event: Ec2Event) => void): () => void;
+  /**
+   * The events of one Region (default: the default Region's), as that Region's default event bus receives them:
+   * EventBridge rules only see the events of their own Region.
+   */
+  subscribe(listener: (event: Ec2Event) => void, options?: { region?: string }): () => void;
+  /** The events of every Region (each says its own in `region`). */
+  subscribeAll(listener: (event: Ec2Event) => void): () => void;
   /** Drop each event with this probability (AWS delivers best effort); seed it for reproducible runs. */
   setDropRate(probability: number, seed?: number): void;
   /** Drop every event the predicate selects. */
@@ -152,10 +181,19 @@ export interface LocalEc2 {
   readonly denied: readonly Denial[];
   /** EC2 API calls served (all actions, or one), errors included. */
   callCount(action?: string): number;
-  /** Of those, the calls EC2's buckets throttled (all actions, or one); injected throttling is not counted. */
+  /**
+   * Of those, the calls EC2's buckets throttled (all actions, or one) in every Region (each Region has its buckets);
+   * injected throttling is not counted.
+   */
   throttledCount(action?: string): number;
-  /** The in-process model, for bulk seeding (benchmarks) without HTTP calls. */
+  /** The default Region. */
+  region: string;
+  /** The in-process model of the default Region, for bulk seeding (benchmarks) without HTTP calls. */
   backend: Ec2Backend;
+  /** The in-process model of a Region (made empty on first use, as a Region the account has not used yet). */
+  backendIn(region: string): Ec2Backend;
+  /** The Regions that have a model so far, the default one first. */
+  readonly regions: readonly string[];
   /** Turns EC2's request throttling on or off. */
   setThrottling(enabled: boolean): void;
   /**
@@ -181,19 +219,48 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     });
   const region = options.region ?? 'us-east-1';
   const hub = new EventHub();
-  const backend = new Ec2Backend({
-    clock,
-    durations: resolveDurations(options.durations),
-    events: hub,
-    account: LOCAL_ACCOUNT_ID,
-    region,
-    failImagesOnInterruption: options.failImagesOnInterruption ?? true,
-  });
-  if (saved !== undefined) backend.importState(saved.backend);
+  const durations = resolveDurations(options.durations);
+  const copyFaults = new CopyFaults();
+  let hiddenNewImagesMs = 0;
+  const backends = new Map<string, Ec2Backend>();
+  const backendIn = (name: string): Ec2Backend => {
+    let regional = backends.get(name);
+    if (regional === undefined) {
+      regional = new Ec2Backend({
+        clock,
+        durations,
+        events: hub,
+        account: LOCAL_ACCOUNT_ID,
+        region: name,
+        failImagesOnInterruption: options.failImagesOnInterruption ?? true,
+        copyFaults,
+      });
+      regional.hideNewImages(hiddenNewImagesMs);
+      backends.set(name, regional);
+    }
+    return regional;
+  };
+  const backend = backendIn(region);
+  if (saved !== undefined) {
+    backendIn(saved.region ?? region).importState(saved.backend);
+    for (const [name, state] of Object.entries(saved.regions ?? {})) backendIn(name).importState(state);
+  }
   if (options.initialState !== undefined) backend.importState(options.initialState);
   const audit = options.audit === true ? backend.startAudit() : [];
+  /** The Region's store holding a resource (instances' and images' ids are unique across Regions), else the default's. */
+  const holderOf = (id: string): Ec2Backend =>
+    [...backends.values()].find((regional) => regional.instances.has(id) || regional.images.has(id)) ?? backend;
   const injector = new FaultInjector();
-  const throttler = new Throttler(() => clock.nowMs(), { competingLoad: options.competingLoad ?? 0 });
+  // EC2's buckets are per account and Region (EC2 developer guide, "Request throttling").
+  const throttlers = new Map<string, Throttler>();
+  const throttlerIn = (name: string): Throttler => {
+    let throttler = throttlers.get(name);
+    if (throttler === undefined) {
+      throttler = new Throttler(() => clock.nowMs(), { competingLoad: options.competingLoad ?? 0 });
+      throttlers.set(name, throttler);
+    }
+    return throttler;
+  };
   let throttling = options.throttling ?? true;
   const putEvents: PutEventsEntry[] = [];
   const rules = new EventRules(region, LOCAL_ACCOUNT_ID);
@@ -206,15 +273,19 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
           account: LOCAL_ACCOUNT_ID,
           region,
           now: () => clock.now(),
-          lookup: {
-            tagsOf: (id) =>
-              (
-                backend.instances.get(id) ??
-                backend.images.get(id) ??
-                backend.snapshots.get(id) ??
-                backend.volumes.get(id)
-              )?.tags,
-            snapshotIdsOf: (imageId) => backend.images.get(imageId)?.devices.map((device) => device.snapshotId) ?? [],
+          lookupIn: (name) => {
+            const regional = backendIn(name);
+            return {
+              tagsOf: (id) =>
+                (
+                  regional.instances.get(id) ??
+                  regional.images.get(id) ??
+                  regional.snapshots.get(id) ??
+                  regional.volumes.get(id)
+                )?.tags,
+              snapshotIdsOf: (imageId) =>
+                regional.images.get(imageId)?.devices.map((device) => device.snapshotId) ?? [],
+            };
           },
         });
 
@@ -223,6 +294,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     action: string,
     requestId: string,
     authorization: Ec2Authorization | undefined,
+    requestedIn: string,
   ): { status: number; xml: string } => {
     calls.set(action, (calls.get(action) ?? 0) + 1);
     try {
@@ -232,10 +304,11 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
       }
       // Authorized before DryRun is answered: DryRun tells whether the caller may make the call.
       if (authorization?.error !== undefined) throw authorization.error;
-      if (throttling && !throttler.admit(action, params)) throw requestLimitExceeded();
+      if (throttling && !throttlerIn(requestedIn).admit(action, params)) throw requestLimitExceeded();
       if (params.boolean('DryRun') === true) throw dryRunSucceeded();
       const context: ActionContext = {
-        backend,
+        backend: backendIn(requestedIn),
+        backendIn,
         requestId,
         account: LOCAL_ACCOUNT_ID,
         deniedSnapshotDeletions: authorization?.deniedSnapshotDeletions,
@@ -279,8 +352,9 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
       response.end(JSON.stringify(result.body));
       return;
     }
-    const authorization = await iamGate?.authorizeEc2(authorizationHeader, action, params);
-    const result = serveEc2(params, action, requestId, authorization);
+    const requestedIn = requestRegion(authorizationHeader, request.headers.host, region);
+    const authorization = await iamGate?.authorizeEc2(authorizationHeader, action, params, requestedIn);
+    const result = serveEc2(params, action, requestId, authorization, requestedIn);
     response.statusCode = result.status;
     response.setHeader('content-type', 'text/xml;charset=UTF-8');
     response.end(result.xml);
@@ -309,7 +383,10 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
 
   const saveState = (): void => {
     if (options.stateFile !== undefined) {
-      writeStateFile(options.stateFile, savedState(backend.exportState(), clock.now()));
+      const others = Object.fromEntries(
+        [...backends].filter(([name]) => name !== region).map(([name, regional]) => [name, regional.exportState()]),
+      );
+      writeStateFile(options.stateFile, savedState({ region, state: backend.exportState() }, others, clock.now()));
     }
   };
 
@@ -317,19 +394,35 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     url: `http://${host}:${address.port}`,
     clock,
     events: {
-      subscribe: (listener) => hub.subscribe(listener),
+      subscribe: (listener, subscription) => {
+        const only = subscription?.region ?? region;
+        return hub.subscribe((event) => {
+          if (event.region === only) listener(event);
+        });
+      },
+      subscribeAll: (listener) => hub.subscribe(listener),
       setDropRate: (probability, seed) => hub.setDropRate(probability, seed),
       drop: (predicate) => hub.drop(predicate),
     },
     faults: {
-      failImagesOf: (instanceId, faultOptions) => backend.failImagesOf(instanceId, faultOptions),
-      unhealthyAfterImageOf: (instanceId, faultOptions) => backend.unhealthyAfterImageOf(instanceId, faultOptions),
-      unhealthyLaunchesFrom: (imageId, faultOptions) => backend.unhealthyLaunchesFrom(imageId, faultOptions),
+      failImagesOf: (instanceId, faultOptions) => holderOf(instanceId).failImagesOf(instanceId, faultOptions),
+      unhealthyAfterImageOf: (instanceId, faultOptions) =>
+        holderOf(instanceId).unhealthyAfterImageOf(instanceId, faultOptions),
+      unhealthyLaunchesFrom: (imageId, faultOptions) => holderOf(imageId).unhealthyLaunchesFrom(imageId, faultOptions),
+      failCopies: ({ reason, ...selector } = {}) =>
+        copyFaults.add(selector, {
+          kind: 'fail',
+          reason: reason ?? { code: 'Server.InternalError', message: 'Internal error' },
+        }),
+      stallCopies: (selector = {}) => copyFaults.add(selector, { kind: 'stall' }),
       failCalls: (fault) => injector.failCalls(fault),
       throttle: (probability, throttleOptions) =>
         injector.failCalls({ probability, calls: throttleOptions?.calls ?? 'mutating', seed: throttleOptions?.seed }),
       addLatency: (latency) => injector.addLatency(latency),
-      hideNewImages: (ms) => backend.hideNewImages(ms),
+      hideNewImages: (ms) => {
+        for (const regional of backends.values()) regional.hideNewImages(ms);
+        hiddenNewImagesMs = ms;
+      },
       cutAfter: (count) => injector.cutAfter(count),
       invocationEnded: () => injector.invocationEnded(),
       clear: () => injector.clear(),
@@ -355,13 +448,19 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     denied: iamGate?.denied ?? [],
     callCount: (action) =>
       action === undefined ? [...calls.values()].reduce((sum, count) => sum + count, 0) : (calls.get(action) ?? 0),
-    throttledCount: (action) => throttler.throttled(action),
+    throttledCount: (action) =>
+      [...throttlers.values()].reduce((sum, throttler) => sum + throttler.throttled(action), 0),
+    region,
     backend,
+    backendIn,
+    get regions() {
+      return [...backends.keys()];
+    },
     setThrottling: (enabled) => {
       throttling = enabled;
     },
     setAutoScalingGroup: (instanceId, group) => {
-      const instance = backend.instances.get(instanceId);
+      const instance = holderOf(instanceId).instances.get(instanceId);
       if (instance === undefined) throw new Error(`no instance ${instanceId}`);
       instance.tags.set(AUTO_SCALING_GROUP_TAG, group);
     },

@@ -79,6 +79,9 @@ export interface ImageDevice {
   volumeSize: number;
   volumeType: string;
   deleteOnTermination: boolean;
+  /** Whether its snapshot is encrypted, and with which KMS key (its ARN); absent in older state files: unencrypted. */
+  encrypted?: boolean;
+  kmsKeyId?: string;
 }
 
 export interface ImageRecord {
@@ -97,6 +100,8 @@ export interface ImageRecord {
   deprecationTime?: string;
   /** The request that created the image (the `RequestId` of its state-change events). */
   requestId: string;
+  /** The Region of the image a copy was made from (CopyImage's SourceRegion); absent for other images. */
+  sourceImageRegion?: string;
   /** Another account that owns the image and shares it with this one; absent for this account's own images. */
   ownerId?: string;
   /** A pending image becomes available — or failed, when this is set — at `transitionAt`. */
@@ -116,4 +121,7 @@ export interface SnapshotRecord {
   description: string;
   stateMessage?: string;
   tags: Map<string, string>;
+  /** Encrypted with this KMS key (its ARN); absent in older state files: unencrypted. */
+  encrypted?: boolean;
+  kmsKeyId?: string;
 }

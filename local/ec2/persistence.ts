@@ -1,11 +1,16 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { BackendState } from './store';
 
-/** The state file: the backend's records and the simulated time they were saved at. */
+/** The state file: each Region's records and the simulated time they were saved at. */
 export interface SavedState {
   format: typeof STATE_FORMAT;
   savedAt: string;
+  /** The records of the endpoint's default Region. */
   backend: BackendState;
+  /** Which Region `backend` holds (absent in older files: the default Region of the endpoint that loads it). */
+  region?: string;
+  /** The records of every other Region that has any, by Region (absent in older files). */
+  regions?: Record<string, BackendState>;
 }
 
 const STATE_FORMAT = 'local-ec2-state/1';
@@ -58,10 +63,23 @@ function isSavedState(value: unknown): value is SavedState {
     Array.isArray(backend.images) &&
     Array.isArray(backend.snapshots) &&
     Array.isArray(backend.copyTokens) &&
-    Number.isInteger(backend.nextSeq)
+    Number.isInteger(backend.nextSeq) &&
+    (state.region === undefined || typeof state.region === 'string') &&
+    (state.regions === undefined || (typeof state.regions === 'object' && state.regions !== null))
   );
 }
 
-export function savedState(backend: BackendState, savedAt: Date): SavedState {
-  return { format: STATE_FORMAT, savedAt: savedAt.toISOString(), backend };
+/** What a state file holds: the default Region's records, and those of the `others`. */
+export function savedState(
+  home: { region: string; state: BackendState },
+  others: Record<string, BackendState>,
+  savedAt: Date,
+): SavedState {
+  return {
+    format: STATE_FORMAT,
+    savedAt: savedAt.toISOString(),
+    backend: home.state,
+    region: home.region,
+    ...(Object.keys(others).length === 0 ? {} : { regions: others }),
+  };
 }

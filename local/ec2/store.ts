@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { SimClock } from './clock';
 import type { Durations } from './durations';
-import { Ec2ApiError, incorrectInstanceState, invalidParameterValue } from './errors';
+import { Ec2ApiError, idempotentParameterMismatch, incorrectInstanceState, invalidParameterValue } from './errors';
 import { amiStateChangeEvent, type EventHub, type InstanceStateName, instanceStateChangeEvent } from './events';
+import type { CopyFaults } from './faults';
 import { compileFilters, filterCandidates } from './filters';
 import {
   assertImageId,
@@ -13,7 +15,7 @@ import {
   snapshotsNotFound,
   volumeNotFound,
 } from './ids';
-import type { ImageRecord, InstanceRecord, SnapshotRecord, StateReason, VolumeRecord } from './model';
+import type { ImageDevice, ImageRecord, InstanceRecord, SnapshotRecord, StateReason, VolumeRecord } from './model';
 import { type Page, type PageRequest, paginate } from './pagination';
 import type { BlockDeviceMappingInput, Filter, TagInput, TagSpecification } from './query';
 import {
@@ -47,6 +49,12 @@ import {
 
 export const DEPRECATION_HORIZON_YEARS = 10;
 
+/**
+ * Copies (CopyImage) in progress at once into one Region, beyond which EC2 refuses a new one with
+ * `ResourceLimitExceeded` (the EC2 API's error codes: "you might have too many snapshot copies in progress").
+ */
+export const MAX_CONCURRENT_COPIES = 100;
+
 /** The resource with this id, as a look-up for {@link filterCandidates}. */
 function byId<T>(resources: ReadonlyMap<string, T>, id: string): T[] {
   const resource = resources.get(id);
@@ -76,6 +84,23 @@ export interface BackendOptions {
   region: string;
   /** An instance rebooted, stopped or terminated while one of its images is pending fails that image. */
   failImagesOnInterruption: boolean;
+  /** Faults that make copies (CopyImage) into this Region fail or never complete. */
+  copyFaults?: CopyFaults;
+}
+
+/** A CopyImage request, served in the destination Region. */
+export interface CopyImageRequest {
+  sourceImageId: string;
+  /** The store of the source's Region (`SourceRegion`): this one for a copy within the Region. */
+  sourceBackend: Ec2Backend;
+  name: string;
+  description: string | undefined;
+  clientToken: string | undefined;
+  copyImageTags: boolean;
+  encrypted: boolean | undefined;
+  kmsKeyId: string | undefined;
+  tagSpecifications: TagSpecification[];
+  requestId: string;
 }
 
 /** What a pending image records when its instance is interrupted (AWS's state reason for it). */
@@ -135,6 +160,8 @@ export interface BackendState {
   images: ImageRecord[];
   snapshots: SnapshotRecord[];
   copyTokens: [string, string][];
+  /** The other parameters each CopyImage client token came with, serialised (absent in older files). */
+  copyTokenParameters?: [string, string][];
   /** RunInstances client tokens: the request's parameters and the reservation it made (absent in older files). */
   runTokens?: [string, RunTokenRecord][];
   nextSeq: number;
@@ -169,6 +196,9 @@ export class Ec2Backend {
   /** Registered images per snapshot: a snapshot backing one cannot be deleted. */
   private readonly snapshotUsers = new Map<string, Set<string>>();
   private readonly copyTokens = new Map<string, string>();
+  private readonly copyTokenParameters = new Map<string, string>();
+  /** Copies (CopyImage) still pending, which count against {@link MAX_CONCURRENT_COPIES}. */
+  private readonly pendingCopies = new Set<ImageRecord>();
   private readonly runTokens = new Map<string, RunTokenRecord>();
   /** Instances launched with a client token, kept for its answer after they vanish (tokens outlive instances). */
   private readonly launchedWithToken = new Map<string, InstanceRecord>();
@@ -191,6 +221,23 @@ export class Ec2Backend {
 
   private get durations(): Durations {
     return this.options.durations;
+  }
+
+  /** The Region this store serves. */
+  get region(): string {
+    return this.options.region;
+  }
+
+  /**
+   * The ARN of the Region's AWS managed KMS key for EBS (`alias/aws/ebs`), what EBS encrypts with when no key is named:
+   * a key id of its own per account and Region, the same at every start.
+   */
+  get defaultEbsKeyArn(): string {
+    const hex = createHash('sha256').update(`${this.options.account}/${this.region}/aws/ebs`).digest('hex');
+    const keyId = [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20, 32)].join(
+      '-',
+    );
+    return `arn:aws:kms:${this.region}:${this.options.account}:key/${keyId}`;
   }
 
   // ---- fault injection ------------------------------------------------------------------------------------------
@@ -283,12 +330,7 @@ export class Ec2Backend {
       const earlier = this.runTokens.get(clientToken);
       if (earlier !== undefined) {
         // The same answer as the first time; only the instances' states may differ (EC2 API reference).
-        if (earlier.parameters !== parameters) {
-          throw new Ec2ApiError(
-            'IdempotentParameterMismatch',
-            'Arguments on this idempotent request are inconsistent with arguments used in previous request(s).',
-          );
-        }
+        if (earlier.parameters !== parameters) throw idempotentParameterMismatch();
         const instances = earlier.instanceIds.map((id) => this.launchedWithToken.get(id)).filter(isDefined);
         return { reservationId: earlier.reservationId, instances };
       }
@@ -646,27 +688,41 @@ export class Ec2Backend {
     return image;
   }
 
-  copyImage(input: {
-    sourceImageId: string;
-    name: string;
-    description: string | undefined;
-    clientToken: string | undefined;
-    copyImageTags: boolean;
-    tagSpecifications: TagSpecification[];
-    requestId: string;
-  }): ImageRecord {
-    if (input.clientToken !== undefined) {
-      const copied = this.copyTokens.get(input.clientToken);
+  /**
+   * CopyImage in this (the destination) Region: the source must be an available image of its Region; the copy is
+   * pending, with new snapshots here, until its snapshots are copied (longer across Regions), then available.
+   */
+  copyImage(input: CopyImageRequest): ImageRecord {
+    const { clientToken, requestId: _requestId, sourceBackend, tagSpecifications, ...request } = input;
+    // The same token with other parameters is refused, as for every idempotent EC2 call (EC2 API reference).
+    const parameters = JSON.stringify({ ...request, tagSpecifications, sourceRegion: sourceBackend.region });
+    if (clientToken !== undefined) {
+      const copied = this.copyTokens.get(clientToken);
       const image = copied === undefined ? undefined : this.images.get(copied);
-      if (image !== undefined) return image;
+      if (image !== undefined) {
+        const earlier = this.copyTokenParameters.get(clientToken);
+        if (earlier !== undefined && earlier !== parameters) throw idempotentParameterMismatch();
+        return image;
+      }
     }
     assertImageId(input.sourceImageId);
-    const source = this.images.get(input.sourceImageId);
+    const source = sourceBackend.images.get(input.sourceImageId);
     if (source === undefined || source.state === 'deregistered') throw imagesNotFound([input.sourceImageId]);
     validateImageName(input.name);
     validateDescription(input.description);
-    const tags = tagsBySpecification(input.tagSpecifications, ['image']).get('image') ?? [];
-    validateNewTags(tags);
+    const tagsByType = tagsBySpecification(tagSpecifications, ['image', 'snapshot']);
+    const imageTags = tagsByType.get('image') ?? [];
+    const snapshotTags = tagsByType.get('snapshot') ?? [];
+    validateNewTags(imageTags);
+    validateNewTags(snapshotTags);
+    if (input.kmsKeyId !== undefined && input.encrypted !== true) {
+      // CopyImage reference: "If you specify a KMS key, you must also set the encrypted state to true" (code and
+      // message as EBS answers CreateVolume with a key and no encryption; unverified for CopyImage).
+      throw new Ec2ApiError(
+        'InvalidParameterDependency',
+        'The parameter KmsKeyId requires the parameter Encrypted to be set.',
+      );
+    }
     if (source.state !== 'available') {
       throw new Ec2ApiError(
         'IncorrectState',
@@ -675,35 +731,86 @@ export class Ec2Backend {
     }
     this.assertNameFree(input.name);
     const copiedTags = input.copyImageTags ? userTags(source.tags) : new Map<string, string>();
-    for (const [key, value] of tagMap(tags)) copiedTags.set(key, value);
+    for (const [key, value] of tagMap(imageTags)) copiedTags.set(key, value);
     if (copiedTags.size > MAX_USER_TAGS) throw tagLimitExceeded();
+    if (this.pendingCopies.size >= MAX_CONCURRENT_COPIES) {
+      throw new Ec2ApiError(
+        'ResourceLimitExceeded',
+        `You have reached the maximum number of concurrent AMI copies (${MAX_CONCURRENT_COPIES}) in ${this.region}.`,
+      );
+    }
+    const crossRegion = sourceBackend !== this;
     const totalGiB = source.devices.reduce((sum, device) => sum + device.volumeSize, 0);
-    const completeAt = this.now + this.durations.imageBase + this.durations.imagePerGiB * totalGiB;
+    const copyTime = crossRegion
+      ? this.durations.regionCopyBase + this.durations.regionCopyPerGiB * totalGiB
+      : this.durations.imageBase + this.durations.imagePerGiB * totalGiB;
+    const completeAt = this.now + copyTime;
+    const requestedKey = input.kmsKeyId === undefined ? undefined : this.kmsKeyArn(input.kmsKeyId);
     const imageId = newId('ami');
     const devices = source.devices.map((device) => {
+      const encryption = this.copyEncryption(device, input.encrypted === true, requestedKey, crossRegion);
       const snapshot = this.addSnapshot({
         volumeId: 'vol-ffffffff', // EC2 gives copied snapshots this placeholder volume id
         volumeSize: device.volumeSize,
         description: `Copied for DestinationAmi ${imageId} from SourceAmi ${source.id} for SourceSnapshot ${device.snapshotId}`,
         completeAt,
-        tags: new Map(),
+        tags: tagMap(snapshotTags),
+        ...encryption,
       });
-      return { ...device, snapshotId: snapshot.id };
+      return { ...device, snapshotId: snapshot.id, ...encryption };
     });
+    const fault = this.options.copyFaults?.take(source.id, this.region);
     const image = this.registerImage({
       id: imageId,
       name: input.name,
       description: input.description ?? source.description,
       sourceInstanceId: undefined,
       sourceImageId: source.id,
+      sourceImageRegion: sourceBackend.region,
       devices,
       tags: copiedTags,
       requestId: input.requestId,
-      completeAt,
-      failure: undefined,
+      // A stalled copy never reaches its end.
+      completeAt: fault?.kind === 'stall' ? undefined : completeAt,
+      failure: fault?.kind === 'fail' ? { ...fault.reason } : undefined,
     });
-    if (input.clientToken !== undefined) this.copyTokens.set(input.clientToken, image.id);
+    this.pendingCopies.add(image);
+    if (clientToken !== undefined) {
+      this.copyTokens.set(clientToken, image.id);
+      this.copyTokenParameters.set(clientToken, parameters);
+    }
     return image;
+  }
+
+  /**
+   * A KMS key as CopyImage takes it (key id, key ARN, alias or alias ARN), as the ARN the snapshots report. An alias
+   * other than EBS's own cannot be resolved here (there is no KMS): it is kept as an alias ARN.
+   */
+  private kmsKeyArn(keyId: string): string {
+    if (keyId.startsWith('arn:')) return keyId;
+    if (keyId === 'alias/aws/ebs') return this.defaultEbsKeyArn;
+    const resource = keyId.startsWith('alias/') ? keyId : `key/${keyId}`;
+    return `arn:aws:kms:${this.region}:${this.options.account}:${resource}`;
+  }
+
+  /**
+   * How a copy of one of the source's snapshots is encrypted: with the key asked for; else an encrypted snapshot keeps
+   * its key within its Region and takes the destination's default EBS key across Regions (KMS keys are regional); an
+   * unencrypted one is encrypted with the default EBS key only when asked to (CopyImage's `Encrypted`: "you cannot
+   * create an unencrypted copy of an encrypted snapshot").
+   */
+  private copyEncryption(
+    device: ImageDevice,
+    encrypt: boolean,
+    requestedKey: string | undefined,
+    crossRegion: boolean,
+  ): { encrypted: boolean; kmsKeyId?: string } {
+    if (requestedKey !== undefined) return { encrypted: true, kmsKeyId: requestedKey };
+    if (device.encrypted === true) {
+      const kept = crossRegion ? undefined : device.kmsKeyId;
+      return { encrypted: true, kmsKeyId: kept ?? this.defaultEbsKeyArn };
+    }
+    return encrypt ? { encrypted: true, kmsKeyId: this.defaultEbsKeyArn } : { encrypted: false };
   }
 
   describeImages(ids: string[], owners: string[], filters: Filter[], page: PageRequest): Page<ImageRecord> {
@@ -755,6 +862,7 @@ export class Ec2Backend {
     }
     if (image.state === 'pending') {
       this.pendingImagesOf.get(image.sourceInstanceId ?? '')?.delete(image);
+      this.pendingCopies.delete(image);
       // The snapshots of a pending image carry on without it.
       for (const device of image.devices) {
         const snapshot = this.snapshots.get(device.snapshotId);
@@ -877,6 +985,7 @@ export class Ec2Backend {
       images: [...this.images.values()],
       snapshots: [...this.snapshots.values()],
       copyTokens: [...this.copyTokens],
+      copyTokenParameters: [...this.copyTokenParameters],
       runTokens: [...this.runTokens],
       nextSeq: this.nextSeq,
     };
@@ -888,6 +997,7 @@ export class Ec2Backend {
     for (const volume of state.volumes) this.volumes.set(volume.id, volume);
     for (const snapshot of state.snapshots) this.snapshots.set(snapshot.id, snapshot);
     for (const [token, imageId] of state.copyTokens) this.copyTokens.set(token, imageId);
+    for (const [token, parameters] of state.copyTokenParameters ?? []) this.copyTokenParameters.set(token, parameters);
     for (const [token, record] of state.runTokens ?? []) this.runTokens.set(token, record);
     for (const instance of state.instances) {
       normalizeInstance(instance);
@@ -898,6 +1008,7 @@ export class Ec2Backend {
     for (const image of state.images) {
       this.addImage(image);
       if (image.state !== 'deregistered') this.indexImage(image);
+      if (image.state === 'pending' && image.sourceImageId !== undefined) this.pendingCopies.add(image);
       if (image.transitionAt !== undefined) this.scheduleImageTransition(image, image.transitionAt);
     }
     for (const snapshot of state.snapshots) {
@@ -970,6 +1081,8 @@ export class Ec2Backend {
     startTime?: number;
     completeAt: number;
     tags: Map<string, string>;
+    encrypted?: boolean;
+    kmsKeyId?: string;
   }): SnapshotRecord {
     const { startTime, ...rest } = fields;
     const snapshot: SnapshotRecord = {
@@ -996,24 +1109,27 @@ export class Ec2Backend {
     description: string | undefined;
     sourceInstanceId: string | undefined;
     sourceImageId: string | undefined;
+    sourceImageRegion?: string;
     devices: ImageRecord['devices'];
     tags: Map<string, string>;
     requestId: string;
-    completeAt: number;
+    /** Undefined: the image stays pending until something else ends it. */
+    completeAt: number | undefined;
     failure: StateReason | undefined;
   }): ImageRecord {
-    const { completeAt, failure, ...rest } = fields;
+    const { completeAt, failure, sourceImageRegion, ...rest } = fields;
     const image: ImageRecord = {
       ...rest,
       seq: this.nextSeq++,
       state: 'pending',
       creationDate: this.now,
       rootDeviceName: ROOT_DEVICE_NAME,
+      ...(sourceImageRegion === undefined ? {} : { sourceImageRegion }),
       ...(failure === undefined ? {} : { failure }),
     };
     this.addImage(image);
     this.indexImage(image);
-    this.scheduleImageTransition(image, completeAt);
+    if (completeAt !== undefined) this.scheduleImageTransition(image, completeAt);
     return image;
   }
 
@@ -1068,6 +1184,7 @@ export class Ec2Backend {
     delete image.transitionAt;
     delete image.failure;
     this.pendingImagesOf.get(image.sourceInstanceId ?? '')?.delete(image);
+    this.pendingCopies.delete(image);
     for (const device of image.devices) {
       const snapshot = this.snapshots.get(device.snapshotId);
       if (snapshot === undefined || snapshot.state !== 'pending') continue;

@@ -46,7 +46,7 @@ describe('CopyImage', () => {
       client.send(
         new CopyImageCommand({
           SourceImageId: sourceId,
-          SourceRegion: 'eu-west-1',
+          SourceRegion: 'us-east-1',
           Name: 'copy',
           ClientToken,
           CopyImageTags: true,
