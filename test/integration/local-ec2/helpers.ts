@@ -14,9 +14,14 @@ export async function startTestEc2(
 }
 
 export function clientFor(url: string, maxAttempts = 1): EC2Client {
+  return clientIn(url, 'us-east-1', maxAttempts);
+}
+
+/** A client of the endpoint that signs its requests for `region`, as the SDK does for EC2 in that Region. */
+export function clientIn(url: string, region: string, maxAttempts = 1): EC2Client {
   return new EC2Client({
     endpoint: url,
-    region: 'us-east-1',
+    region,
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
     maxAttempts,
   });
