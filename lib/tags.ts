@@ -51,6 +51,11 @@ export const InstanceTag = {
   lastError: 'ami-backup:last-error',
   /** Why the operator's tags cannot be used (for example `ami-backup:retain=abc`); removed once they are valid. */
   policyError: 'ami-backup:policy-error',
+  /**
+   * The first run of an instance that has no good backup yet, set once: how long it has gone without one, for the
+   * stale-backup audit (its current run is always recent).
+   */
+  firstRun: 'ami-backup:first-run',
 } as const;
 
 /**

@@ -1,6 +1,6 @@
 /**
  * The stale-backup audit: an opted-in instance whose last good backup (its `last-success` run) is older than
- * `staleAfterHours` — or that has had runs but never a good backup, since a run that old — has silently stopped being
+ * `staleAfterHours` — or that has had runs but never a good backup, since its first run that long ago — has silently stopped being
  * backed up. An instance opted in since the last run has no run yet and is not stale. Pure.
  */
 import type { Instance } from '../model';
@@ -24,8 +24,8 @@ export function staleBackups(
   for (const instance of instances) {
     if (!isOptedIn(instance.tags, settings.optIn) || instance.state === 'terminated') continue;
     const lastSuccess = instance.tags[InstanceTag.lastSuccess];
-    // Without a success, the instance is judged from its current run: it has been in runs since then at least.
-    const since = parseRunId(lastSuccess ?? instance.tags[InstanceTag.run]);
+    // Without a success, the instance is judged from its first run: it has gone without a good backup since then.
+    const since = parseRunId(lastSuccess ?? instance.tags[InstanceTag.firstRun] ?? instance.tags[InstanceTag.run]);
     if (since === undefined) continue;
     const hours = Math.floor((now.getTime() - since.getTime()) / 3_600_000);
     if (hours < settings.staleAfterHours) continue;

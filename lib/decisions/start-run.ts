@@ -146,7 +146,13 @@ export function planStartRun(
     if (policyError === undefined && instance.tags[InstanceTag.policyError] !== undefined) {
       clearPolicyError.push(instance.id);
     }
-    const run = { [InstanceTag.run]: runId, [InstanceTag.since]: since };
+    const neverBackedUp =
+      instance.tags[InstanceTag.lastSuccess] === undefined && instance.tags[InstanceTag.firstRun] === undefined;
+    const run = {
+      [InstanceTag.run]: runId,
+      [InstanceTag.since]: since,
+      ...(neverBackedUp ? { [InstanceTag.firstRun]: runId } : {}),
+    };
     if (decision.kind === 'queue') {
       tagWrites.push({ resourceId: instance.id, tags: { ...run, [InstanceTag.state]: BackupStep.queued } });
     } else {

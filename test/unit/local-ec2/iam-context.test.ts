@@ -108,6 +108,38 @@ describe('ec2AuthorizationChecks', () => {
     expect(required[3]?.context).toEqual({ 'ec2:Region': 'eu-west-1' });
   });
 
+  it('authorizes CopyImage on the source image in its Region, and on the new image and snapshots here', () => {
+    const { required } = checksOf('CopyImage', {
+      SourceImageId: 'ami-1',
+      SourceRegion: 'us-east-1',
+      Name: 'n',
+      'TagSpecification.1.ResourceType': 'image',
+      'TagSpecification.1.Tag.1.Key': 'ami-backup:copy-of',
+      'TagSpecification.1.Tag.1.Value': 'ami-1',
+      'TagSpecification.2.ResourceType': 'snapshot',
+      'TagSpecification.2.Tag.1.Key': 'ami-backup:managed-by',
+      'TagSpecification.2.Tag.1.Value': 'ami-backup',
+    });
+    expect(required.map(({ action, resource }) => [action, resource])).toEqual([
+      ['ec2:CopyImage', 'arn:aws:ec2:us-east-1::image/ami-1'],
+      ['ec2:CopyImage', 'arn:aws:ec2:eu-west-1::image/*'],
+      ['ec2:CreateTags', 'arn:aws:ec2:eu-west-1::image/*'],
+      ['ec2:CopyImage', 'arn:aws:ec2:eu-west-1::snapshot/*'],
+      ['ec2:CreateTags', 'arn:aws:ec2:eu-west-1::snapshot/*'],
+    ]);
+    // The request is made in the destination Region: ec2:Region is its Region on every check.
+    expect(required[0]?.context).toEqual({ 'ec2:Region': 'eu-west-1', 'ec2:ImageID': 'ami-1' });
+    expect(required[1]?.context).toMatchObject({ 'aws:RequestTag/ami-backup:copy-of': 'ami-1' });
+    expect(required[2]?.context).toMatchObject({ 'ec2:CreateAction': 'CopyImage' });
+    expect(required[3]?.context).toMatchObject({
+      'aws:TagKeys': ['ami-backup:managed-by'],
+      'aws:RequestTag/ami-backup:managed-by': 'ami-backup',
+    });
+    expect(() => checksOf('CopyImage', { SourceImageId: 'ami-1', Name: 'n' })).toThrow(
+      expect.objectContaining({ code: 'MissingParameter' }),
+    );
+  });
+
   it('authorizes the snapshot deletions of DeregisterImage apart, only when asked to delete them', () => {
     expect(checksOf('DeregisterImage', { ImageId: 'ami-1' }).snapshotDeletions).toEqual([]);
     const { required, snapshotDeletions } = checksOf('DeregisterImage', {
