@@ -1,7 +1,8 @@
 /**
  * An instance whose backups stop succeeding is reported stale: backed up the first night, its images fail the next two
  * (the endpoint fails them), and the run starts after its last good backup is older than `staleAfterHours` (36) report
- * it, with a `Backup Stale` event and in the start's summary; the instance backed up every night is never stale.
+ * it, with a `Backup Stale` event and in the start's summary; so is one whose images fail from its first night, counted
+ * from that night; the instance backed up every night is never stale.
  */
 import { type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
 import { type FleetMember, type LaunchedMember, launchFleet } from '../../../local/runner/fleet';
@@ -12,6 +13,7 @@ import { deployedIam, EVENING, SERVERLESS_FILE } from './fixtures';
 const FLEET: readonly FleetMember[] = [
   { name: 'steady', tags: { Backup: 'true' }, optedIn: true },
   { name: 'lapsing', tags: { Backup: 'true' }, optedIn: true },
+  { name: 'never-good', tags: { Backup: 'true' }, optedIn: true },
 ];
 
 interface StaleDetail {
@@ -36,6 +38,8 @@ beforeAll(async () => {
     logLevel: 'SILENT',
     launch: async (client, fleet) => {
       launched = await launchFleet(client, fleet);
+      // The never-good instance's images fail from the first night on.
+      ec2.faults.failImagesOf(launched.find((member) => member.name === 'never-good')?.instanceId ?? '');
       return launched;
     },
     onInvocation: (record: InvocationRecord) => {
@@ -58,30 +62,35 @@ afterAll(async () => {
 const idOf = (name: string): string => launched.find((member) => member.name === name)?.instanceId ?? '';
 
 it('reports the instance stale once its last good backup is two days old, and keeps reporting it', () => {
-  // The runner sees the lapsing instance's last nights fail: the only problem.
-  expect(report.problems).toEqual([expect.stringMatching(/^lapsing: no new good image in the last night/)]);
+  // The runner sees the lapsing and the never-good instances' last nights fail: the only problems.
+  expect([...report.problems].sort()).toEqual([
+    expect.stringMatching(/^lapsing: no new good image in the last night/),
+    expect.stringMatching(/^never-good: no new good image in the last night/),
+  ]);
   expect(starts.map((start) => start.runId)).toEqual([
     '20261126T0300Z',
     '20261127T0300Z',
     '20261128T0300Z',
     '20261129T0300Z',
   ]);
-  // A day after its last good backup, not yet; two and three days after (one and two failed nights), stale.
-  expect(starts.map((start) => start.stale.map((entry) => entry.instanceId))).toEqual([
+  // A day after its last good backup (or its first run, for the never-good one), not yet; two and three days after,
+  // stale.
+  const bothStale = [idOf('lapsing'), idOf('never-good')].sort();
+  expect(starts.map((start) => start.stale.map((entry) => entry.instanceId).sort())).toEqual([
     [],
     [],
-    [idOf('lapsing')],
-    [idOf('lapsing')],
+    bothStale,
+    bothStale,
   ]);
-  expect(report.totals.staleInstances).toBe(1);
-  expect(report.metrics.StaleInstances).toBe(2);
+  expect(report.totals.staleInstances).toBe(2);
+  expect(report.metrics.StaleInstances).toBe(4);
 });
 
 it("publishes a Backup Stale event at each of those runs' starts, with its last good backup and its age", () => {
   const events = ec2.putEvents
     .filter((entry) => entry.DetailType === 'Backup Stale')
     .map((entry) => JSON.parse(entry.Detail ?? '{}') as StaleDetail);
-  expect(events).toEqual([
+  expect(events.filter((event) => event.instanceId === idOf('lapsing'))).toEqual([
     expect.objectContaining({
       instanceId: idOf('lapsing'),
       lastSuccess: '20261126T0300Z',
@@ -94,6 +103,11 @@ it("publishes a Backup Stale event at each of those runs' starts, with its last 
       hours: 72,
       runId: '20261129T0300Z',
     }),
+  ]);
+  // Without a good backup ever, counted from its first run, and without a last success.
+  expect(events.filter((event) => event.instanceId === idOf('never-good'))).toEqual([
+    { instanceId: idOf('never-good'), hours: 48, runId: '20261128T0300Z' },
+    { instanceId: idOf('never-good'), hours: 72, runId: '20261129T0300Z' },
   ]);
   expect(events.map((event) => event.instanceId)).not.toContain(idOf('steady'));
 });

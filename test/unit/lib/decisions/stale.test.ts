@@ -27,6 +27,20 @@ describe('staleBackups', () => {
     expect(staleBackups([neverGood, justOptedIn], NOW, SETTINGS)).toEqual([{ instanceId: 'i-5', hours: 48 }]);
   });
 
+  it('counts an instance failing every night from its first run, not from last night’s', () => {
+    const lastNight = { [InstanceTag.run]: '20261127T0300Z', [InstanceTag.state]: 'failed' };
+    const failingForThreeNights = instance('i-10', { ...lastNight, [InstanceTag.firstRun]: '20261125T0300Z' });
+    const failingSinceYesterday = instance('i-11', { ...lastNight, [InstanceTag.firstRun]: '20261127T0300Z' });
+    const backedUpOnceLongAgo = instance('i-12', {
+      ...lastNight,
+      [InstanceTag.firstRun]: '20261101T0300Z',
+      [InstanceTag.lastSuccess]: '20261127T0300Z',
+    });
+    expect(staleBackups([failingForThreeNights, failingSinceYesterday, backedUpOnceLongAgo], NOW, SETTINGS)).toEqual([
+      { instanceId: 'i-10', hours: 72 },
+    ]);
+  });
+
   it('leaves out instances not opted in (any more), terminated, or whose tags cannot be read', () => {
     const old = { [InstanceTag.lastSuccess]: '20261120T0300Z' };
     expect(

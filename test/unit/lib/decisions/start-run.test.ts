@@ -63,6 +63,7 @@ describe('planStartRun', () => {
           tags: {
             [InstanceTag.run]: RUN_ID,
             [InstanceTag.since]: NIGHT.toISOString(),
+            [InstanceTag.firstRun]: RUN_ID,
             [InstanceTag.state]: BackupStep.queued,
           },
         },
@@ -93,6 +94,7 @@ describe('planStartRun', () => {
       expect(writesFor(plan, 'i-00000001')).toEqual({
         [InstanceTag.run]: RUN_ID,
         [InstanceTag.since]: NIGHT.toISOString(),
+        [InstanceTag.firstRun]: RUN_ID,
         [InstanceTag.state]: BackupStep.queued,
       });
     });
@@ -324,6 +326,7 @@ describe('planStartRun', () => {
         [InstanceTag.policyError]: problem,
         [InstanceTag.run]: RUN_ID,
         [InstanceTag.since]: NIGHT.toISOString(),
+        [InstanceTag.firstRun]: RUN_ID,
         [InstanceTag.state]: BackupStep.failed,
         [InstanceTag.lastError]: `${RUN_ID}: ${problem}`,
       });
@@ -376,8 +379,27 @@ describe('planStartRun', () => {
       // Assess
       expect(plan.tagWrites.map((write) => Object.keys(write.tags))).toEqual([
         [InstanceTag.policyError],
-        [InstanceTag.run, InstanceTag.since, InstanceTag.state],
+        [InstanceTag.run, InstanceTag.since, InstanceTag.firstRun, InstanceTag.state],
       ]);
+    });
+
+    it('marks the first run of an instance without a good backup once, and never one that had a backup', () => {
+      // Act
+      const plan = planStartRun(
+        [
+          optedIn('i-00000001', 'running'),
+          optedIn('i-00000002', 'running', { [InstanceTag.firstRun]: '20261120T0300Z' }),
+          optedIn('i-00000003', 'running', { [InstanceTag.lastSuccess]: '20261125T0300Z' }),
+        ],
+        NIGHT,
+        SETTINGS,
+      );
+
+      // Assess
+      expect(writesFor(plan, 'i-00000001')).toHaveProperty([InstanceTag.firstRun], RUN_ID);
+      expect(writesFor(plan, 'i-00000002')).not.toHaveProperty([InstanceTag.firstRun]);
+      expect(writesFor(plan, 'i-00000003')).not.toHaveProperty([InstanceTag.firstRun]);
+      expect(queuedIds(plan)).toEqual(['i-00000001', 'i-00000002', 'i-00000003']);
     });
 
     it('does not rewrite a policy error that is already recorded', () => {
