@@ -168,7 +168,7 @@ export interface LocalEc2 {
   clock: SimClock;
   events: LocalEc2Events;
   faults: LocalEc2Faults;
-  /** Changes recorded since the start, when started with `audit: true` (else empty). */
+  /** Changes recorded since the start in every Region, when started with `audit: true` (else empty). */
   audit: readonly AuditEntry[];
   /** Entries received by the EventBridge PutEvents stand-in. */
   putEvents: readonly PutEventsEntry[];
@@ -220,6 +220,8 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
   const region = options.region ?? 'us-east-1';
   const hub = new EventHub();
   const durations = resolveDurations(options.durations);
+  // One timeline for every Region: each entry names its Region.
+  const audit: AuditEntry[] = [];
   const copyFaults = new CopyFaults();
   let hiddenNewImagesMs = 0;
   const backends = new Map<string, Ec2Backend>();
@@ -236,6 +238,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
         copyFaults,
       });
       regional.hideNewImages(hiddenNewImagesMs);
+      if (options.audit === true) regional.startAudit(audit);
       backends.set(name, regional);
     }
     return regional;
@@ -246,7 +249,6 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     for (const [name, state] of Object.entries(saved.regions ?? {})) backendIn(name).importState(state);
   }
   if (options.initialState !== undefined) backend.importState(options.initialState);
-  const audit = options.audit === true ? backend.startAudit() : [];
   /** The Region's store holding a resource (instances' and images' ids are unique across Regions), else the default's. */
   const holderOf = (id: string): Ec2Backend =>
     [...backends.values()].find((regional) => regional.instances.has(id) || regional.images.has(id)) ?? backend;

@@ -126,6 +126,8 @@ const USER_HIBERNATE: StateReason = {
  */
 export interface AuditEntry {
   readonly at: number;
+  /** The Region of the resource (every entry the endpoint records names it). */
+  readonly region?: string;
   readonly kind:
     | 'image-created'
     | 'image-available'
@@ -293,14 +295,17 @@ export class Ec2Backend {
     return image;
   }
 
-  /** Starts recording {@link AuditEntry}s (from now on) and returns the log, which grows as changes happen. */
-  startAudit(): readonly AuditEntry[] {
-    this.auditLog ??= [];
+  /**
+   * Starts recording {@link AuditEntry}s (from now on) into `log` (a new one by default: several Regions' stores can
+   * share one) and returns the log, which grows as changes happen.
+   */
+  startAudit(log: AuditEntry[] = []): readonly AuditEntry[] {
+    this.auditLog ??= log;
     return this.auditLog;
   }
 
-  private record(entry: Omit<AuditEntry, 'at' | 'tags'>, tags: ReadonlyMap<string, string>): void {
-    this.auditLog?.push({ at: this.now, tags: new Map(tags), ...entry });
+  private record(entry: Omit<AuditEntry, 'at' | 'tags' | 'region'>, tags: ReadonlyMap<string, string>): void {
+    this.auditLog?.push({ at: this.now, region: this.region, tags: new Map(tags), ...entry });
   }
 
   // ---- instances ------------------------------------------------------------------------------------------------

@@ -258,6 +258,7 @@ describe('the image-created audit entry', () => {
     expect(created).toEqual([
       {
         at: calledAt,
+        region: 'us-east-1',
         kind: 'image-created',
         id: rebooted,
         tags: new Map([['ami-backup:instance', instanceId]]),

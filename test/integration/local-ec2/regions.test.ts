@@ -146,6 +146,30 @@ describe('each Region keeps its own resources', () => {
   });
 });
 
+it('records every Region’s changes in one audit, each entry naming its Region', async () => {
+  const audited = await startTestEc2({ audit: true });
+  try {
+    const auditedEast = clientIn(audited.ec2.url, 'us-east-1');
+    const instanceId = await launch(auditedEast);
+    audited.clock.advance(MINUTE);
+    const { ImageId: sourceId } = await auditedEast.send(
+      new CreateImageCommand({ InstanceId: instanceId, Name: 'source', NoReboot: true }),
+    );
+    audited.clock.advance(10 * MINUTE);
+    const { ImageId: copyId } = await clientIn(audited.ec2.url, 'us-west-2').send(
+      new CopyImageCommand({ SourceImageId: sourceId, SourceRegion: 'us-east-1', Name: 'copy' }),
+    );
+    audited.clock.advance(60 * MINUTE);
+    expect(audited.ec2.audit.map(({ region, kind, id }) => [region, kind, id])).toEqual([
+      ['us-east-1', 'image-created', sourceId],
+      ['us-east-1', 'image-available', sourceId],
+      ['us-west-2', 'image-available', copyId],
+    ]);
+  } finally {
+    await audited.ec2.stop();
+  }
+});
+
 describe('the state file', () => {
   let directory: string;
   beforeEach(() => {
