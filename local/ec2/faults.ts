@@ -5,6 +5,7 @@
  * Every decision is made on the endpoint's side, so the unmodified SDK sees exactly what AWS would send it.
  */
 import { seededRandom } from './events';
+import type { StateReason } from './model';
 
 /** The error a faulty call is answered with: EC2's code and HTTP status (EventBridge gets the same in JSON). */
 export interface InjectedError {
@@ -199,9 +200,7 @@ export interface CopySelector {
 }
 
 /** What a copy fault does: the copy fails (`failed`, with this state reason) when it would complete, or never ends. */
-export type CopyOutcome =
-  | { readonly kind: 'fail'; readonly reason: { readonly code: string; readonly message: string } }
-  | { readonly kind: 'stall' };
+export type CopyOutcome = { readonly kind: 'fail'; readonly reason: StateReason } | { readonly kind: 'stall' };
 
 /** Faults on the copies CopyImage starts, decided when each copy starts (the first fault that selects it wins). */
 export class CopyFaults {

@@ -20,7 +20,7 @@ import { type Denial, type Ec2Authorization, IamGate } from './iam-gate';
 import { readStateFile, savedState, writeStateFile } from './persistence';
 import { QueryParams } from './query';
 import { requestRegion } from './regions';
-import { type AuditEntry, type BackendState, Ec2Backend } from './store';
+import { type AuditEntry, type BackendState, Ec2Backend, INJECTED_FAILURE } from './store';
 import { Throttler } from './throttle';
 import { errorXml, successXml } from './xml';
 
@@ -412,10 +412,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
         holderOf(instanceId).unhealthyAfterImageOf(instanceId, faultOptions),
       unhealthyLaunchesFrom: (imageId, faultOptions) => holderOf(imageId).unhealthyLaunchesFrom(imageId, faultOptions),
       failCopies: ({ reason, ...selector } = {}) =>
-        copyFaults.add(selector, {
-          kind: 'fail',
-          reason: reason ?? { code: 'Server.InternalError', message: 'Internal error' },
-        }),
+        copyFaults.add(selector, { kind: 'fail', reason: reason ?? INJECTED_FAILURE }),
       stallCopies: (selector = {}) => copyFaults.add(selector, { kind: 'stall' }),
       failCalls: (fault) => injector.failCalls(fault),
       throttle: (probability, throttleOptions) =>

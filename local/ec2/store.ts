@@ -108,7 +108,8 @@ const INTERRUPTED: StateReason = {
   code: 'Client.InstanceTerminated',
   message: 'The instance was rebooted, stopped or terminated while the image was being created',
 };
-const INJECTED_FAILURE: StateReason = { code: 'Server.InternalError', message: 'Internal error' };
+/** What an image or copy failed by a fault records, unless told otherwise. */
+export const INJECTED_FAILURE: StateReason = { code: 'Server.InternalError', message: 'Internal error' };
 /** The state reasons EC2 gives a stopped (or terminated) instance, by what the user asked for. */
 const USER_SHUTDOWN: StateReason = {
   code: 'Client.UserInitiatedShutdown',
@@ -698,7 +699,7 @@ export class Ec2Backend {
    * pending, with new snapshots here, until its snapshots are copied (longer across Regions), then available.
    */
   copyImage(input: CopyImageRequest): ImageRecord {
-    const { clientToken, requestId: _requestId, sourceBackend, tagSpecifications, ...request } = input;
+    const { clientToken, requestId, sourceBackend, tagSpecifications, ...request } = input;
     // The same token with other parameters is refused, as for every idempotent EC2 call (EC2 API reference).
     const parameters = JSON.stringify({ ...request, tagSpecifications, sourceRegion: sourceBackend.region });
     if (clientToken !== undefined) {
@@ -774,7 +775,7 @@ export class Ec2Backend {
       sourceImageRegion: sourceBackend.region,
       devices,
       tags: copiedTags,
-      requestId: input.requestId,
+      requestId,
       // A stalled copy never reaches its end.
       completeAt: fault?.kind === 'stall' ? undefined : completeAt,
       failure: fault?.kind === 'fail' ? { ...fault.reason } : undefined,
