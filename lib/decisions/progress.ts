@@ -72,6 +72,11 @@ export type ProgressDecision =
       readonly runId: string;
       readonly reason: string;
       readonly request: ImageRequest;
+      /**
+       * An image reboot's place in the pass's calls (0 first, see {@link turnOrder}); the others hold no group back
+       * and have none: they go after, when the CreateImage bucket leaves room.
+       */
+      readonly turn?: number;
     }
   /** Back healthy from its image's reboot while the image is still pending: recorded, and its group moves on. */
   | { readonly kind: 'healthy'; readonly instanceId: string; readonly runId: string; readonly reason: string }
@@ -390,9 +395,26 @@ function optedOut(progress: RunInProgress, run: Run, now: Date, settings: Progre
   return decision.kind === 'wait' ? decision : skip(decision.reason);
 }
 
-/** Candidates for an image reboot, in the order every pass takes them: last night's missed first, then by id. */
-function turnOrder(a: Instance, b: Instance): number {
-  return Number(missedLastWindow(b)) - Number(missedLastWindow(a)) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+/**
+ * Candidates for an image reboot, in the order every pass takes them: last night's missed first; then the members of
+ * the groups with the most members still to image, as each member is a turn of at least a grace period after the one
+ * before: when the CreateImage bucket cannot start every group's turn at once, the longest chains go first and the
+ * groups end together instead of a few finishing their turns one by one after the rest; then by id.
+ */
+function turnOrder(candidates: readonly Instance[]): (a: Instance, b: Instance) => number {
+  const queuedByGroup = new Map<string, number>();
+  for (const instance of candidates) {
+    const group = groupOf(instance);
+    if (group !== undefined) queuedByGroup.set(group, (queuedByGroup.get(group) ?? 0) + 1);
+  }
+  const chain = (instance: Instance): number => {
+    const group = groupOf(instance);
+    return group === undefined ? 1 : (queuedByGroup.get(group) ?? 1);
+  };
+  return (a, b) =>
+    Number(missedLastWindow(b)) - Number(missedLastWindow(a)) ||
+    chain(b) - chain(a) ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /**
@@ -434,7 +456,8 @@ export function decidePass(runs: readonly RunInProgress[], now: Date, settings: 
     const group = groupOf(instance);
     if (group !== undefined) downByGroup.set(group, (downByGroup.get(group) ?? 0) + 1);
   }
-  for (const instance of [...candidates].sort(turnOrder)) {
+  let turn = 0;
+  for (const instance of [...candidates].sort(turnOrder(candidates))) {
     const run = runOf(instance) as Run; // candidates have readable runs
     const group = groupOf(instance);
     const groupDown = group === undefined ? 0 : (downByGroup.get(group) ?? 0);
@@ -456,7 +479,9 @@ export function decidePass(runs: readonly RunInProgress[], now: Date, settings: 
       runId: run.runId,
       reason: group === undefined ? "EC2's reboot for the image" : `EC2's reboot for the image (group ${group})`,
       request: imageRequest(instance, run.runId, ImageMode.reboot, settings),
+      turn,
     });
+    turn += 1;
   }
   return runs.map(({ instance }) => decisions.get(instance.id) as ProgressDecision); // every instance was decided
 }

@@ -21,7 +21,7 @@ import { errorMessage, isTransient } from '../errors';
 import type { Instance, TagWrite } from '../model';
 import { workRemains } from '../passes';
 import { isOptedIn } from '../policy';
-import { ImageMode, IN_PROGRESS_STEPS, InstanceTag } from '../tags';
+import { IN_PROGRESS_STEPS, InstanceTag } from '../tags';
 import {
   forEachLimit,
   type InstanceOutcome,
@@ -127,11 +127,12 @@ export async function applyRuns(
   const more = (): boolean => remainingMs() > SAFETY_MARGIN_MS;
   const clock = invocationClock(now, remainingMs);
 
-  // Image reboots first: they hold their groups back, while the others only wait for the CreateImage bucket.
+  // Image reboots first, in their turns' order: they hold their groups back, while the others only wait for the
+  // CreateImage bucket.
   const creations = options.createImages
     ? decisions
         .filter((decision) => decision.kind === 'create-image')
-        .sort((a, b) => Number(b.request.mode === ImageMode.reboot) - Number(a.request.mode === ImageMode.reboot))
+        .sort((a, b) => (a.turn ?? Number.MAX_SAFE_INTEGER) - (b.turn ?? Number.MAX_SAFE_INTEGER))
     : [];
   const createdIds = new Map<string, string>();
   const refused: RunOutcome[] = [];

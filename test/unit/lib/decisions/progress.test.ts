@@ -305,6 +305,39 @@ describe('decidePass: staggering', () => {
     });
   });
 
+  it('numbers the turns it starts: last night’s missed first, then the groups with the most members still to image', () => {
+    // Prepare: group a has one member queued, b three, c two; the lone instance (no group) sorts first by id.
+    const member = (id: string, group: string | undefined, tags: Tags = {}) =>
+      queued(id, 'running', { ...(group === undefined ? {} : { [OperatorTag.group]: group }), ...tags });
+    const missedLastNight = {
+      [InstanceTag.lastError]: `${formatRunId(secondsAfter(NIGHT, -86_400))}: missed-window: not imaged in time`,
+    };
+    const instances = [
+      member('i-00000001', undefined),
+      member('i-00000002', 'a'),
+      member('i-00000009', 'b'),
+      member('i-00000008', 'b'),
+      member('i-00000007', 'b'),
+      member('i-00000006', 'c'),
+      member('i-00000005', 'c'),
+      member('i-0000000f', undefined, missedLastNight),
+    ];
+
+    // Act
+    const decisions = decidePass(
+      instances.map((instance) => ({ instance })),
+      atSecond(60),
+      SETTINGS,
+    );
+
+    // Assess: one member a group; the calls' order is the turns'.
+    const turns = decisions
+      .flatMap((decision) => (decision.kind === 'create-image' ? [[decision.turn, decision.instanceId] as const] : []))
+      .sort(([a], [b]) => (a ?? 0) - (b ?? 0))
+      .map(([, id]) => id);
+    expect(turns).toEqual(['i-0000000f', 'i-00000007', 'i-00000005', 'i-00000001', 'i-00000002']);
+  });
+
   it('waits while a member is down, and starts the next in the pass that finds it back healthy', () => {
     const down = imaging('i-00000001', ImageMode.reboot, { tags: { [OperatorTag.group]: 'web' } });
     const waiting = decidePass([{ instance: down }, { instance: web(2) }], atSecond(200), SETTINGS);
