@@ -77,12 +77,19 @@ function focusOf(events: NightEvents): Timeline['focus'] {
   };
 }
 
+/** Whole seconds, in hours, minutes and seconds, leaving out the parts that are zero. */
 export function duration(ms: number): string {
   const seconds = Math.round(ms / 1000);
-  if (seconds < 60) return `${seconds} s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes} min${seconds % 60 === 0 ? '' : ` ${seconds % 60} s`}`;
-  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  if (seconds === 0) return '0 s';
+  const parts = [
+    [Math.floor(seconds / 3600), 'h'],
+    [Math.floor(seconds / 60) % 60, 'min'],
+    [seconds % 60, 's'],
+  ] as const;
+  return parts
+    .filter(([value]) => value > 0)
+    .map(([value, unit]) => `${value} ${unit}`)
+    .join(' ');
 }
 
 function utc(ms: number): string {

@@ -126,12 +126,15 @@ describe('nightTimeline', () => {
 
 describe('duration', () => {
   it('reads as a person says it', () => {
-    expect([45_000, 120_000, 150_000, 3_600_000, 5_430_000].map(duration)).toEqual([
+    expect([0, 45_000, 120_000, 150_000, 3_600_000, 5_400_000, 61_512_000, 3_605_000].map(duration)).toEqual([
+      '0 s',
       '45 s',
       '2 min',
       '2 min 30 s',
-      '1 h 0 min',
+      '1 h',
       '1 h 30 min',
+      '17 h 5 min 12 s',
+      '1 h 5 s',
     ]);
   });
 });
