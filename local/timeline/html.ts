@@ -165,26 +165,34 @@ h1 { font-size: 1.3rem; margin: 0 0 .5rem; }
 const SCRIPT = `
 const data = JSON.parse(document.getElementById('night-data').textContent);
 const container = document.getElementById('timeline');
+// The render signal: over which window it is drawn, and drawn at all once its first drawing is complete (the first
+// redraws still set its initial window). A test waits for these, never for time.
+const showWindow = () => {
+  const { start, end } = timeline.getWindow();
+  Object.assign(document.body.dataset, { windowStart: start.toISOString(), windowEnd: end.toISOString() });
+};
 const timeline = new vis.Timeline(container, new vis.DataSet(data.items), new vis.DataSet(data.groups), {
   moment: (date) => vis.moment(date).utc(),
   start: data.focus.start, end: data.focus.end, min: data.start, max: data.end, zoomMin: 60000,
   groupOrder: 'order', stack: false, orientation: { axis: 'both' }, showCurrentTime: false, zoomKey: 'ctrlKey',
   margin: { item: { horizontal: 0, vertical: 2 } }, tooltip: { followMouse: true },
+  onInitialDrawComplete: () => {
+    showWindow();
+    document.body.dataset.rendered = 'true';
+    timeline.on('changed', showWindow);
+  },
 });
-// The render signal: drawn, and over which window (a test waits for these, never for time).
-timeline.on('changed', () => {
-  const { start, end } = timeline.getWindow();
-  Object.assign(document.body.dataset, { rendered: 'true', windowStart: start.toISOString(), windowEnd: end.toISOString() });
-});
+// At once: an animated move would leave the render signal on a window on the way.
+const still = { animation: false };
 container.addEventListener('keydown', (event) => {
   const { start, end } = timeline.getWindow();
   const width = end - start;
   const shift = { ArrowLeft: -0.2, ArrowRight: 0.2 }[event.key];
-  if (shift !== undefined) timeline.setWindow(start.valueOf() + shift * width, end.valueOf() + shift * width);
-  else if (event.key === '+' || event.key === '=') timeline.zoomIn(0.5);
-  else if (event.key === '-') timeline.zoomOut(0.5);
-  else if (event.key === 'Home') timeline.setWindow(data.start, data.end);
-  else if (event.key === 'End') timeline.setWindow(data.focus.start, data.focus.end);
+  if (shift !== undefined) timeline.setWindow(start.valueOf() + shift * width, end.valueOf() + shift * width, still);
+  else if (event.key === '+' || event.key === '=') timeline.zoomIn(0.5, still);
+  else if (event.key === '-') timeline.zoomOut(0.5, still);
+  else if (event.key === 'Home') timeline.setWindow(data.start, data.end, still);
+  else if (event.key === 'End') timeline.setWindow(data.focus.start, data.focus.end, still);
   else return;
   event.preventDefault();
 });
