@@ -4,7 +4,7 @@
  *
  * Usage: npm run bench -- [--instances 10000] [--nights 2] [--latency 100] [--group-size 10]
  *                         [--max-concurrent-reboots N] [--competing-load F] [--retain 1] [--history 0]
- *                         [--json] [--no-bundles]
+ *                         [--json] [--no-bundles] [--timeline FILE]
  *
  * `--retain N` is the fleet's `ami-backup:retain`; `--history N` starts each instance with N images of earlier nights,
  * so that rotation holds a steady fleet's images from the first night. Each function's peak heap in its largest
@@ -12,6 +12,9 @@
  *
  * `--competing-load F` (0 to 1): another client of the account takes that share of each mutating bucket's refill
  * all night; the bound is then the one for what it leaves, and the throttled calls show what adapting cost.
+ *
+ * `--timeline FILE` writes the nights' timeline there, as `npm start` does (an aggregate lane per group over 200
+ * instances, and the worst instances).
  */
 
 import { dirname, resolve } from 'node:path';
@@ -24,6 +27,9 @@ import type { FleetMember, LaunchedMember } from '../local/runner/fleet';
 import { runNights } from '../local/runner/night';
 import { loadServerlessConfig } from '../local/runner/serverless-config';
 import type { InvocationRecord } from '../local/runner/simulation';
+import { nightEvents } from '../local/timeline/events';
+import { writeNightReport } from '../local/timeline/html';
+import { nightTimeline } from '../local/timeline/lanes';
 import { measureBundles } from './bundles';
 import { deployWithParams } from './deployment';
 import { HeapMeter, memorySizes } from './heap';
@@ -71,6 +77,8 @@ interface Options {
   history: number;
   json: boolean;
   bundles: boolean;
+  /** Where to write the nights' timeline, if anywhere. */
+  timeline: string | undefined;
 }
 
 /** Groups of the fleet: every `groupSize` instances in launch order share one. */
@@ -91,6 +99,7 @@ function readOptions(): Options {
       history: { type: 'string', default: '0' },
       json: { type: 'boolean', default: false },
       'no-bundles': { type: 'boolean', default: false },
+      timeline: { type: 'string' },
     },
   });
   const whole = (name: string, raw: string, min: number): number => {
@@ -120,6 +129,7 @@ function readOptions(): Options {
     history: whole('history', values.history, 0),
     json: values.json,
     bundles: !values['no-bundles'],
+    timeline: values.timeline,
   };
 }
 
@@ -145,7 +155,7 @@ function benchFleet(size: number, groupSize: number, retain: number): FleetMembe
   }));
 }
 
-export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>) {
+export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles' | 'timeline'>) {
   const wallStart = performance.now();
   let peakRss = process.memoryUsage().rss;
   // Earlier nights' images are made on the endpoint's clock, from before the first of them.
@@ -154,6 +164,8 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
     throttling: true,
     competingLoad: options.competingLoad,
   });
+  // The endpoint's timeline (the runner reads its downtime from it too), for --timeline.
+  const audit = ec2.backend.startAudit();
   const deployment = deployWithParams(PROJECT_FILE, { maxConcurrentReboots: String(options.maxConcurrentReboots) });
   const [settings] = loadServerlessConfig(deployment.file).functions.map((fn) => fn.environment);
   const environment = settings ?? {};
@@ -237,6 +249,7 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles'>
     return {
       report,
       records,
+      night: { start: START.getTime(), end: ec2.clock.nowMs(), audit },
       fleet: launched,
       environment,
       heap: heap.report(),
@@ -281,6 +294,7 @@ async function main(): Promise<void> {
   const {
     report,
     records,
+    night,
     fleet,
     environment,
     heap,
@@ -444,6 +458,10 @@ async function main(): Promise<void> {
     const tables = [table, callTable, heapTable, ...(sizes.length > 0 ? [bundleTable] : [])];
     process.stdout.write(`${tables.map((each) => each.toString()).join('\n')}\n`);
     for (const problem of problems) process.stdout.write(`problem: ${problem}\n`);
+  }
+  if (options.timeline !== undefined) {
+    writeNightReport(options.timeline, nightTimeline(nightEvents({ ...night, records, report })));
+    process.stderr.write(`The nights' timeline: ${options.timeline}\n`);
   }
   if (problems.length > 0) process.exitCode = 1;
 }

@@ -145,9 +145,10 @@ h1 { font-size: 1.3rem; margin: 0 0 .5rem; }
 .swatch { display: inline-block; width: 2.2rem; height: .9rem; border: 1px solid #333; vertical-align: middle; margin-right: .3rem; }
 #timeline:focus { outline: 3px solid #1d4ed8; }
 .vis-item .vis-item-content { color: #000; background: #fff; padding: 0 .2rem; font-size: 12px; }
-/* A strip of the pattern shows under the label, and the label may run past a short span. */
+/* A strip of the pattern shows under the label, and on an instance's row (one span of a kind a night) the label may
+   run past a short span; an aggregate lane's spans follow each other closely, so theirs are cut. */
 .vis-item.vis-range { padding-bottom: 6px; }
-.vis-item.vis-range .vis-item-overflow { overflow: visible; }
+.vis-group.lane .vis-item.vis-range .vis-item-overflow { overflow: visible; }
 .vis-labelset .vis-label .vis-inner { max-width: 26rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .vis-label.section { font-weight: 600; background: #eee; }
 .kind-down { background: repeating-linear-gradient(45deg, #b91c1c 0 4px, #fecaca 4px 8px); border-color: #7f1d1d; }
