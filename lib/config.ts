@@ -3,6 +3,7 @@
  * A missing or invalid variable fails loudly and names itself.
  */
 import { EC2_RATES, type Rate } from './pacing';
+import { type CopySettings, partitionOf, REGION_NAME } from './policy';
 
 export interface Config {
   /** The opt-in tag an operator sets on an instance. */
@@ -60,6 +61,15 @@ export interface Config {
   readonly restoreTests: RestoreTestConfig;
   /** The most each paced EC2 action is called: EC2's default rates, or the account's raised ones. */
   readonly rateCeilings: Readonly<Record<string, Rate>>;
+  /** Copies of good backups to other Regions. */
+  readonly copies: CopyConfig;
+}
+
+export interface CopyConfig extends CopySettings {
+  /** The KMS key of each destination Region that has one (`copyKmsKeys`): its copies are encrypted with it. */
+  readonly kmsKeys: Readonly<Record<string, string>>;
+  /** The rule of the copy passes: on from a run's start while copies are wanted or in flight. */
+  readonly passesRule: string;
 }
 
 export interface RestoreTestConfig {
@@ -223,6 +233,55 @@ export function readConfig(env: Env = process.env): Config {
     rotateHours: Object.freeze(rotationHours(text(env, 'ROTATE_SCHEDULE', DEFAULT_ROTATE_SCHEDULE))),
     restoreTests: readRestoreTestConfig(env, owner),
     rateCeilings: rateCeilings(env.EC2_RATE_LIMITS),
+    copies: readCopyConfig(env, owner),
+  });
+}
+
+function regionList(env: Env, name: string, home: string): string[] {
+  const raw = env[name]?.trim() ?? '';
+  const regions = raw === '' ? [] : raw.split(',').map((region) => region.trim());
+  for (const region of regions) {
+    if (!REGION_NAME.test(region) || region === home || partitionOf(region) !== partitionOf(home)) {
+      throw new ConfigError(
+        `environment variable ${name} must list Regions of ${home}'s partition other than ${home}, got '${region}'`,
+      );
+    }
+  }
+  return regions;
+}
+
+/**
+ * `copyRegions` (the default), `copyAllowedRegions` (more Regions instances may name) and `copyKmsKeys`
+ * (`<region>=<key id or key ARN>`, comma-separated, for allowed Regions only: IAM grants the use of a key by its ARN,
+ * so an alias is not taken). The home Region is Lambda's own (`AWS_REGION`), needed only once copies are configured.
+ */
+export function readCopyConfig(env: Env, owner: string): CopyConfig {
+  const homeRegion = env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || '';
+  const defaultRegions = regionList(env, 'COPY_REGIONS', homeRegion);
+  const allowedRegions = [...new Set([...defaultRegions, ...regionList(env, 'COPY_ALLOWED_REGIONS', homeRegion)])];
+  if (allowedRegions.length > 0 && !REGION_NAME.test(homeRegion)) {
+    throw new ConfigError(`environment variable AWS_REGION must be a Region name when copies are configured`);
+  }
+  const kmsKeys: Record<string, string> = {};
+  const rawKeys = env.COPY_KMS_KEYS?.trim() ?? '';
+  for (const entry of rawKeys === '' ? [] : rawKeys.split(',')) {
+    const match =
+      /^\s*([a-z0-9-]+)=((?:mrk-)?[0-9a-f-]{32,36}|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(?:mrk-)?[0-9a-f-]{32,36})\s*$/.exec(
+        entry,
+      );
+    if (match === null || !allowedRegions.includes(match[1] as string)) {
+      throw new ConfigError(
+        `environment variable COPY_KMS_KEYS must list <region>=<key id or key ARN> for Regions copies may go to, got '${entry.trim()}'`,
+      );
+    }
+    kmsKeys[match[1] as string] = match[2] as string;
+  }
+  return Object.freeze({
+    homeRegion,
+    defaultRegions: Object.freeze(defaultRegions),
+    allowedRegions: Object.freeze(allowedRegions),
+    kmsKeys: Object.freeze(kmsKeys),
+    passesRule: text(env, 'COPY_PASSES_RULE', `${owner}-copy-passes`),
   });
 }
 

@@ -4,6 +4,7 @@
  */
 import {
   type _InstanceType,
+  CopyImageCommand,
   CreateImageCommand,
   CreateTagsCommand,
   DeleteSnapshotCommand,
@@ -24,6 +25,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { isThrottlingError } from '@smithy/core/retry';
 import type { FinalizeRequestMiddleware, MiddlewareStack, SdkError } from '@smithy/types';
+import type { CopyRequest } from './decisions/copies';
 import type { ImageRequest } from './decisions/progress';
 import {
   ATTEMPT_RESERVE_MS,
@@ -122,6 +124,10 @@ function toImage(image: SdkImage): Image | undefined {
     ...(image.StateReason?.Message ? { stateReason: image.StateReason.Message } : {}),
     ...(image.OwnerId === undefined ? {} : { ownerId: image.OwnerId }),
     ...(image.SourceInstanceId === undefined ? {} : { sourceInstanceId: image.SourceInstanceId }),
+    ...(image.SourceImageId === undefined ? {} : { sourceImageId: image.SourceImageId }),
+    ...((image.BlockDeviceMappings ?? []).some((mapping) => mapping.Ebs?.Encrypted === true)
+      ? { encrypted: true }
+      : {}),
   };
 }
 
@@ -406,6 +412,45 @@ export class Ec2Gateway {
         return { imageId: output.ImageId, existed: false };
       } catch (error: unknown) {
         // "AMI name ami-backup-i-… is already in use by AMI ami-…": the id follows "by AMI", not the first "ami-".
+        const existing =
+          errorCode(error) === 'InvalidAMIName.Duplicate' &&
+          /in use by AMI (ami-[0-9a-f]+)/.exec(errorMessage(error))?.[1];
+        if (existing) return { imageId: existing, existed: true };
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Starts a copy of an image from another Region into this gateway's Region (CopyImage is called in the destination),
+   * the copy and its snapshots tagged by the request itself. The name is the source's and the client token is derived
+   * from it, so a repeated request returns the copy already started (by the token, or by the name taken).
+   */
+  copyImage(request: CopyRequest): Promise<CreatedImage> {
+    return this.within(async () => {
+      const tags = toTags(request.tags);
+      try {
+        const output = await this.client.send(
+          this.paced(
+            'CopyImage',
+            new CopyImageCommand({
+              SourceImageId: request.sourceImageId,
+              SourceRegion: request.sourceRegion,
+              Name: request.name,
+              Description: request.description,
+              ClientToken: request.name,
+              ...(request.encrypted ? { Encrypted: true } : {}),
+              ...(request.kmsKeyId === undefined ? {} : { KmsKeyId: request.kmsKeyId }),
+              TagSpecifications: [
+                { ResourceType: 'image', Tags: tags },
+                { ResourceType: 'snapshot', Tags: tags },
+              ],
+            }),
+          ),
+        );
+        if (output.ImageId === undefined) throw new Error('CopyImage returned no ImageId');
+        return { imageId: output.ImageId, existed: false };
+      } catch (error: unknown) {
         const existing =
           errorCode(error) === 'InvalidAMIName.Duplicate' &&
           /in use by AMI (ami-[0-9a-f]+)/.exec(errorMessage(error))?.[1];

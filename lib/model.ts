@@ -54,6 +54,10 @@ export interface Image {
   readonly ownerId?: string;
   /** The instance EC2 made the image from (DescribeImages `SourceInstanceId`); absent for images not made by CreateImage. */
   readonly sourceInstanceId?: string;
+  /** For a copy, the image EC2 copied it from (DescribeImages `SourceImageId`), when EC2 says. */
+  readonly sourceImageId?: string;
+  /** Whether any of its snapshots is encrypted: a copy of it is encrypted too. */
+  readonly encrypted?: boolean;
 }
 
 export type SnapshotState = 'pending' | 'completed' | 'error' | 'recoverable' | 'recovering';

@@ -28,6 +28,8 @@ export const EC2_RATES: Readonly<Record<string, Rate>> = {
   DeleteTags: { perSecond: 10, burst: 100 },
   DeregisterImage: { perSecond: 5, burst: 100 },
   DeleteSnapshot: { perSecond: 5, burst: 100 },
+  // Its own bucket, in the destination Region (the call is made there): 100 calls, refilled at 1 a second.
+  CopyImage: { perSecond: 1, burst: 100 },
 };
 
 export interface Aimd {

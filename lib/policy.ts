@@ -2,7 +2,7 @@
  * An instance's backup policy, read from the tags an operator sets. Invalid values are reported, never guessed:
  * an instance whose retention cannot be read never has an image expired.
  */
-import { AUTO_SCALING_GROUP_TAG, BackupMode, ImageTag, OperatorTag, type Tags } from './tags';
+import { AUTO_SCALING_GROUP_TAG, BackupMode, CopyTag, ImageTag, OperatorTag, type Tags } from './tags';
 
 export interface Retention {
   /** Keep this many newest good images (≥ 1: the last good backup is always kept). */
@@ -136,6 +136,86 @@ export function parseInstancePolicy(tags: Tags, defaultRetain: number): Parsed<B
   }
   const problems = [mode, group, retention].flatMap((parsed) => (parsed.ok ? [] : parsed.problems));
   return { ok: false, problems };
+}
+
+/** Where copies may go: the deployment's side of an instance's copy policy. */
+export interface CopySettings {
+  /** The Region the service runs in (the source of every copy). */
+  readonly homeRegion: string;
+  /** Regions copied to when an instance names none (`copyRegions`). */
+  readonly defaultRegions: readonly string[];
+  /** Every Region copies may go to (`copyRegions` and `copyAllowedRegions`): IAM allows CopyImage only there. */
+  readonly allowedRegions: readonly string[];
+}
+
+export const NO_COPIES: CopySettings = { homeRegion: '', defaultRegions: [], allowedRegions: [] };
+
+export interface CopyPolicy {
+  /** The Regions each good backup is copied to (none: no copies). */
+  readonly regions: readonly string[];
+}
+
+/** A Region name of any partition: `us-east-1`, `us-gov-west-1`, `cn-north-1`, `us-isob-east-1`. */
+export const REGION_NAME = /^[a-z]{2}(?:-(?:gov|iso[a-z]?))?-[a-z]+-\d{1,2}$/;
+
+/** The partition a Region belongs to: copies never leave it (CopyImage is not cross-partition). */
+export function partitionOf(region: string): string {
+  if (region.startsWith('cn-')) return 'aws-cn';
+  const special = /^[a-z]{2}-(gov|iso[a-z]?)-/.exec(region)?.[1];
+  if (special === undefined) return 'aws';
+  return special === 'gov' ? 'aws-us-gov' : `aws-${special === 'iso' ? 'iso' : `iso-${special.slice(3)}`}`;
+}
+
+/**
+ * The Regions an instance's backups are copied to: its `ami-backup:copy-to` tag (an empty value: none), else the
+ * deployment's default. Each must be a Region name of the home Region's partition, allowed by the deployment, not the
+ * home Region, and named once; anything else is a policy error and no copy is made.
+ */
+export function parseCopyPolicy(tags: Tags, settings: CopySettings): Parsed<CopyPolicy> {
+  const raw = tags[CopyTag.copyTo];
+  if (raw === undefined) return { ok: true, value: { regions: settings.defaultRegions } };
+  const names = raw.trim() === '' ? [] : raw.split(',').map((name) => name.trim());
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const name of names) {
+    const why = !REGION_NAME.test(name)
+      ? 'is not a Region name'
+      : partitionOf(name) !== partitionOf(settings.homeRegion)
+        ? `is not in the partition of ${settings.homeRegion}`
+        : name === settings.homeRegion
+          ? 'is the source Region'
+          : seen.has(name)
+            ? 'is listed twice'
+            : !settings.allowedRegions.includes(name)
+              ? `is not a Region this deployment copies to (${settings.allowedRegions.join(', ') || 'none'})`
+              : undefined;
+    if (why !== undefined) problems.push(`${CopyTag.copyTo}: ${JSON.stringify(name)} ${why}`);
+    seen.add(name);
+  }
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, value: { regions: names } };
+}
+
+/**
+ * The retention of an instance's copies in each Region: `ami-backup:copy-retain` and `ami-backup:copy-retain-days`,
+ * each defaulting to the instance's own `retain` and `retain-days` (so a copy keeps what its source keeps unless told).
+ */
+export function parseCopyRetention(tags: Tags, defaultRetain: number): Parsed<Retention> {
+  const keys = {
+    retain: tags[CopyTag.copyRetain] === undefined ? OperatorTag.retain : CopyTag.copyRetain,
+    retainDays: tags[CopyTag.copyRetainDays] === undefined ? OperatorTag.retainDays : CopyTag.copyRetainDays,
+  };
+  return parseRetention(tags, keys, defaultRetain);
+}
+
+/** What in the copy tags an operator set cannot be used (the instance's own retention is reported on its own). */
+export function copyPolicyProblems(tags: Tags, settings: CopySettings, floor: RetentionFloor): string[] {
+  const policy = parseCopyPolicy(tags, settings);
+  const own = { retain: CopyTag.copyRetain, retainDays: CopyTag.copyRetainDays };
+  const retention = parseRetention(tags, own, 1);
+  return [
+    ...(policy.ok ? [] : policy.problems),
+    ...(retention.ok ? floorProblems(tags, own, floor) : retention.problems),
+  ];
 }
 
 /** The retention recorded on an image when it was made (used once its instance is gone or opted out). */

@@ -145,6 +145,57 @@ export function expiredOn(value: string | undefined, day: string): number | unde
 }
 
 /**
+ * Copies to other Regions (disaster recovery): an operator names the Regions on an instance; each good backup is copied
+ * there with CopyImage, called in the destination Region.
+ */
+export const CopyTag = {
+  /** On an instance (operator): comma-separated Region names its good backups are copied to. */
+  copyTo: 'ami-backup:copy-to',
+  /** On an instance (operator): good copies kept per Region; default: the instance's `ami-backup:retain`. */
+  copyRetain: 'ami-backup:copy-retain',
+  /** On an instance (operator): also keep copies younger than this many days; default: its `ami-backup:retain-days`. */
+  copyRetainDays: 'ami-backup:copy-retain-days',
+  /** On a copy (at creation): the image it was copied from, in the Region named by {@link CopyTag.sourceRegion}. */
+  sourceImage: 'ami-backup:source-image',
+  /** On a copy (at creation): the Region of its source image. */
+  sourceRegion: 'ami-backup:source-region',
+  /**
+   * On a source image: the outcome of its copy in each Region, `<region>=<state>:<copy id>` comma-separated, sorted
+   * (see {@link formatCopyRecord}). A Region recorded here is never copied to again for that image, whatever became
+   * of the copy since (expired by its own retention, or cleaned up after failing).
+   */
+  copies: 'ami-backup:copies',
+} as const;
+
+/** A copy's outcome as recorded on its source image and on the copy itself (`ami-backup:state`). */
+export const CopyOutcome = { succeeded: 'succeeded', failed: 'failed' } as const;
+export type CopyOutcome = (typeof CopyOutcome)[keyof typeof CopyOutcome];
+
+export interface CopyRecordEntry {
+  readonly state: CopyOutcome;
+  readonly imageId: string;
+}
+
+/** `eu-west-1=failed:ami-0…,us-west-2=succeeded:ami-0…`: Regions sorted, so equal records are equal strings. */
+export function formatCopyRecord(record: ReadonlyMap<string, CopyRecordEntry>): string {
+  return [...record.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([region, entry]) => `${region}=${entry.state}:${entry.imageId}`)
+    .join(',');
+}
+
+/** The copies recorded on a source image, by Region; entries that cannot be read are left out. */
+export function parseCopyRecord(value: string | undefined): Map<string, CopyRecordEntry> {
+  const record = new Map<string, CopyRecordEntry>();
+  for (const entry of (value ?? '').split(',')) {
+    const parts = /^([a-z0-9-]+)=(succeeded|failed):(ami-[0-9a-f]+)$/.exec(entry.trim());
+    if (parts === null) continue;
+    record.set(parts[1] as string, { state: parts[2] as CopyOutcome, imageId: parts[3] as string });
+  }
+  return record;
+}
+
+/**
  * Tags of restore tests: an instance launched from an image, checked, then terminated. The test instance also carries
  * the ownership tag ({@link ImageTag.managedBy}) and the instance its image was made from ({@link ImageTag.instanceId}).
  */

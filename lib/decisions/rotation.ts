@@ -261,7 +261,8 @@ export function imageIdOfSnapshot(snapshot: Snapshot): string | undefined {
  * Plans a rotation. `images` must be every image carrying this stage's ownership tag (checked again for it; it may
  * also hold other images, such as those the snapshots' descriptions name), `snapshots` every snapshot carrying it
  * that may be an orphan (at least those no image in `images` uses, naming an image not in it: the others never are),
- * `policies` the rotation policy of each instance id found on the images.
+ * `policies` the rotation policy of each instance id found on the images. `provenance` says why an image is not the
+ * service's own (copies in another Region are checked as copies, see `copyLookAlikeReasons`).
  */
 export function planRotation(
   images: readonly Image[],
@@ -270,6 +271,7 @@ export function planRotation(
   ours: Ours,
   now: Date,
   limits: RotationLimits = {},
+  provenance: (image: Image, ours: Ours) => string[] = lookAlikeReasons,
 ): RotationPlan {
   const { owner } = ours;
   const byInstance = new Map<string, Image[]>();
@@ -277,7 +279,7 @@ export function planRotation(
   for (const image of images) {
     if (image.tags[ImageTag.managedBy] !== owner) continue;
     const instanceId = image.tags[ImageTag.instanceId];
-    const reasons = lookAlikeReasons(image, ours);
+    const reasons = provenance(image, ours);
     if (reasons.length > 0) {
       if (image.state !== 'deregistered') {
         lookAlikes.push({ imageId: image.id, ...(instanceId === undefined ? {} : { instanceId }), reasons });

@@ -4,7 +4,16 @@
  * each group's turn. Pure: a function of the instances (with their tags), the policy and the run.
  */
 import { HIBERNATED_STATE_REASON, type Instance, type TagWrite } from '../model';
-import { floorProblems, isOptedIn, parseGroup, parseInstancePolicy, parseMode } from '../policy';
+import {
+  type CopySettings,
+  copyPolicyProblems,
+  floorProblems,
+  isOptedIn,
+  NO_COPIES,
+  parseGroup,
+  parseInstancePolicy,
+  parseMode,
+} from '../policy';
 import { BackupMode, BackupStep, formatRunId, InstanceTag, isBackupStep, OperatorTag, tagValue } from '../tags';
 import { runOf, windowEnd } from './progress';
 
@@ -15,6 +24,8 @@ export interface StartRunSettings {
   /** The deployment's retention floor: a tag below it is a policy error (the floor applies). */
   readonly minRetain: number;
   readonly minRetainDays: number;
+  /** Where copies may go: invalid copy tags are policy errors too (no copy is made, the backup still runs). */
+  readonly copies?: CopySettings;
 }
 
 export type StartDecision =
@@ -135,9 +146,11 @@ export function planStartRun(
     // Without room for its tags, the failure is only published (see the use case).
     if (decision === undefined || decision.kind === 'skip' || !hasRoomForStepTags(instance.tags)) return;
     const policy = parseInstancePolicy(instance.tags, settings.defaultRetain);
+    const floor = { retain: settings.minRetain, retainDays: settings.minRetainDays };
     const problems = [
       ...(policy.ok ? [] : policy.problems),
-      ...floorProblems(instance.tags, OperatorTag, { retain: settings.minRetain, retainDays: settings.minRetainDays }),
+      ...floorProblems(instance.tags, OperatorTag, floor),
+      ...copyPolicyProblems(instance.tags, settings.copies ?? NO_COPIES, floor),
     ];
     const policyError = problems.length === 0 ? undefined : problems.join('; ');
     if (policyError !== undefined && instance.tags[InstanceTag.policyError] !== tagValue(policyError)) {

@@ -1,4 +1,4 @@
-import { ConfigError, rateCeilings, readConfig } from '../../../lib/config';
+import { ConfigError, rateCeilings, readConfig, readCopyConfig } from '../../../lib/config';
 import { EC2_RATES } from '../../../lib/pacing';
 
 const MINIMAL = { OWNER: 'ami-backup-prod' };
@@ -32,6 +32,13 @@ describe('readConfig', () => {
       maxExpirePerRun: 5,
       rotateHours: [6, 7, 8, 9],
       rateCeilings: EC2_RATES,
+      copies: {
+        homeRegion: '',
+        defaultRegions: [],
+        allowedRegions: [],
+        kmsKeys: {},
+        passesRule: 'ami-backup-prod-copy-passes',
+      },
     });
   });
 
@@ -88,6 +95,13 @@ describe('readConfig', () => {
       maxExpirePerRun: 20,
       rotateHours: [1, 4, 5],
       rateCeilings: { ...EC2_RATES, CreateImage: { perSecond: 10, burst: 100 } },
+      copies: {
+        homeRegion: '',
+        defaultRegions: [],
+        allowedRegions: [],
+        kmsKeys: {},
+        passesRule: 'ami-backup-dev-copy-passes',
+      },
     });
   });
 
@@ -211,6 +225,51 @@ describe('readConfig', () => {
       expect(() => readConfig({ ...MINIMAL, PASSES_SCHEDULE: expression })).toThrow(/PASSES_SCHEDULE must be a rate/);
     },
   );
+});
+
+describe('readCopyConfig', () => {
+  const KEY = '1234abcd-12ab-34cd-56ef-1234567890ab';
+
+  it('reads the default Regions, the more allowed ones and the keys, in the home Region of Lambda', () => {
+    // Act
+    const copies = readCopyConfig(
+      {
+        AWS_REGION: 'us-east-1',
+        COPY_REGIONS: 'us-west-2',
+        COPY_ALLOWED_REGIONS: 'eu-west-1, us-west-2',
+        COPY_KMS_KEYS: `eu-west-1=${KEY},us-west-2=arn:aws:kms:us-west-2:123456789012:key/mrk-0123456789abcdef0123456789abcdef`,
+        COPY_PASSES_RULE: 'dev-copy-passes',
+      },
+      'ami-backup-dev',
+    );
+
+    // Assess
+    expect(copies).toEqual({
+      homeRegion: 'us-east-1',
+      defaultRegions: ['us-west-2'],
+      allowedRegions: ['us-west-2', 'eu-west-1'],
+      kmsKeys: {
+        'eu-west-1': KEY,
+        'us-west-2': 'arn:aws:kms:us-west-2:123456789012:key/mrk-0123456789abcdef0123456789abcdef',
+      },
+      passesRule: 'dev-copy-passes',
+    });
+  });
+
+  it.each([
+    [{ COPY_REGIONS: 'us-east-1' }, /COPY_REGIONS/],
+    [{ COPY_REGIONS: 'us-west' }, /COPY_REGIONS/],
+    [{ COPY_ALLOWED_REGIONS: 'cn-north-1' }, /COPY_ALLOWED_REGIONS/],
+    [{ COPY_REGIONS: 'us-west-2', COPY_KMS_KEYS: `eu-west-1=${KEY}` }, /COPY_KMS_KEYS/],
+    [{ COPY_REGIONS: 'us-west-2', COPY_KMS_KEYS: 'us-west-2=alias/backups' }, /COPY_KMS_KEYS/],
+  ])('refuses %p, naming the variable', (env, message) => {
+    expect(() => readCopyConfig({ AWS_REGION: 'us-east-1', ...env }, 'ami-backup-dev')).toThrow(message);
+  });
+
+  it('needs the home Region only once copies are configured', () => {
+    expect(readCopyConfig({}, 'ami-backup-dev').allowedRegions).toEqual([]);
+    expect(() => readCopyConfig({ COPY_REGIONS: 'us-west-2' }, 'ami-backup-dev')).toThrow(ConfigError);
+  });
 });
 
 describe('rateCeilings', () => {

@@ -1,7 +1,15 @@
 import fc from 'fast-check';
 import { planStartRun, type StartRunPlan, type StartRunSettings } from '../../../../lib/decisions/start-run';
 import { HIBERNATED_STATE_REASON, type Instance, type InstanceState, type TagWrite } from '../../../../lib/model';
-import { BACKUP_STEPS, BackupStep, formatRunId, InstanceTag, OperatorTag, type Tags } from '../../../../lib/tags';
+import {
+  BACKUP_STEPS,
+  BackupStep,
+  CopyTag,
+  formatRunId,
+  InstanceTag,
+  OperatorTag,
+  type Tags,
+} from '../../../../lib/tags';
 import { anyInstanceState, instance, NIGHT, OPT_IN, secondsAfter } from '../builders';
 
 const SETTINGS: StartRunSettings = {
@@ -359,6 +367,67 @@ describe('planStartRun', () => {
       // Assess
       expect(queuedIds(plan)).toEqual(['i-00000001']);
       expect(writesFor(plan, 'i-00000001')[InstanceTag.policyError]).toContain(problem);
+    });
+
+    it.each([
+      ['us-west-2,us-west-2', '"us-west-2" is listed twice'],
+      ['us-east-1', '"us-east-1" is the source Region'],
+      ['us-west', '"us-west" is not a Region name'],
+      ['cn-north-1', '"cn-north-1" is not in the partition of us-east-1'],
+      ['ap-south-1', '"ap-south-1" is not a Region this deployment copies to (us-west-2, eu-west-1)'],
+    ])('still backs up an instance with copy-to=%p, and records why no copy is made', (regions, problem) => {
+      // Prepare
+      const settings = {
+        ...SETTINGS,
+        copies: { homeRegion: 'us-east-1', defaultRegions: [], allowedRegions: ['us-west-2', 'eu-west-1'] },
+      };
+
+      // Act
+      const plan = planStartRun([optedIn('i-00000001', 'running', { [CopyTag.copyTo]: regions })], NIGHT, settings);
+
+      // Assess
+      expect(queuedIds(plan)).toEqual(['i-00000001']);
+      expect(writesFor(plan, 'i-00000001')[InstanceTag.policyError]).toBe(`${CopyTag.copyTo}: ${problem}`);
+    });
+
+    it('records a copy retention that cannot be read, or below the floor, as a policy error', () => {
+      // Act
+      const plan = planStartRun(
+        [
+          optedIn('i-00000001', 'running', { [CopyTag.copyRetain]: 'x' }),
+          optedIn('i-00000002', 'running', { [CopyTag.copyRetain]: '1' }),
+        ],
+        NIGHT,
+        { ...SETTINGS, minRetain: 2 },
+      );
+
+      // Assess
+      expect(writesFor(plan, 'i-00000001')[InstanceTag.policyError]).toContain(`${CopyTag.copyRetain}="x"`);
+      expect(writesFor(plan, 'i-00000002')[InstanceTag.policyError]).toContain(
+        `${CopyTag.copyRetain}="1" is below the deployment's floor of 2`,
+      );
+    });
+
+    it('records no policy error for a copy-to naming allowed Regions, or an empty one (no copies)', () => {
+      // Prepare
+      const settings = {
+        ...SETTINGS,
+        copies: { homeRegion: 'us-east-1', defaultRegions: [], allowedRegions: ['us-west-2', 'eu-west-1'] },
+      };
+
+      // Act
+      const plan = planStartRun(
+        [
+          optedIn('i-00000001', 'running', { [CopyTag.copyTo]: 'us-west-2, eu-west-1' }),
+          optedIn('i-00000002', 'running', { [CopyTag.copyTo]: '' }),
+        ],
+        NIGHT,
+        settings,
+      );
+
+      // Assess
+      expect(writesFor(plan, 'i-00000001')[InstanceTag.policyError]).toBeUndefined();
+      expect(writesFor(plan, 'i-00000002')[InstanceTag.policyError]).toBeUndefined();
     });
 
     it('records no policy error for a retention at or above the floor, and clears an old one', () => {
