@@ -20,6 +20,10 @@ export const EventType = {
   restoreTestPassed: 'Restore Test Passed',
   /** An instance launched from a backup did not come up healthy in time (recorded on the image, with why). */
   restoreTestFailed: 'Restore Test Failed',
+  /** A good backup's copy in another Region became available (recorded on the copy and its source). */
+  copySucceeded: 'Copy Succeeded',
+  /** A copy failed, or was still pending after the image timeout and was cleaned up. */
+  copyFailed: 'Copy Failed',
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 

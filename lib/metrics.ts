@@ -21,6 +21,9 @@ export const MetricName = {
   lookAlikeImages: 'LookAlikeImages',
   restoreTestsPassed: 'RestoreTestsPassed',
   restoreTestsFailed: 'RestoreTestsFailed',
+  copiesSucceeded: 'CopiesSucceeded',
+  copiesFailed: 'CopiesFailed',
+  copiesExpired: 'CopiesExpired',
   deniedCalls: 'DeniedCalls',
   throttledCalls: 'ThrottledCalls',
 } as const;
@@ -66,6 +69,19 @@ export function rotationMetrics(summary: {
 /** Restore tests whose result this invocation recorded on their image. */
 export function restoreTestMetrics(summary: { readonly passed: number; readonly failed: number }): MetricValues {
   return { [MetricName.restoreTestsPassed]: summary.passed, [MetricName.restoreTestsFailed]: summary.failed };
+}
+
+/** A copy pass: copies recorded good or failed, and copies expired in their Regions. */
+export function copyMetrics(summary: {
+  readonly copiesSucceeded: number;
+  readonly copiesFailed: number;
+  readonly copiesExpired: number;
+}): MetricValues {
+  return {
+    [MetricName.copiesSucceeded]: summary.copiesSucceeded,
+    [MetricName.copiesFailed]: summary.copiesFailed,
+    [MetricName.copiesExpired]: summary.copiesExpired,
+  };
 }
 
 /** Adds the values to this invocation's metrics (zeros too: an alarm reads a night without failures as 0, not as missing data). */

@@ -43,10 +43,23 @@ export function createRuntime(env: NodeJS.ProcessEnv = process.env): (lambda: Co
     new EC2Client({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) }),
     new Pacers(config.rateCeilings),
   );
+  // One client per destination Region, made when first needed; each Region has its own request buckets, so its own pacers.
+  const regional = new Map<string, Ec2Gateway>();
+  const ec2In = (region: string): Ec2Gateway => {
+    const gateway =
+      regional.get(region) ??
+      new Ec2Gateway(
+        new EC2Client({ region, retryStrategy: new DeadlineRetryStrategy(maxAttempts) }),
+        new Pacers(config.rateCeilings),
+      );
+    regional.set(region, gateway);
+    return gateway;
+  };
   const eventBridge = new EventBridgeClient({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) });
   const events = new BackupEvents(config.eventBusName, eventBridge);
   const passes = new Passes({ regular: config.passesRule, minutely: config.minutePassesRule }, eventBridge);
   const rotationPasses = new SwitchedRule(config.rotationPassesRule, eventBridge);
+  const copyPasses = new SwitchedRule(config.copies.passesRule, eventBridge);
   metrics.setDefaultDimensions({ stage: config.stage });
   logger.debug('configuration', { config });
   return (lambda) => {
@@ -54,9 +67,11 @@ export function createRuntime(env: NodeJS.ProcessEnv = process.env): (lambda: Co
     return {
       config,
       ec2: ec2.forInvocation(remainingMs),
+      ec2In: (region) => ec2In(region).forInvocation(remainingMs),
       events: events.forInvocation(remainingMs),
       passes: passes.forInvocation(remainingMs),
       rotationPasses: rotationPasses.forInvocation(remainingMs),
+      copyPasses: copyPasses.forInvocation(remainingMs),
       logger,
       remainingMs,
       accountId: accountOf(lambda.invokedFunctionArn),

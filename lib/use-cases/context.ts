@@ -8,11 +8,15 @@ import type { Passes, SwitchedRule } from '../passes';
 export interface UseCaseContext {
   readonly config: Config;
   readonly ec2: Ec2Gateway;
+  /** The EC2 adapter of another Region (copies): a client of its own, endpoints from the SDK's usual settings. */
+  readonly ec2In: (region: string) => Ec2Gateway;
   readonly events: BackupEvents;
   /** The createImages passes' schedule, on while a run has work in flight. */
   readonly passes: Passes;
   /** Rotation's follow-up schedule, on while a rotation left work undone. */
   readonly rotationPasses: SwitchedRule;
+  /** The copy passes' schedule, on from a run's start while copies are wanted or in flight. */
+  readonly copyPasses: SwitchedRule;
   readonly logger: Logger;
   /** Milliseconds left in this invocation: work stops in time and the next invocation carries on from the tags. */
   readonly remainingMs: () => number;

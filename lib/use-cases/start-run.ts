@@ -7,6 +7,8 @@ import { type StaleBackup, staleBackups } from '../decisions/stale';
 import { planStartRun, type StartDecision } from '../decisions/start-run';
 import { errorMessage } from '../errors';
 import type { Invocation } from '../input';
+import type { Instance } from '../model';
+import { type CopySettings, parseCopyPolicy } from '../policy';
 import { IN_PROGRESS_STEPS, InstanceTag } from '../tags';
 import type { InstanceOutcome, Summary, UseCaseContext } from './context';
 
@@ -70,6 +72,14 @@ async function reportStale(stale: readonly StaleBackup[], runId: string, now: Da
   }
 }
 
+/** Whether any of the instances has its backups copied to another Region. */
+export function wantsCopies(instances: readonly Instance[], settings: CopySettings): boolean {
+  return instances.some((instance) => {
+    const policy = parseCopyPolicy(instance.tags, settings);
+    return policy.ok && policy.value.regions.length > 0;
+  });
+}
+
 export async function startRun(invocation: Invocation, context: UseCaseContext): Promise<StartRunSummary> {
   const { config, ec2, logger } = context;
   const instances = await ec2.findInstances(
@@ -121,6 +131,15 @@ export async function startRun(invocation: Invocation, context: UseCaseContext):
     } catch (error: unknown) {
       passesError = errorMessage(error);
       logger.error('starting the passes failed', { runId: plan.runId, error: passesError });
+    }
+  }
+  // The copy passes too, when some instance wants copies: they follow the run's backups to other Regions.
+  if (passesError === undefined && wantsCopies(instances, config.copies)) {
+    try {
+      await context.copyPasses.enable();
+    } catch (error: unknown) {
+      passesError = errorMessage(error);
+      logger.error('starting the copy passes failed', { runId: plan.runId, error: passesError });
     }
   }
 

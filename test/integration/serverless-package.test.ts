@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import {
   APPROVED_VALUES,
   ApprovalTag,
+  CopyTag,
   IMAGE_OUTCOME_TAG_KEYS,
   ImageTag,
   InstanceTag,
@@ -56,6 +57,7 @@ const FUNCTIONS = [
   { name: 'recordImageState', file: 'record-image-state', timeout: 120, retries: undefined },
   { name: 'rotate', file: 'rotate', timeout: 900, retries: 2 },
   { name: 'restoreTests', file: 'restore-tests', timeout: 300, retries: 2 },
+  { name: 'copyImages', file: 'copy-images', timeout: 900, retries: 0 },
 ] as const;
 
 // The `${AWS::...}` placeholders below are CloudFormation's Fn::Sub syntax, not template strings.
@@ -76,6 +78,22 @@ const TEST_INSTANCE_KEYS = [
   ImageTag.instanceId,
 ];
 const FAILURE_QUEUE_ARN = { 'Fn::GetAtt': ['FailedInvocationsQueue', 'Arn'] };
+/** Where copies may go with no Region configured: a Region that does not exist, so the statements grant nothing. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+const NO_REGION_IMAGES = sub('arn:${AWS::Partition}:ec2:none::image/*');
+// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+const NO_REGION_SNAPSHOTS = sub('arn:${AWS::Partition}:ec2:none::snapshot/*');
+/** The tags a copy (and its snapshots) gets from its CopyImage request. */
+const COPY_CREATION_KEYS = [
+  ImageTag.managedBy,
+  ImageTag.instanceId,
+  ImageTag.run,
+  ImageTag.imageMode,
+  CopyTag.sourceImage,
+  CopyTag.sourceRegion,
+  ImageTag.retain,
+  ImageTag.retainDays,
+];
 const IMAGE_STATE_QUEUE_ARN = { 'Fn::GetAtt': ['ImageStateQueue', 'Arn'] };
 
 /**
@@ -224,6 +242,10 @@ describe('serverless package with the default parameters', () => {
           RESTORE_TEST_TIMEOUT_MINUTES: '20',
           RESTORE_TEST_CHECKS_RULE: 'ami-backup-dev-restore-test-checks',
           EC2_RATE_LIMITS: '',
+          COPY_REGIONS: '',
+          COPY_ALLOWED_REGIONS: '',
+          COPY_KMS_KEYS: '',
+          COPY_PASSES_RULE: 'ami-backup-dev-copy-passes',
           POWERTOOLS_SERVICE_NAME: 'ami-backup',
           POWERTOOLS_LOG_LEVEL: 'INFO',
           NODE_OPTIONS: '--enable-source-maps',
@@ -279,7 +301,28 @@ describe('serverless package with the default parameters', () => {
         name: 'ami-backup-dev-restore-test-checks',
         state: 'ENABLED',
       },
+      // The copy passes, deployed off: a run's start turns them on when some instance wants copies.
+      {
+        target: 'CopyImagesLambdaFunction',
+        expression: 'rate(15 minutes)',
+        name: 'ami-backup-dev-copy-passes',
+        state: 'DISABLED',
+      },
     ]);
+  });
+
+  it('runs one copy pass at a time, dropping a throttled one after a minute, without retry or destination', () => {
+    const config = resourcesOfType(service.template, 'AWS::Lambda::EventInvokeConfig').find((candidate) =>
+      JSON.stringify(candidate.Properties.FunctionName).includes('CopyImagesLambdaFunction'),
+    );
+    expect(config?.Properties).toEqual({
+      FunctionName: { Ref: 'CopyImagesLambdaFunction' },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+      DestinationConfig: {},
+    });
+    expect(lambdaFunction(service.template, 'copyImages').Properties.ReservedConcurrentExecutions).toBe(1);
   });
 
   it('sends available and failed AMI state changes from the default bus to the image state queue only', () => {
@@ -344,7 +387,7 @@ describe('serverless package with the default parameters', () => {
 
   it('retries reboot, rotate and restoreTests as configured and sends what still fails to the failure queue', () => {
     const configs = resourcesOfType(service.template, 'AWS::Lambda::EventInvokeConfig');
-    expect(configs).toHaveLength(4);
+    expect(configs).toHaveLength(5);
     const retried: readonly string[] = ['reboot', 'rotate', 'restoreTests'];
     for (const { name, retries } of FUNCTIONS.filter(({ name }) => retried.includes(name))) {
       const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction`;
@@ -441,6 +484,10 @@ describe('serverless package with the default parameters', () => {
       // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
       'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/ami-backup-dev-rotation-passes',
     );
+    const copyPassesRule = sub(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+      'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/ami-backup-dev-copy-passes',
+    );
     const publish: Statement = {
       Sid: 'PublishOutcomes',
       Effect: 'Allow',
@@ -456,7 +503,7 @@ describe('serverless package with the default parameters', () => {
         describe('DescribeInstances', ['DescribeInstances']),
         tagInstances('StartRunsOnOptedInInstances', 'ec2:CreateTags', [state, run, since, lastError, policyError]),
         tagInstances('ClearPolicyErrors', 'ec2:DeleteTags', [policyError]),
-        { Sid: 'StartPasses', Effect: 'Allow', Action: ['events:EnableRule'], Resource: passesRule },
+        { Sid: 'StartPasses', Effect: 'Allow', Action: ['events:EnableRule'], Resource: [passesRule, copyPassesRule] },
         publish,
       ],
       createImages: [
@@ -618,6 +665,90 @@ describe('serverless package with the default parameters', () => {
         },
         publish,
       ],
+      copyImages: [
+        logs('copyImages'),
+        describe('DescribeBackupsAndCopies', ['DescribeInstances', 'DescribeImages']),
+        { Sid: 'CopyFromThisRegion', Effect: 'Allow', Action: ['ec2:CopyImage'], Resource: IMAGES },
+        {
+          Sid: 'CopyOwnSnapshots',
+          Effect: 'Allow',
+          Action: ['ec2:CopyImage'],
+          Resource: SNAPSHOTS,
+          Condition: { StringEquals: owned },
+        },
+        {
+          Sid: 'CreateOwnedCopiesInConfiguredRegions',
+          Effect: 'Allow',
+          Action: ['ec2:CopyImage'],
+          Resource: [NO_REGION_IMAGES, NO_REGION_SNAPSHOTS],
+          Condition: { StringEquals: { [`aws:RequestTag/${ImageTag.managedBy}`]: 'ami-backup-dev' } },
+        },
+        {
+          Sid: 'TagCopiesOnCreation',
+          Effect: 'Allow',
+          Action: ['ec2:CreateTags'],
+          Resource: [NO_REGION_IMAGES, NO_REGION_SNAPSHOTS],
+          Condition: {
+            StringEquals: {
+              'ec2:CreateAction': 'CopyImage',
+              [`aws:RequestTag/${ImageTag.managedBy}`]: 'ami-backup-dev',
+            },
+            ...exactly(COPY_CREATION_KEYS),
+          },
+        },
+        {
+          Sid: 'EncryptCopiesWithConfiguredKeys',
+          Effect: 'Allow',
+          Action: [
+            'kms:CreateGrant',
+            'kms:Decrypt',
+            'kms:DescribeKey',
+            'kms:GenerateDataKeyWithoutPlaintext',
+            'kms:ReEncryptFrom',
+            'kms:ReEncryptTo',
+          ],
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+          Resource: [sub('arn:${AWS::Partition}:kms:none:${AWS::AccountId}:key/none')],
+          Condition: { StringEquals: { 'kms:ViaService': ['ec2.none.amazonaws.com'] } },
+        },
+        {
+          Sid: 'RecordOutcomesOnOwnCopies',
+          Effect: 'Allow',
+          Action: ['ec2:CreateTags'],
+          Resource: [NO_REGION_IMAGES],
+          Condition: { StringEquals: owned, ...exactly([state, lastError, RotationTag.expiredToday]) },
+        },
+        {
+          Sid: 'RecordCopiesOnOwnImages',
+          Effect: 'Allow',
+          Action: ['ec2:CreateTags'],
+          Resource: IMAGES,
+          Condition: { StringEquals: owned, ...exactly([CopyTag.copies]) },
+        },
+        {
+          Sid: 'DeregisterOwnCopies',
+          Effect: 'Allow',
+          Action: ['ec2:DeregisterImage'],
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+          Resource: sub('arn:${AWS::Partition}:ec2:*::image/*'),
+          Condition: { StringEquals: owned },
+        },
+        {
+          Sid: 'DeleteOwnCopySnapshots',
+          Effect: 'Allow',
+          Action: ['ec2:DeleteSnapshot'],
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+          Resource: sub('arn:${AWS::Partition}:ec2:*::snapshot/*'),
+          Condition: { StringEquals: owned },
+        },
+        {
+          Sid: 'SwitchCopyPasses',
+          Effect: 'Allow',
+          Action: ['events:EnableRule', 'events:DisableRule'],
+          Resource: copyPassesRule,
+        },
+        publish,
+      ],
     };
     for (const { name } of FUNCTIONS)
       expect({ [name]: statementsOf(service.template, name) }).toEqual({ [name]: expected[name] });
@@ -635,17 +766,25 @@ describe('serverless package with the default parameters', () => {
     }
   });
 
-  it('lets only createImages create images (and so reboot), only rotate delete, and no one reboot directly', () => {
+  it('lets only createImages create images (and so reboot), only rotate and copyImages delete, and no one reboot directly', () => {
     const actions = (name: string) => new Set(statementsOf(service.template, name).flatMap(actionsOf));
     const holders = (action: string) => FUNCTIONS.map(({ name }) => name).filter((name) => actions(name).has(action));
     expect(holders('ec2:CreateImage')).toEqual(['createImages']);
-    expect(holders('ec2:DeregisterImage')).toEqual(['rotate']);
-    expect(holders('ec2:DeleteSnapshot')).toEqual(['rotate']);
+    expect(holders('ec2:DeregisterImage')).toEqual(['rotate', 'copyImages']);
+    expect(holders('ec2:DeleteSnapshot')).toEqual(['rotate', 'copyImages']);
+    expect(holders('ec2:CopyImage')).toEqual(['copyImages']);
     expect(holders('ec2:DeleteTags')).toEqual(['reboot']);
     expect(holders('ec2:RebootInstances')).toEqual([]);
-    expect(holders('events:EnableRule')).toEqual(['reboot', 'createImages', 'rotate']);
-    expect(holders('events:DisableRule')).toEqual(['createImages', 'rotate']);
-    expect(holders('ec2:CreateTags')).toEqual(['reboot', 'createImages', 'recordImageState', 'rotate', 'restoreTests']);
+    expect(holders('events:EnableRule')).toEqual(['reboot', 'createImages', 'rotate', 'copyImages']);
+    expect(holders('events:DisableRule')).toEqual(['createImages', 'rotate', 'copyImages']);
+    expect(holders('ec2:CreateTags')).toEqual([
+      'reboot',
+      'createImages',
+      'recordImageState',
+      'rotate',
+      'restoreTests',
+      'copyImages',
+    ]);
     expect(holders('ec2:RunInstances')).toEqual(['restoreTests']);
     expect(holders('ec2:TerminateInstances')).toEqual(['restoreTests']);
   });
@@ -668,6 +807,14 @@ describe('serverless package with the default parameters', () => {
           expect(Object.values(InstanceTag)).toEqual(expect.arrayContaining([...keys]));
         } else if (candidate.Condition?.StringEquals?.['ec2:CreateAction'] === 'CreateImage') {
           expect(keys).toEqual(Object.values(ImageTag));
+        } else if (candidate.Condition?.StringEquals?.['ec2:CreateAction'] === 'CopyImage') {
+          // Copies and their snapshots, in the destination Regions only, tagged by their request.
+          expect(candidate.Resource).toEqual([NO_REGION_IMAGES, NO_REGION_SNAPSHOTS]);
+          expect(keys).toEqual(COPY_CREATION_KEYS);
+        } else if (candidate.Sid === 'RecordOutcomesOnOwnCopies') {
+          // A copy's outcome and rotation's count, on copies in the destination Regions.
+          expect(candidate.Resource).toEqual([NO_REGION_IMAGES]);
+          expect(keys).toEqual([InstanceTag.state, InstanceTag.lastError, RotationTag.expiredToday]);
         } else {
           // After their creation, only images are tagged, and only with an outcome or a restore test's result (each
           // with the image's approval), or rotation's count of the day's expiries; snapshots never are.
@@ -676,6 +823,7 @@ describe('serverless package with the default parameters', () => {
             IMAGE_OUTCOME_TAG_KEYS,
             [RestoreTestTag.result, ApprovalTag.approved],
             [RotationTag.expiredToday],
+            [CopyTag.copies],
           ]).toContainEqual(keys);
         }
       }
@@ -688,6 +836,9 @@ describe('serverless package with the default parameters', () => {
     const ownershipCondition = { StringEquals: { [`aws:ResourceTag/${ImageTag.managedBy}`]: 'ami-backup-dev' } };
     for (const sid of ['DeregisterOwnImages', 'DeleteOwnSnapshots']) {
       expect(statementOf(service.template, 'rotate', sid).Condition).toEqual(ownershipCondition);
+    }
+    for (const sid of ['DeregisterOwnCopies', 'DeleteOwnCopySnapshots']) {
+      expect(statementOf(service.template, 'copyImages', sid).Condition).toEqual(ownershipCondition);
     }
   });
 

@@ -16,6 +16,7 @@ describe('events/', () => {
       'console-all.json',
       'console-dry-run.json',
       'console-instances.json',
+      'copy-pass.json',
       'queue-batch.json',
       'scheduled.json',
     ]);
@@ -42,4 +43,12 @@ describe('events/', () => {
       expect(invocation.dryRun).toBe(file === 'console-dry-run.json');
     },
   );
+
+  it('copy-pass.json is a pass of the copy passes, named by its rule', () => {
+    const [, event] = samples.find(([file]) => file === 'copy-pass.json') ?? [];
+    expect(parseInvocation(event, () => new Date('2026-11-26T12:00:00Z'))).toMatchObject({
+      trigger: 'schedule',
+      rule: 'ami-backup-dev-copy-passes',
+    });
+  });
 });
