@@ -157,7 +157,7 @@ h1 { font-size: 1.3rem; margin: 0 0 .5rem; }
 .kind-restore-test { background: repeating-linear-gradient(90deg, #047857 0 3px, #d1fae5 3px 6px); border-color: #064e3b; }
 .vis-item.vis-point.kind-expiry, .vis-item.vis-point.kind-failure, .vis-item.vis-point.kind-schedule { background: none; }
 .swatch.kind-expiry, .vis-point.kind-expiry .vis-dot { border: 4px double #555; border-radius: 0; }
-.swatch.kind-failure, .vis-point.kind-failure .vis-dot { border: 4px solid #b91c1c; border-radius: 0; transform: rotate(45deg); }
+.swatch.kind-failure, .vis-point.kind-failure .vis-dot { border: 4px solid #b91c1c; border-radius: 0; }
 .swatch.kind-schedule, .vis-point.kind-schedule .vis-dot { border: 3px solid #111; border-radius: 50%; }
 .swatch.kind-expiry, .swatch.kind-failure, .swatch.kind-schedule { width: .6rem; height: .6rem; }
 `;
