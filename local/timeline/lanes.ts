@@ -67,10 +67,11 @@ const FOCUS_MARGIN_MS = 600_000;
 /** From the first image reboot to the last one back within a day of it, with a margin. */
 function focusOf(events: NightEvents): Timeline['focus'] {
   const down = events.spans.filter((span) => span.kind === 'down');
-  const first = Math.min(...down.map((span) => span.from));
+  // Folded, not spread: a large fleet's spans are more than a call's arguments may be.
+  const first = down.reduce((earliest, span) => Math.min(earliest, span.from), Number.POSITIVE_INFINITY);
   const back = down.filter((span) => span.ending === 'done' && span.from < first + DAY_MS);
   if (back.length === 0) return { start: events.start, end: events.end };
-  const last = Math.max(...back.map((span) => span.until));
+  const last = back.reduce((latest, span) => Math.max(latest, span.until), Number.NEGATIVE_INFINITY);
   return {
     start: Math.max(events.start, first - FOCUS_MARGIN_MS),
     end: Math.min(events.end, last + FOCUS_MARGIN_MS),
