@@ -178,8 +178,12 @@ export interface RunTokenRecord {
   instanceIds: string[];
 }
 
-/** A RunInstances client token: up to 64 ASCII characters (EC2 API reference, "Ensuring idempotency"). */
+/** A client token: up to 64 ASCII characters (EC2 API reference, "Ensuring idempotency"). */
 const CLIENT_TOKEN = /^[\x20-\x7e]{1,64}$/;
+
+function assertClientToken(token: string): void {
+  if (!CLIENT_TOKEN.test(token)) throw invalidParameterValue('The client token must be 1–64 ASCII characters');
+}
 
 /**
  * EC2's resources and their rules: the in-memory model every API action works on. Methods validate all their input
@@ -328,9 +332,7 @@ export class Ec2Backend {
   }): { reservationId: string; instances: InstanceRecord[] } {
     assertImageId(input.imageId);
     if (input.clientToken !== undefined) {
-      if (!CLIENT_TOKEN.test(input.clientToken)) {
-        throw invalidParameterValue('The client token must be 1–64 ASCII characters');
-      }
+      assertClientToken(input.clientToken);
       const { clientToken, ...rest } = input;
       const parameters = JSON.stringify(rest);
       const earlier = this.runTokens.get(clientToken);
@@ -703,6 +705,7 @@ export class Ec2Backend {
     // The same token with other parameters is refused, as for every idempotent EC2 call (EC2 API reference).
     const parameters = JSON.stringify({ ...request, tagSpecifications, sourceRegion: sourceBackend.region });
     if (clientToken !== undefined) {
+      assertClientToken(clientToken);
       const copied = this.copyTokens.get(clientToken);
       const image = copied === undefined ? undefined : this.images.get(copied);
       if (image !== undefined) {

@@ -164,12 +164,15 @@ describe('a copy into another Region', () => {
     expect(ec2.callCount('DescribeImages')).toBe(polls + 2);
   });
 
-  it('answers the same image for the same ClientToken, and refuses the token with other parameters', async () => {
+  it('answers the same image for the same ClientToken, refuses it with other parameters or over 64 characters', async () => {
     const first = await copy(west, { ClientToken: 'copy-1' });
     expect(await copy(west, { ClientToken: 'copy-1' })).toBe(first);
     expect((await west.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images).toHaveLength(1);
     expect(await failureOf(copy(west, { ClientToken: 'copy-1', Name: 'other-name' }))).toMatchObject({
       name: 'IdempotentParameterMismatch',
+    });
+    expect(await failureOf(copy(west, { ClientToken: 'x'.repeat(65), Name: 'long-token' }))).toMatchObject({
+      name: 'InvalidParameterValue',
     });
     // Tokens are the destination Region's: the same one in another Region makes another copy.
     const elsewhere = await copy(clientIn(ec2.url, 'eu-west-1'), { ClientToken: 'copy-1' });
