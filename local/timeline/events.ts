@@ -27,13 +27,16 @@ export interface Span {
   readonly until: number;
   /** How it ended: as planned, failed, passed (restore tests), or still open when the timeline ends. */
   readonly ending: 'done' | 'failed' | 'passed' | 'open';
+  /** Copies: the image's id and the Region it was copied to, where the timeline names it. */
+  readonly imageId?: string;
+  readonly region?: string;
 }
 
 export interface Marker {
   readonly instanceId: string;
   readonly kind: MarkerKind;
   readonly at: number;
-  /** The image expired, or why the backup failed. */
+  /** The image expired (and the Region of a copy), or why the backup failed. */
   readonly detail: string;
 }
 
@@ -124,7 +127,15 @@ function imageSpans(audit: readonly AuditEntry[], end: number): Span[] {
     }
     const instanceId = entry.tags.get(ImageTag.instanceId);
     if (instanceId !== undefined && entry.creationDate !== undefined) {
-      spans.push({ instanceId, kind: 'copy', from: entry.creationDate, until: entry.at, ending });
+      spans.push({
+        instanceId,
+        kind: 'copy',
+        from: entry.creationDate,
+        until: entry.at,
+        ending,
+        imageId: entry.id,
+        ...(entry.region === undefined ? {} : { region: entry.region }),
+      });
     }
   }
   for (const [, pending] of created) {
@@ -170,11 +181,18 @@ export function nightEvents(night: NightRecords): NightEvents {
       ending: interval.back ? 'done' : 'open',
     }),
   );
+  const images = imageSpans(audit, end);
+  const copyRegions = new Map(
+    images.flatMap((span) =>
+      span.imageId !== undefined && span.region !== undefined ? [[span.imageId, span.region]] : [],
+    ),
+  );
   const expiries = audit.flatMap((entry): Marker[] => {
     const instanceId = entry.tags.get(ImageTag.instanceId);
-    return entry.kind === 'image-deregistered' && instanceId !== undefined
-      ? [{ instanceId, kind: 'expiry', at: entry.at, detail: entry.id }]
-      : [];
+    if (entry.kind !== 'image-deregistered' || instanceId === undefined) return [];
+    const copyRegion = copyRegions.get(entry.id);
+    const detail = copyRegion === undefined ? entry.id : `${entry.id} (its copy in ${copyRegion})`;
+    return [{ instanceId, kind: 'expiry', at: entry.at, detail }];
   });
   const failures = records.flatMap((record) => {
     const { fn, outcomes } = summaryOf(record);
@@ -206,7 +224,7 @@ export function nightEvents(night: NightRecords): NightEvents {
     start,
     end,
     instances,
-    spans: [...downSpans, ...imageSpans(audit, end), ...restoreTestSpans(records, end)],
+    spans: [...downSpans, ...images, ...restoreTestSpans(records, end)],
     markers: [...expiries, ...failures],
     firings: records
       .filter((record) => record.trigger === 'schedule')

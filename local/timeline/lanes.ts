@@ -105,16 +105,17 @@ const SPAN_WORDS: Record<SpanKind, string> = {
 };
 
 function spanLabel(span: Span): string {
+  const words = span.region === undefined ? SPAN_WORDS[span.kind] : `${SPAN_WORDS[span.kind]} to ${span.region}`;
   const length = duration(span.until - span.from);
   switch (span.ending) {
     case 'failed':
-      return `${SPAN_WORDS[span.kind]} ${length}, failed`;
+      return `${words} ${length}, failed`;
     case 'passed':
-      return `${SPAN_WORDS[span.kind]} ${length}, passed`;
+      return `${words} ${length}, passed`;
     case 'open':
-      return `${SPAN_WORDS[span.kind]} ${length}, not over at the end`;
+      return `${words} ${length}, not over at the end`;
     default:
-      return `${SPAN_WORDS[span.kind]} ${length}`;
+      return `${words} ${length}`;
   }
 }
 

@@ -90,19 +90,31 @@ describe('nightEvents', () => {
       entry('image-created', 'ami-c', 422, { instanceId: 'i-c', noReboot: true }),
       entry('image-available', 'ami-a', 425, { tags: tagged('i-a') }),
       entry('image-failed', 'ami-b', 426, { tags: tagged('i-b') }),
-      entry('image-available', 'ami-copy', 440, { tags: tagged('i-a'), creationDate: at(430) }),
+      entry('image-available', 'ami-copy', 440, { tags: tagged('i-a'), creationDate: at(430), region: 'us-west-2' }),
     ];
     const events = nightEvents({ start: START, end: END, audit, records: [], report: report([]) });
     expect(events.spans).toEqual([
       { instanceId: 'i-a', kind: 'image', from: at(420), until: at(425), ending: 'done' },
       { instanceId: 'i-b', kind: 'image', from: at(421), until: at(426), ending: 'failed' },
-      { instanceId: 'i-a', kind: 'copy', from: at(430), until: at(440), ending: 'done' },
+      {
+        instanceId: 'i-a',
+        kind: 'copy',
+        from: at(430),
+        until: at(440),
+        ending: 'done',
+        imageId: 'ami-copy',
+        region: 'us-west-2',
+      },
       { instanceId: 'i-c', kind: 'image', from: at(422), until: END, ending: 'open' },
     ]);
   });
 
-  it('marks expiries where images were deregistered, and failures where a backup recorded one', () => {
-    const audit = [entry('image-deregistered', 'ami-old', 600, { tags: tagged('i-a') })];
+  it('marks expiries where images and copies were deregistered, and failures where a backup recorded one', () => {
+    const audit = [
+      entry('image-deregistered', 'ami-old', 600, { tags: tagged('i-a') }),
+      entry('image-available', 'ami-copy', 440, { tags: tagged('i-a'), creationDate: at(430), region: 'us-west-2' }),
+      entry('image-deregistered', 'ami-copy', 610, { tags: tagged('i-a'), region: 'us-west-2' }),
+    ];
     const records = [
       record(
         'recordImageState',
@@ -126,6 +138,7 @@ describe('nightEvents', () => {
     const events = nightEvents({ start: START, end: END, audit, records, report: report([]) });
     expect(events.markers).toEqual([
       { instanceId: 'i-a', kind: 'expiry', at: at(600), detail: 'ami-old' },
+      { instanceId: 'i-a', kind: 'expiry', at: at(610), detail: 'ami-copy (its copy in us-west-2)' },
       { instanceId: 'i-b', kind: 'failure', at: at(430), detail: 'image failed' },
       { instanceId: 'i-c', kind: 'failure', at: at(420), detail: 'instance-store' },
     ]);

@@ -63,7 +63,7 @@ describe('nightTimeline', () => {
           { instanceId: 'i-a', kind: 'restore-test', from: at(960), until: at(990), ending: 'passed' },
           down('i-a', 420, 422.5),
           { instanceId: 'i-a', kind: 'image', from: at(420), until: at(425), ending: 'failed' },
-          { instanceId: 'i-a', kind: 'copy', from: at(430), until: at(24 * 60), ending: 'open' },
+          { instanceId: 'i-a', kind: 'copy', from: at(430), until: at(24 * 60), ending: 'open', region: 'us-west-2' },
         ],
         markers: [{ instanceId: 'i-a', kind: 'expiry', at: at(600), detail: 'ami-old' }],
       }),
@@ -72,7 +72,7 @@ describe('nightTimeline', () => {
     expect(items.map((item) => [item.kind, item.label])).toEqual([
       ['down', 'down 2 min 30 s'],
       ['image', 'image pending 5 min, failed'],
-      ['copy', 'copy pending 16 h 50 min, not over at the end'],
+      ['copy', 'copy pending to us-west-2 16 h 50 min, not over at the end'],
       ['expiry', 'expired ami-old'],
       ['restore-test', 'restore test 30 min, passed'],
     ]);
