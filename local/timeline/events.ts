@@ -97,9 +97,9 @@ interface OutcomeLike {
 }
 
 /** The per-instance outcomes of an invocation's summary, and which function made it. */
-function summaryOf(record: InvocationRecord): { fn: string | undefined; outcomes: readonly OutcomeLike[] } {
+function summaryOf(record: InvocationRecord): { madeBy: string | undefined; outcomes: readonly OutcomeLike[] } {
   const summary = record.result as { function?: string; instances?: readonly OutcomeLike[] } | undefined;
-  return { fn: summary?.function, outcomes: summary?.instances ?? [] };
+  return { madeBy: summary?.function, outcomes: summary?.instances ?? [] };
 }
 
 function outcomeOf(instance: NightReport['instances'][number]): string {
@@ -149,8 +149,8 @@ function restoreTestSpans(records: readonly InvocationRecord[], end: number): Sp
   const launched = new Map<string, { instanceId: string; from: number }>();
   const spans: Span[] = [];
   for (const record of records) {
-    const { fn, outcomes } = summaryOf(record);
-    if (fn !== 'restoreTests') continue;
+    const { madeBy, outcomes } = summaryOf(record);
+    if (madeBy !== 'restoreTests') continue;
     for (const outcome of outcomes) {
       const { instanceId, testInstanceId, action } = outcome;
       if (instanceId === undefined || testInstanceId === undefined) continue;
@@ -195,8 +195,8 @@ export function nightEvents(night: NightRecords): NightEvents {
     return [{ instanceId, kind: 'expiry', at: entry.at, detail }];
   });
   const failures = records.flatMap((record) => {
-    const { fn, outcomes } = summaryOf(record);
-    if (fn === 'rotate' || fn === 'restoreTests') return [];
+    const { madeBy, outcomes } = summaryOf(record);
+    if (madeBy === 'rotate' || madeBy === 'restoreTests') return [];
     return outcomes.flatMap((outcome): Marker[] =>
       (outcome.action === 'failed' || outcome.action === 'fail') && outcome.instanceId !== undefined
         ? [
