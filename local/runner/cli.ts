@@ -14,7 +14,7 @@ import { seededRandom } from '../ec2/events';
 import { writeNightReport } from '../timeline/html';
 import { nightTimeline } from '../timeline/lanes';
 import { recordNights } from '../timeline/record';
-import { DEMO_FLEET, generatedFleet } from './fleet';
+import { DEMO_COPY_PARAMS, DEMO_FLEET, generatedFleet } from './fleet';
 import { type NightReport, type Progress, runNights } from './night';
 
 const USAGE = `Usage: npm start -- [options]
@@ -38,6 +38,8 @@ const USAGE = `Usage: npm start -- [options]
 const DEMO_PARAMS = {
   restoreTestSubnetId: 'subnet-0de000000000000d1',
   restoreTestSecurityGroupId: 'sg-0de000000000000d1',
+  // db-1's backups are copied to a second Region, which the embedded endpoint keeps apart.
+  ...DEMO_COPY_PARAMS,
 };
 /** A Sunday: the default restore-test schedule's day (`cron(0 12 ? * SUN *)`). */
 const DEMO_LAST_DAY = Date.UTC(2026, 10, 29);
@@ -72,6 +74,14 @@ function duration(seconds: number): string {
   return seconds >= 60 ? `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s` : `${seconds} s`;
 }
 
+/** Copies per Region and state: `us-west-2: 2 succeeded`. */
+function copiesCell(copies: NightReport['instances'][number]['copies']): string {
+  const counts = new Map<string, number>();
+  for (const copy of copies)
+    counts.set(`${copy.region}: ${copy.state}`, (counts.get(`${copy.region}: ${copy.state}`) ?? 0) + 1);
+  return [...counts.entries()].map(([key, count]) => key.replace(': ', `: ${count} `)).join('\n');
+}
+
 function printTable(report: NightReport): void {
   const table = new Table({
     head: [
@@ -86,9 +96,10 @@ function printTable(report: NightReport): void {
       'snapshots deleted',
       'downtime',
       'restore test',
+      'copies',
       'error',
     ],
-    colWidths: [null, null, null, null, null, null, null, null, null, null, null, 48],
+    colWidths: [null, null, null, null, null, null, null, null, null, null, null, null, 48],
     wordWrap: true,
   });
   for (const instance of report.instances) {
@@ -106,6 +117,7 @@ function printTable(report: NightReport): void {
       instance.restoreTest === undefined
         ? ''
         : `${instance.restoreTest.passed ? 'passed' : 'failed'} ${instance.restoreTest.at.slice(5, 16).replace('T', ' ')}`,
+      copiesCell(instance.copies),
       instance.error ?? '',
     ]);
   }
@@ -117,7 +129,8 @@ function printTable(report: NightReport): void {
       `deleted, ${totals.failures} failures recorded, ${totals.ec2Calls} EC2 calls by ${report.invocations} invocations; ` +
       `at most ${totals.maxDownAtOnce} instance(s) down at once, ${totals.maxDownInOneGroup} of one group; ` +
       `${totals.deniedCalls} call(s) denied by IAM; ${totals.restoreTestsPassed} restore test(s) passed, ` +
-      `${totals.restoreTestsFailed} failed; ${totals.staleInstances} instance(s) stale at the last run's start\n`,
+      `${totals.restoreTestsFailed} failed; ${totals.staleInstances} instance(s) stale at the last run's start; ` +
+      `${totals.copiesCreated} copies to other Regions made, ${totals.copiesExpired} expired there\n`,
   );
   const metrics = Object.entries(report.metrics).map(([name, value]) => `${name} ${value}`);
   if (metrics.length > 0) process.stdout.write(`metrics (namespace ami-backup): ${metrics.join(', ')}\n`);

@@ -9,7 +9,7 @@ import {
   type Tag,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { OperatorTag } from '../../lib/tags';
+import { CopyTag, OperatorTag } from '../../lib/tags';
 import { INSTANCE_STORE_AMI_ID } from '../ec2';
 
 export interface FleetMember {
@@ -46,13 +46,28 @@ export interface LaunchedMember extends FleetMember {
 const optIn = { Backup: 'true' };
 
 const web = { ...optIn, [OperatorTag.group]: 'web' };
+/** The Region the demo copies to. */
+export const DEMO_COPY_REGION = 'us-west-2';
+/** The deployment parameters under which the demo fleet's copies go to {@link DEMO_COPY_REGION}. */
+export const DEMO_COPY_PARAMS: Readonly<Record<string, string>> = { copyAllowedRegions: DEMO_COPY_REGION };
 
 export const DEMO_FLEET: readonly FleetMember[] = [
   // A group imaged one at a time (maxDownPerGroup): never more than one web server down.
   { name: 'web-1', tags: { ...web }, optedIn: true },
   { name: 'web-2', tags: { ...web, [OperatorTag.retain]: '2' }, optedIn: true },
   { name: 'web-3', tags: { ...web }, optedIn: true },
-  { name: 'db-1', tags: { ...optIn, [OperatorTag.mode]: 'no-reboot', [OperatorTag.retain]: '3' }, optedIn: true },
+  // Its good backups also copied to a second Region (with DEMO_COPY_PARAMS), two copies kept there.
+  {
+    name: 'db-1',
+    tags: {
+      ...optIn,
+      [OperatorTag.mode]: 'no-reboot',
+      [OperatorTag.retain]: '3',
+      [CopyTag.copyTo]: DEMO_COPY_REGION,
+      [CopyTag.copyRetain]: '2',
+    },
+    optedIn: true,
+  },
   { name: 'batch-1', tags: { ...optIn, [OperatorTag.retain]: '2' }, stopped: true, optedIn: true },
   { name: 'cache-1', tags: { ...optIn, [OperatorTag.retain]: '1', [OperatorTag.retainDays]: '2' }, optedIn: true },
   { name: 'legacy-1', tags: { ...optIn, [OperatorTag.retain]: '1' }, terminateAfterFirstNight: true, optedIn: true },

@@ -17,10 +17,17 @@ import {
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { chunk } from '../../lib/errors';
-import { parseInstancePolicy, parseMode } from '../../lib/policy';
+import {
+  type CopySettings,
+  parseCopyPolicy,
+  parseCopyRetention,
+  parseInstancePolicy,
+  parseMode,
+} from '../../lib/policy';
 import {
   AUTO_SCALING_GROUP_TAG,
   BackupStep,
+  CopyTag,
   FailureKind,
   formatRunId,
   ImageTag,
@@ -31,6 +38,7 @@ import {
   RestoreTestTag,
 } from '../../lib/tags';
 import type { InstanceOutcome, Summary } from '../../lib/use-cases/context';
+import type { CopySummary } from '../../lib/use-cases/copy-images';
 import type { RestoreTestSummary } from '../../lib/use-cases/restore-tests';
 import type { RotateSummary } from '../../lib/use-cases/rotate';
 import {
@@ -135,6 +143,11 @@ export interface InstanceReport {
    * reason it failed); absent if none of its images was tested.
    */
   readonly restoreTest?: { readonly at: string; readonly passed: boolean; readonly reason?: string };
+  /**
+   * Its backups' copies in other Regions at the end, oldest first: `state` is the outcome recorded on the copy
+   * (`succeeded`, `failed`), else EC2's state (`pending`).
+   */
+  readonly copies: readonly CopyReport[];
   /** Whether it was expected to get a new image each night (opted in, valid mode, running or stopped, no fault). */
   readonly expectedBackup: boolean;
   /**
@@ -142,6 +155,12 @@ export interface InstanceReport {
    * (on the embedded endpoint); null otherwise.
    */
   readonly expectedFailure: string | null;
+}
+
+export interface CopyReport {
+  readonly region: string;
+  readonly imageId: string;
+  readonly state: string;
 }
 
 export interface NightReport {
@@ -172,6 +191,9 @@ export interface NightReport {
     /** Restore tests recorded passed and failed over the nights (the restoreTests function's results). */
     readonly restoreTestsPassed: number;
     readonly restoreTestsFailed: number;
+    /** Copies started in other Regions, and copies expired there by their own retention (the copy passes' counts). */
+    readonly copiesCreated: number;
+    readonly copiesExpired: number;
   };
   readonly simulatedSeconds: number;
   readonly wallSeconds: number;
@@ -396,9 +418,15 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       if (night === 1) await terminateMembers(client, launched);
     }
     const downtime = audit === undefined ? sampled : downtimeFromTimeline(audit, launched, clock.now().getTime());
-    const report = await reportOn(client, launched, records, downtime, {
+    const copies = await describeCopies(url, copyRegionsOf(options.params), launched);
+    const report = await reportOn(client, launched, records, downtime, copies, {
       faultsInjected: embedded !== undefined,
       timeline: audit !== undefined,
+      copySettings: {
+        homeRegion: region,
+        defaultRegions: list(options.params?.copyRegions),
+        allowedRegions: copyRegionsOf(options.params),
+      },
     });
     const unreceived = [...queued.values()].reduce((sum, messages) => sum + messages.length, 0);
     const denied = embedded?.denied ?? [];
@@ -602,6 +630,94 @@ async function describeFleetImages(client: EC2Client, launched: readonly Launche
   return images;
 }
 
+/** A comma-separated parameter's entries. */
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+}
+
+/** The Regions the deployment may copy to (`copyRegions` and `copyAllowedRegions`). */
+function copyRegionsOf(params: Readonly<Record<string, string>> | undefined): string[] {
+  return [...new Set([...list(params?.copyRegions), ...list(params?.copyAllowedRegions)])];
+}
+
+/** The fleet's copies in each Region, by instance, oldest first (read as an operator, with a client per Region). */
+async function describeCopies(
+  url: string,
+  regions: readonly string[],
+  launched: readonly LaunchedMember[],
+): Promise<Map<string, CopyReport[]>> {
+  const fleet = new Set(launched.map((member) => member.instanceId));
+  const copies = new Map<string, { report: CopyReport; createdAt: string }[]>();
+  for (const region of regions) {
+    const client = new EC2Client({ endpoint: url, region, credentials: OPERATOR_CREDENTIALS, maxAttempts: 8 });
+    try {
+      for await (const page of paginateDescribeImages(
+        { client, pageSize: 1000 },
+        { Owners: ['self'], Filters: [{ Name: 'tag-key', Values: [CopyTag.sourceImage] }] },
+      )) {
+        for (const image of page.Images ?? []) {
+          const tags = tagsOf(image.Tags);
+          const instanceId = tags[ImageTag.instanceId] ?? '';
+          if (!fleet.has(instanceId) || image.State === 'deregistered') continue;
+          const state = tags[InstanceTag.state] ?? image.State ?? 'unknown';
+          const entry = {
+            report: { region, imageId: image.ImageId ?? '', state },
+            createdAt: image.CreationDate ?? '',
+          };
+          copies.set(instanceId, [...(copies.get(instanceId) ?? []), entry]);
+        }
+      }
+    } finally {
+      client.destroy();
+    }
+  }
+  return new Map(
+    [...copies.entries()].map(([instanceId, entries]) => [
+      instanceId,
+      entries.sort((a, b) => a.createdAt.localeCompare(b.createdAt)).map((entry) => entry.report),
+    ]),
+  );
+}
+
+/** Copies started and expired over the nights, from the copy passes' summaries. */
+function copyCounts(records: readonly InvocationRecord[]): { created: number; expired: number } {
+  let created = 0;
+  let expired = 0;
+  for (const record of records) {
+    const summary = record.result as Partial<CopySummary> | undefined;
+    if (summary?.function !== 'copyImages') continue;
+    created += summary.copiesStarted ?? 0;
+    expired += summary.copiesExpired ?? 0;
+  }
+  return { created, expired };
+}
+
+/**
+ * Why a member's copies do not hold their promise: each Region it names has a good copy of a backup, and (retention
+ * by count alone) no more good copies than its copy-retain.
+ */
+function copyProblem(
+  member: LaunchedMember,
+  copies: readonly CopyReport[],
+  settings: CopySettings,
+  defaultRetain: number,
+): string | undefined {
+  const policy = parseCopyPolicy(member.tags, settings);
+  const retention = parseCopyRetention(member.tags, defaultRetain);
+  if (!policy.ok || !retention.ok) return undefined;
+  for (const region of policy.value.regions) {
+    const good = copies.filter((copy) => copy.region === region && copy.state === 'succeeded').length;
+    if (good === 0) return `${member.name}: no good copy in ${region}`;
+    if (retention.value.retainDays === undefined && good > retention.value.retain) {
+      return `${member.name}: keeps ${good} good copies in ${region}, more than its copy retention of ${retention.value.retain}`;
+    }
+  }
+  return undefined;
+}
+
 interface RotationCounts {
   expired: number;
   snapshotsDeleted: number;
@@ -629,7 +745,7 @@ function rotationCounts(records: readonly InvocationRecord[]): Map<string, Rotat
 function outcomes(records: readonly InvocationRecord[]): InstanceOutcome[] {
   return records.flatMap((record) => {
     const summary = record.result as Partial<Summary> | undefined;
-    return summary?.function === 'rotate' || summary?.function === 'restoreTests'
+    return summary?.function === 'rotate' || summary?.function === 'restoreTests' || summary?.function === 'copyImages'
       ? []
       : [...(summary?.instances ?? [])];
   });
@@ -760,13 +876,15 @@ async function reportOn(
   launched: readonly LaunchedMember[],
   records: readonly InvocationRecord[],
   downtime: Downtime,
-  options: { readonly faultsInjected: boolean; readonly timeline: boolean },
+  copies: ReadonlyMap<string, readonly CopyReport[]>,
+  options: { readonly faultsInjected: boolean; readonly timeline: boolean; readonly copySettings: CopySettings },
 ): Promise<Omit<NightReport, 'simulatedSeconds' | 'wallSeconds' | 'metrics'>> {
   const instances = new Map((await describeFleet(client, launched)).map((instance) => [instance.InstanceId, instance]));
   const images = await describeFleetImages(client, launched);
   const counts = rotationCounts(records);
   const allOutcomes = outcomes(records);
   const restoreTests = restoreTestCounts(records);
+  const copyTotals = copyCounts(records);
   const lastStart = records
     .filter((record) => record.functionName === 'reboot' && record.error === undefined)
     .map((record) => record.result as { runId?: unknown; stale?: readonly unknown[] } | undefined)
@@ -835,6 +953,11 @@ async function reportOn(
       const problem = retentionProblem(member, tags, good, succeeded, counts.get(member.instanceId), defaultRetain);
       if (problem !== undefined) problems.push(problem);
     }
+    const memberCopies = copies.get(member.instanceId) ?? [];
+    if (expectedBackup) {
+      const problem = copyProblem(member, memberCopies, options.copySettings, defaultRetain);
+      if (problem !== undefined) problems.push(problem);
+    }
     return {
       instanceId: member.instanceId,
       name: member.name,
@@ -850,6 +973,7 @@ async function reportOn(
       downtimeSeconds,
       verified,
       ...(restoreTest === undefined ? {} : { restoreTest }),
+      copies: memberCopies,
       expectedBackup,
       expectedFailure,
     };
@@ -881,6 +1005,8 @@ async function reportOn(
       staleInstances: lastStart?.stale?.length ?? 0,
       restoreTestsPassed: restoreTests.passed,
       restoreTestsFailed: restoreTests.failed,
+      copiesCreated: copyTotals.created,
+      copiesExpired: copyTotals.expired,
     },
     invocations: records.length,
     invocationErrors,

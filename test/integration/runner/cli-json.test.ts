@@ -16,6 +16,7 @@ interface InstanceSummary {
   downtimeSeconds: number;
   verified: boolean;
   restoreTest?: { at: string; passed: boolean; reason?: string };
+  copies: { region: string; imageId: string; state: string }[];
 }
 
 interface Summary {
@@ -51,6 +52,8 @@ it('prints only the JSON summary on stdout, showing rotation at work, and exits 
       'staleInstances',
       'restoreTestsPassed',
       'restoreTestsFailed',
+      'copiesCreated',
+      'copiesExpired',
     ].sort(),
   );
   // The functions' CloudWatch metrics, read from their output: the demo fleet's nights succeed, fail and expire.
@@ -99,6 +102,13 @@ it('prints only the JSON summary on stdout, showing rotation at work, and exits 
   expect(byName.get('web-1')?.lastImageId).toMatch(/^ami-[0-9a-f]+$/);
   expect(byName.get('flaky-1')).toMatchObject({ state: 'failed', imagesKept: 0, imagesExpired: 2 });
   expect(byName.get('scratch-1')).toMatchObject({ optedIn: false, imagesKept: 0, lastImageId: null });
+  // db-1's good backups, copied to the second Region each night; no other instance has copies.
+  const copy = { region: 'us-west-2', imageId: expect.stringMatching(/^ami-[0-9a-f]+$/), state: 'succeeded' };
+  expect(byName.get('db-1')?.copies).toEqual([copy, copy]);
+  expect(summary.instances.filter((instance) => instance.copies.length > 0).map((instance) => instance.name)).toEqual([
+    'db-1',
+  ]);
+  expect(summary.totals).toMatchObject({ copiesCreated: 2, copiesExpired: 0 });
 }, 60_000);
 
 it("runs the weekly restore test in the demo's last night: with --nights 8, each backed-up instance's passed, none stale", async () => {
@@ -130,6 +140,13 @@ it("runs the weekly restore test in the demo's last night: with --nights 8, each
     RestoreTestsPassed: summary.totals.restoreTestsPassed,
     RestoreTestsFailed: 0,
   });
+  // db-1's copies in the second Region follow its copy-retain of 2: one a night, the older ones expired there.
+  expect(byName.get('db-1')?.copies.map((copy) => [copy.region, copy.state])).toEqual([
+    ['us-west-2', 'succeeded'],
+    ['us-west-2', 'succeeded'],
+  ]);
+  expect(summary.totals).toMatchObject({ copiesCreated: 8, copiesExpired: 6 });
+  expect(summary.metrics).toMatchObject({ CopiesSucceeded: 8, CopiesFailed: 0, CopiesExpired: 6 });
   // flaky-1 never had a good backup (its age counts from its current run); every other instance backs up nightly.
   expect(summary.totals.staleInstances).toBe(0);
   expect(summary.metrics.StaleInstances).toBe(0);

@@ -5,7 +5,7 @@ import { CreateImageCommand, type EC2Client, RunInstancesCommand } from '@aws-sd
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { ImageTag } from '../../../lib/tags';
 import { LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
-import { DEMO_FLEET, type FleetMember } from '../../../local/runner/fleet';
+import { DEMO_COPY_PARAMS, DEMO_FLEET, type FleetMember } from '../../../local/runner/fleet';
 import { loadFunctions } from '../../../local/runner/functions';
 import { localIam, type NightReport, OPERATOR_CREDENTIALS, runNights } from '../../../local/runner/night';
 import { deployRules } from '../../../local/runner/rules';
@@ -72,11 +72,19 @@ export async function runFleet(nights: number, fleet: readonly FleetMember[] = D
     clock: SimClock.manual(EVENING),
     throttling: true,
     audit: true,
-    iam: await deployedIam(),
+    iam: await deployedIam(DEMO_COPY_PARAMS),
   });
   const client = clientFor(ec2.url, 5);
   const lookAlikeImageIds = await makeLookAlikes(client, ec2.clock);
-  const report = await runNights({ ec2, fleet, nights, serverlessFile: SERVERLESS_FILE, logLevel: 'SILENT' });
+  // Deployed as the demo is: db-1's backups are copied to a second Region.
+  const report = await runNights({
+    ec2,
+    fleet,
+    nights,
+    serverlessFile: SERVERLESS_FILE,
+    logLevel: 'SILENT',
+    params: DEMO_COPY_PARAMS,
+  });
   return { ec2, client, report, lookAlikeImageIds };
 }
 
