@@ -19,6 +19,8 @@ interface InstanceSummary {
   verified: boolean;
   downtimeSeconds: number;
   restoreTest?: { passed: boolean };
+  /** Copies to other Regions, where the summary has them. */
+  copies?: { region: string; state: string }[];
 }
 
 interface Summary {
@@ -144,6 +146,10 @@ it('shows a row per instance, their downtime and outcomes as the summary tells t
     expect(down.every((item) => item.text.startsWith('down '))).toBe(true);
     if (instance.state === 'failed') {
       expect(row.items.some((item) => item.kind === 'failure' && item.text.startsWith('failed: '))).toBe(true);
+    }
+    for (const copy of instance.copies?.filter((each) => each.state === 'succeeded') ?? []) {
+      const label = `copy pending to ${copy.region} `;
+      expect(row.items.some((item) => item.kind === 'copy' && item.text.startsWith(label))).toBe(true);
     }
     if (instance.restoreTest !== undefined) {
       const verdict = instance.restoreTest.passed ? 'passed' : 'failed';
