@@ -124,7 +124,9 @@ export type InvariantName =
   | 'no-reboot-call'
   | 'group-limit'
   | 'fleet-limit'
-  | 'test-instance-ended';
+  | 'test-instance-ended'
+  | 'copied-once'
+  | 'copy-made';
 
 export interface Violation {
   readonly invariant: InvariantName;

@@ -11,9 +11,14 @@
  * Their calls (the launches, the checks, the results recorded, the terminations) are crash points like the others,
  * sampled where they repeat (of a pass's launches, the first and the last), and no test instance may outlive its
  * test, whatever was cut.
+ *
+ * So do the copies to another Region (the fleet's `db` copies its good backups to us-west-2, keeping one there): the
+ * copy passes' CopyImage, the outcomes recorded on copy and source, and the rotation of the copies there are cut
+ * like the rest, and each good backup must have exactly one copy, recorded good, with no orphan snapshot and nothing
+ * foreign touched in that Region either.
  */
 import type { Violation, World } from '../../../local/runner/invariants';
-import { type Harness, MIXED_FLEET, night, type Saved, SOAK, SOAK_FLEET, startHarness } from './harness';
+import { COPY_REGION, type Harness, MIXED_FLEET, night, type Saved, SOAK, SOAK_FLEET, startHarness } from './harness';
 
 interface CrashFailure {
   k: number;
@@ -30,6 +35,8 @@ let calls: number;
 let crashPoints: number[];
 /** The calls of the restore tests' passes cut after. */
 let restoreTestSteps: string[];
+/** The calls cut after, each once. */
+let stepsCut: string[];
 
 /** Restore tests on, inside the crashed night's window (the weekly default would fall on a Sunday afternoon). */
 const RESTORE_TEST_PARAMS = {
@@ -69,6 +76,7 @@ beforeAll(async () => {
   const sameAround = (k: number): boolean => actions[k - 2] === actions[k - 1] && actions[k] === actions[k - 1];
   crashPoints = crashPoints.filter((k) => !inWindow(k) || !sameAround(k));
   restoreTestSteps = [...new Set(crashPoints.filter(inWindow).map((k) => actions[k - 1] ?? ''))].sort();
+  stepsCut = [...new Set(crashPoints.map((k) => actions[k - 1] ?? ''))].sort();
 }, 60_000);
 
 afterAll(async () => {
@@ -83,6 +91,12 @@ it('a clean night keeps every promise', () => {
   expect(restoreTestSteps).toEqual(
     expect.arrayContaining(['RunInstances', 'DescribeInstanceStatus', 'PutEvents', 'CreateTags', 'TerminateInstances']),
   );
+  // The copy steps are among them: the copy started, its outcome recorded, the older copy expired in its Region.
+  expect(stepsCut).toEqual(expect.arrayContaining(['CopyImage', 'DeregisterImage', 'EnableRule', 'DisableRule']));
+  const copies = [...harness.ec2.backendIn(COPY_REGION).images.values()].filter(
+    (image) => image.state === 'available' && image.tags.get('ami-backup:source-image') !== undefined,
+  );
+  expect(copies).toHaveLength(1);
 });
 
 it('every crash point converges: the promises hold after the night and after the start of the next', async () => {

@@ -8,10 +8,18 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
-import { CreateImageCommand, DeregisterImageCommand, type EC2Client, type Tag } from '@aws-sdk/client-ec2';
+import {
+  CopyImageCommand,
+  CreateImageCommand,
+  DeregisterImageCommand,
+  type EC2Client,
+  type Tag,
+} from '@aws-sdk/client-ec2';
 import { installVirtualTime, type VirtualTime } from '../../../bench/virtual-time';
 import { type Config, readConfig } from '../../../lib/config';
-import { formatRunId, ImageTag } from '../../../lib/tags';
+import { copyLookAlikeReasons } from '../../../lib/decisions/copies';
+import { isGood } from '../../../lib/decisions/rotation';
+import { CopyTag, formatRunId, ImageTag, InstanceTag, parseCopyRecord } from '../../../lib/tags';
 import { type BackendState, LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
 import { type FleetMember, type LaunchedMember, launchFleet, stopMembers } from '../../../local/runner/fleet';
 import { loadFunctions } from '../../../local/runner/functions';
@@ -24,7 +32,7 @@ import {
 } from '../../../local/runner/invariants';
 import { loadServerlessConfig } from '../../../local/runner/serverless-config';
 import { type InvocationRecord, type LocalFunction, lambdaContext, simulate } from '../../../local/runner/simulation';
-import { clientFor } from '../local-ec2/helpers';
+import { clientFor, clientIn } from '../local-ec2/helpers';
 
 export const SERVERLESS_FILE = resolve(__dirname, '../../../serverless.yml');
 export const REGION = 'us-east-1';
@@ -43,14 +51,27 @@ export function night(n: number, time: string): Date {
   return new Date(`${day}T${time}:00Z`);
 }
 
+/** The Region the fleets' copies go to: the harness deploys with it allowed. */
+export const COPY_REGION = 'us-west-2';
+
 /**
  * A small mixed fleet: both modes, a group of two imaged one at a time, a stopped instance, short retentions
- * (rotation at work), failing images.
+ * (rotation at work), failing images, and good backups copied to another Region (rotated there too).
  */
 export const MIXED_FLEET: readonly FleetMember[] = [
   { name: 'web', tags: { Backup: 'true', 'ami-backup:retain': '1', 'ami-backup:group': 'web' }, optedIn: true },
   { name: 'web-b', tags: { Backup: 'true', 'ami-backup:retain': '1', 'ami-backup:group': 'web' }, optedIn: true },
-  { name: 'db', tags: { Backup: 'true', 'ami-backup:mode': 'no-reboot', 'ami-backup:retain': '2' }, optedIn: true },
+  {
+    name: 'db',
+    tags: {
+      Backup: 'true',
+      'ami-backup:mode': 'no-reboot',
+      'ami-backup:retain': '2',
+      [CopyTag.copyTo]: COPY_REGION,
+      [CopyTag.copyRetain]: '1',
+    },
+    optedIn: true,
+  },
   { name: 'batch', tags: { Backup: 'true', 'ami-backup:retain': '1' }, stopped: true, optedIn: true },
   { name: 'flaky', tags: { Backup: 'true', 'ami-backup:retain': '1' }, imagesFail: true, optedIn: true },
   { name: 'scratch', tags: { Name: 'ami-backup-scratch' }, optedIn: false },
@@ -78,6 +99,8 @@ export interface Saved {
   readonly time: Date;
   /** Whether each named schedule's rule was on (the functions turn the passes' rule on and off). */
   readonly rules: Readonly<Record<string, boolean>>;
+  /** The other Regions' states (the copies'). */
+  readonly regions: Readonly<Record<string, BackendState>>;
 }
 
 /** An invocation attempt that failed (threw, or was cut off). */
@@ -205,6 +228,136 @@ function withoutDateHeaders(): () => void {
   };
 }
 
+/**
+ * In the copy Region, an image named and tagged as the service's copies are, this stage's ownership tag included, but
+ * without the source-image tag of a copy (another tool's copy, say): rotation there must leave it alone.
+ */
+async function makeCopyLookAlike(ec2: LocalEc2): Promise<void> {
+  const source = [...ec2.backend.images.values()].find((image) => image.state === 'available');
+  const instanceId = source?.tags.get(ImageTag.instanceId);
+  // A fleet without look-alikes at home (nothing imaged yet) has none to copy either.
+  if (source === undefined || instanceId === undefined) return;
+  const west = clientIn(ec2.url, COPY_REGION, 3);
+  const run = '20261101T0300Z';
+  try {
+    await west.send(
+      new CopyImageCommand({
+        SourceRegion: REGION,
+        SourceImageId: source.id,
+        Name: `ami-backup-${instanceId}-${run}`,
+        TagSpecifications: [
+          {
+            ResourceType: 'image',
+            Tags: tagList({
+              [ImageTag.managedBy]: 'ami-backup-dev',
+              [ImageTag.instanceId]: instanceId,
+              [ImageTag.run]: run,
+              [ImageTag.retain]: '1',
+            }),
+          },
+        ],
+      }),
+    );
+  } finally {
+    west.destroy();
+  }
+}
+
+/** A copy in the copy Region as the service's checks see it (the invariants' view has no EC2 `SourceImageId`). */
+function isOwnCopy(image: World['images'][number], owner: string): boolean {
+  return (
+    image.state !== 'deregistered' &&
+    copyLookAlikeReasons(
+      {
+        ...image,
+        createdAt: new Date(image.creationDate),
+        ownerId: image.ownerId ?? LOCAL_ACCOUNT_ID,
+        state: 'available',
+      },
+      { owner, accountId: LOCAL_ACCOUNT_ID },
+    ).length === 0
+  );
+}
+
+/**
+ * The copies' promises in their Region: each good backup of an instance copying there, older than the copy passes'
+ * allowance, has exactly one copy, available and recorded good on itself and on its source (copied once, whatever
+ * was cut); no snapshot there outlives its image; nothing there that is not the service's copy was touched.
+ */
+function copyViolations(input: {
+  readonly home: World;
+  readonly before: World | undefined;
+  readonly after: World;
+  readonly owner: string;
+}): Violation[] {
+  const { home, before, after, owner } = input;
+  const violations: Violation[] = [];
+  const copies = after.images.filter((image) => isOwnCopy(image, owner));
+  const bySource = new Map<string, string[]>();
+  for (const copy of copies) {
+    const source = copy.tags[CopyTag.sourceImage] ?? '';
+    bySource.set(source, [...(bySource.get(source) ?? []), copy.id]);
+  }
+  for (const [source, ids] of bySource) {
+    if (ids.length > 1) {
+      violations.push({ invariant: 'copied-once', resources: ids, message: `${source}: ${ids.length} copies` });
+    }
+  }
+  // The newest good backup of each copying instance, made long enough ago for the passes to have copied it.
+  // Made, then copied by a pass (every 15 minutes) in the minutes a copy across Regions takes.
+  const allowanceMs = 2 * HOUR;
+  const newest = new Map<string, World['images'][number]>();
+  for (const image of home.images) {
+    const model = { ...image, createdAt: new Date(image.creationDate), state: image.state as 'available' };
+    if (!isGood(model) || image.tags[ImageTag.managedBy] !== owner) continue;
+    const instanceId = image.tags[ImageTag.instanceId] ?? '';
+    const known = newest.get(instanceId);
+    if (known === undefined || known.creationDate < image.creationDate) newest.set(instanceId, image);
+  }
+  const copying = new Set(
+    home.instances
+      .filter((instance) => instance.tags[CopyTag.copyTo] === COPY_REGION && instance.state !== 'terminated')
+      .map((instance) => instance.id),
+  );
+  for (const [instanceId, image] of newest) {
+    if (!copying.has(instanceId) || after.now - image.creationDate < allowanceMs) continue;
+    const recorded = parseCopyRecord(image.tags[CopyTag.copies]).get(COPY_REGION);
+    const copy = copies.find((candidate) => candidate.tags[CopyTag.sourceImage] === image.id);
+    const good = copy !== undefined && copy.state === 'available' && copy.tags[InstanceTag.state] === 'succeeded';
+    if (!good || recorded?.state !== 'succeeded' || recorded.imageId !== copy?.id) {
+      violations.push({
+        invariant: 'copy-made',
+        resources: [image.id],
+        message: `${image.id} (${instanceId}): its copy in ${COPY_REGION} is ${copy === undefined ? 'missing' : `${copy.id} ${copy.state}`}, recorded ${recorded === undefined ? 'nowhere' : `${recorded.state} ${recorded.imageId}`}`,
+      });
+    }
+  }
+  const used = new Set(
+    after.images.filter((image) => image.state !== 'deregistered').flatMap((image) => image.snapshotIds),
+  );
+  const orphans = after.snapshots.filter((snapshot) => !used.has(snapshot.id)).map((snapshot) => snapshot.id);
+  if (orphans.length > 0) {
+    violations.push({
+      invariant: 'no-orphan-snapshot',
+      resources: orphans,
+      message: `${COPY_REGION}: snapshots without an image`,
+    });
+  }
+  const imagesAfter = new Map(after.images.map((image) => [image.id, image]));
+  for (const image of before?.images ?? []) {
+    if (isOwnCopy(image, owner) || image.state === 'deregistered') continue;
+    const now = imagesAfter.get(image.id);
+    if (now === undefined || now.state === 'deregistered' || JSON.stringify(now.tags) !== JSON.stringify(image.tags)) {
+      violations.push({
+        invariant: 'foreign-untouched',
+        resources: [image.id],
+        message: `${COPY_REGION}: ${image.id} touched`,
+      });
+    }
+  }
+  return violations;
+}
+
 function isQueueBatch(event: unknown): boolean {
   return typeof event === 'object' && event !== null && 'Records' in event;
 }
@@ -238,6 +391,7 @@ export async function startHarness(
   };
   injectFaults(ec2);
   ec2.clock.advance(5 * MINUTE);
+  await makeCopyLookAlike(ec2);
   // Installed after the setup's own calls, before the handlers' clients are made.
   const time: VirtualTime | undefined =
     options.virtualTimeLatencyMs === undefined
@@ -251,7 +405,7 @@ export async function startHarness(
     region: REGION,
     account: LOCAL_ACCOUNT_ID,
     logLevel: 'SILENT',
-    ...(options.params === undefined ? {} : { params: options.params }),
+    params: { copyAllowedRegions: COPY_REGION, ...options.params },
   });
   // The named schedules' rules, made on the endpoint as at deploy (on), or as they were saved.
   const rules = loaded.flatMap((fn) =>
@@ -304,6 +458,8 @@ export async function startHarness(
   });
   const byName = new Map(functions.map((fn) => [fn.name, fn]));
   const auditMarks = new WeakMap<World, number>();
+  /** The copy Region as it was when each home world was taken. */
+  const copyWorlds = new WeakMap<World, World>();
 
   return {
     get ec2() {
@@ -342,6 +498,11 @@ export async function startHarness(
       state: structuredClone(ec2.backend.exportState()),
       time: ec2.clock.now(),
       rules: Object.fromEntries(ruleNames.map((name) => [name, ec2.eventRules.isEnabled(name)])),
+      regions: Object.fromEntries(
+        ec2.regions
+          .filter((region) => region !== REGION)
+          .map((region) => [region, structuredClone(ec2.backendIn(region).exportState())]),
+      ),
     }),
     restore: async (saved) => {
       if (time !== undefined) throw new Error('a harness in virtual time cannot restore a saved state');
@@ -353,24 +514,39 @@ export async function startHarness(
         audit: true,
         initialState: structuredClone(saved.state),
       });
+      for (const [region, state] of Object.entries(saved.regions)) {
+        ec2.backendIn(region).importState(structuredClone(state));
+      }
       injectFaults(ec2);
       deployRules(ec2, saved.rules);
     },
     world: () => {
       const world = worldOf(ec2.backend, ec2.clock.nowMs());
       auditMarks.set(world, ec2.audit.length);
+      copyWorlds.set(world, worldOf(ec2.backendIn(COPY_REGION), ec2.clock.nowMs()));
       return world;
     },
-    check: (before, runAt) =>
-      checkInvariants({
-        before,
-        after: worldOf(ec2.backend, ec2.clock.nowMs()),
-        // What happened since `before` was taken (on this endpoint: a restore starts a new log).
-        audit: ec2.audit.slice(auditMarks.get(before) ?? 0),
-        runId: formatRunId(runAt),
-        failuresPublished: publishedFailures(ec2.putEvents),
-        settings: config,
-      }),
+    check: (before, runAt) => {
+      const after = worldOf(ec2.backend, ec2.clock.nowMs());
+      // What happened since `before` was taken (on this endpoint: a restore starts a new log), Region by Region.
+      const audit = ec2.audit.slice(auditMarks.get(before) ?? 0);
+      return [
+        ...checkInvariants({
+          before,
+          after,
+          audit: audit.filter((entry) => (entry.region ?? REGION) === REGION),
+          runId: formatRunId(runAt),
+          failuresPublished: publishedFailures(ec2.putEvents),
+          settings: config,
+        }),
+        ...copyViolations({
+          home: after,
+          before: copyWorlds.get(before),
+          after: worldOf(ec2.backendIn(COPY_REGION), ec2.clock.nowMs()),
+          owner: config.owner,
+        }),
+      ];
+    },
     stop: async () => {
       wallClock?.release();
       time?.uninstall();
