@@ -495,13 +495,20 @@ describe('serverless package with the default parameters', () => {
       // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
       Resource: sub('arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default'),
     };
-    const { state, run, since, imageMode, healthyAt, lastSuccess, lastError, policyError } = InstanceTag;
+    const { state, run, since, firstRun, imageMode, healthyAt, lastSuccess, lastError, policyError } = InstanceTag;
     const expected: Readonly<Record<(typeof FUNCTIONS)[number]['name'], readonly Statement[]>> = {
       reboot: [
         logs('reboot'),
         reportFailures,
         describe('DescribeInstances', ['DescribeInstances']),
-        tagInstances('StartRunsOnOptedInInstances', 'ec2:CreateTags', [state, run, since, lastError, policyError]),
+        tagInstances('StartRunsOnOptedInInstances', 'ec2:CreateTags', [
+          state,
+          run,
+          since,
+          firstRun,
+          lastError,
+          policyError,
+        ]),
         tagInstances('ClearPolicyErrors', 'ec2:DeleteTags', [policyError]),
         { Sid: 'StartPasses', Effect: 'Allow', Action: ['events:EnableRule'], Resource: [passesRule, copyPassesRule] },
         publish,

@@ -279,8 +279,8 @@ describe("each function's role", () => {
       for (const key of Object.values(InstanceTag)) if (await allowed(name, key)) keys.push(key);
       return keys;
     };
-    const { state, run, since, imageMode, healthyAt, lastSuccess, lastError, policyError } = InstanceTag;
-    expect(await writable('reboot')).toEqual([state, run, since, lastError, policyError]);
+    const { state, run, since, imageMode, healthyAt, lastSuccess, lastError, policyError, firstRun } = InstanceTag;
+    expect(await writable('reboot')).toEqual([state, run, since, lastError, policyError, firstRun]);
     expect(await writable('createImages')).toEqual([state, since, imageMode, healthyAt, lastSuccess, lastError]);
     expect(await writable('recordImageState')).toEqual([state, lastSuccess, lastError]);
     expect(await writable('rotate')).toEqual([]);
