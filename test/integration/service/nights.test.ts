@@ -2,16 +2,23 @@
  * Four nights in a row for the demo fleet: rotation keeps what each retention asks for, deregisters the rest with
  * their snapshots, keeps a terminated instance's last images, and never leaves a snapshot of its own without an image.
  */
-import { ImageTag, InstanceTag } from '../../../lib/tags';
+import { CopyTag, ImageTag, InstanceTag } from '../../../lib/tags';
+import { DEMO_COPY_REGION } from '../../../local/runner/fleet';
+import { clientIn } from '../local-ec2/helpers';
 import { type NightFixture, runFleet } from './fixtures';
 import { type Inventory, inventory, OWNER, tagsOf } from './support';
 
 let fixture: NightFixture;
 let after: Inventory;
+/** The second Region, where db-1's good backups are copied. */
+let copies: Inventory;
 
 beforeAll(async () => {
   fixture = await runFleet(4);
   after = await inventory(fixture.client);
+  const west = clientIn(fixture.ec2.url, DEMO_COPY_REGION, 3);
+  copies = await inventory(west);
+  west.destroy();
 }, 120_000);
 
 afterAll(async () => {
@@ -84,5 +91,24 @@ describe('four backup nights', () => {
   it('never touches images that look like its own but lack its ownership tag', () => {
     const lookAlikes = after.images.filter((image) => fixture.lookAlikeImageIds.includes(image.ImageId ?? ''));
     expect(lookAlikes.length).toBe(3);
+  });
+
+  it("copies db-1's good backups to the second Region once each, keeping its copy-retain of two there", () => {
+    const db = after.instance('db-1').InstanceId ?? '';
+    const kept = copies.imagesOf(db).filter((image) => image.State !== 'deregistered');
+    // Copies of the last two nights' backups (its three at home keep going: the copies follow their own retention).
+    expect(kept.map((image) => tagsOf(image)[ImageTag.run]).sort()).toEqual(['20261128T0300Z', '20261129T0300Z']);
+    expect(kept.map((image) => tagsOf(image)[InstanceTag.state])).toEqual(['succeeded', 'succeeded']);
+    const homeRuns = new Map(after.imagesOf(db, 'available').map((image) => [image.ImageId, image]));
+    for (const copy of kept) {
+      const source = homeRuns.get(tagsOf(copy)[CopyTag.sourceImage]);
+      expect(tagsOf(source ?? {})[CopyTag.copies]).toBe(`${DEMO_COPY_REGION}=succeeded:${copy.ImageId}`);
+    }
+    expect(fixture.report.totals).toMatchObject({ copiesCreated: 4, copiesExpired: 2 });
+    // Every snapshot there belongs to a copy still there: the expired copies' went with them.
+    const used = new Set(kept.flatMap((image) => copies.snapshotsOf(image).map((snapshot) => snapshot.SnapshotId)));
+    expect(copies.snapshots.filter((snapshot) => !used.has(snapshot.SnapshotId))).toEqual([]);
+    // Nothing else was copied there.
+    expect(copies.images.filter((image) => tagsOf(image)[ImageTag.instanceId] !== db)).toEqual([]);
   });
 });
