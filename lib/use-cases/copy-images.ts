@@ -28,7 +28,8 @@ const COPY_CONCURRENCY = 2;
 const DELETE_CONCURRENCY = 2;
 
 export interface CopyOutcomeEntry extends InstanceOutcome {
-  readonly region: string;
+  /** The Region of the copy; absent for an instance whose copies are all held. */
+  readonly region?: string;
 }
 
 export interface CopySummary extends Summary {
@@ -206,8 +207,7 @@ export async function copyImages(invocation: Invocation, context: UseCaseContext
       for (const request of work.start) outcomes.push(startOutcome(request, 'copy', 'dry run: would copy'));
     }
   }
-  for (const hold of plan.held)
-    outcomes.push({ instanceId: hold.instanceId, region: '', action: 'hold', reason: hold.reason });
+  for (const hold of plan.held) outcomes.push({ instanceId: hold.instanceId, action: 'hold', reason: hold.reason });
 
   const wanted = optedIn.filter((instance) => {
     const policy = parseCopyPolicy(instance.tags, settings);
