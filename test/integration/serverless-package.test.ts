@@ -55,7 +55,7 @@ const FUNCTIONS = [
   { name: 'reboot', file: 'reboot', timeout: 900, retries: 2 },
   { name: 'createImages', file: 'create-images', timeout: 900, retries: 0 },
   { name: 'recordImageState', file: 'record-image-state', timeout: 120, retries: undefined },
-  { name: 'rotate', file: 'rotate', timeout: 900, retries: 2 },
+  { name: 'rotate', file: 'rotate', timeout: 900, retries: 0 },
   { name: 'restoreTests', file: 'restore-tests', timeout: 300, retries: 2 },
   { name: 'copyImages', file: 'copy-images', timeout: 900, retries: 0 },
 ] as const;
@@ -385,10 +385,10 @@ describe('serverless package with the default parameters', () => {
     expect(queue?.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * timeout);
   });
 
-  it('retries reboot, rotate and restoreTests as configured and sends what still fails to the failure queue', () => {
+  it('retries reboot and restoreTests as configured and sends what still fails to the failure queue', () => {
     const configs = resourcesOfType(service.template, 'AWS::Lambda::EventInvokeConfig');
     expect(configs).toHaveLength(5);
-    const retried: readonly string[] = ['reboot', 'rotate', 'restoreTests'];
+    const retried: readonly string[] = ['reboot', 'restoreTests'];
     for (const { name, retries } of FUNCTIONS.filter(({ name }) => retried.includes(name))) {
       const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction`;
       const config = configs.find((candidate) => JSON.stringify(candidate.Properties.FunctionName).includes(logicalId));
@@ -402,20 +402,27 @@ describe('serverless package with the default parameters', () => {
     expect(service.template.Resources.FailedInvocationsQueue?.Type).toBe('AWS::SQS::Queue');
   });
 
-  it('runs one createImages pass at a time, dropping a throttled one after a minute, without retry or destination', () => {
-    const config = resourcesOfType(service.template, 'AWS::Lambda::EventInvokeConfig').find((candidate) =>
-      JSON.stringify(candidate.Properties.FunctionName).includes('CreateImagesLambdaFunction'),
-    );
-    // The framework writes an empty DestinationConfig: no destination.
-    expect(config?.Properties).toEqual({
-      FunctionName: { Ref: 'CreateImagesLambdaFunction' },
-      Qualifier: '$LATEST',
-      MaximumRetryAttempts: 0,
-      MaximumEventAgeInSeconds: 60,
-      DestinationConfig: {},
-    });
-    expect(lambdaFunction(service.template, 'createImages').Properties.ReservedConcurrentExecutions).toBe(1);
-    for (const name of ['reboot', 'recordImageState', 'rotate']) {
+  it.each(['createImages', 'rotate'])(
+    'runs one %s pass at a time, dropping a throttled one after a minute, without retry or destination',
+    (name) => {
+      const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction`;
+      const config = resourcesOfType(service.template, 'AWS::Lambda::EventInvokeConfig').find((candidate) =>
+        JSON.stringify(candidate.Properties.FunctionName).includes(logicalId),
+      );
+      // The framework writes an empty DestinationConfig: no destination.
+      expect(config?.Properties).toEqual({
+        FunctionName: { Ref: logicalId },
+        Qualifier: '$LATEST',
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 60,
+        DestinationConfig: {},
+      });
+      expect(lambdaFunction(service.template, name).Properties.ReservedConcurrentExecutions).toBe(1);
+    },
+  );
+
+  it('lets the functions whose invocations may overlap run side by side', () => {
+    for (const name of ['reboot', 'recordImageState']) {
       expect(lambdaFunction(service.template, name).Properties.ReservedConcurrentExecutions).toBeUndefined();
     }
   });
