@@ -1,4 +1,6 @@
 import {
+  CopyImageCommand,
+  type CopyImageCommandInput,
   CreateImageCommand,
   type CreateImageCommandInput,
   CreateTagsCommand,
@@ -19,7 +21,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Ec2Gateway } from '../../../lib/ec2-gateway';
-import { ImageMode, ImageTag } from '../../../lib/tags';
+import { CopyTag, ImageMode, ImageTag } from '../../../lib/tags';
 
 const ec2 = mockClient(EC2Client);
 const OWNER = 'ami-backup-test';
@@ -555,6 +557,84 @@ describe('Ec2Gateway.createImage', () => {
 
     // Act / Assess
     await expect(new Ec2Gateway(new EC2Client({})).createImage(request)).rejects.toBe(error);
+  });
+});
+
+describe('Ec2Gateway.copyImage', () => {
+  const request = {
+    instanceId: 'i-0123456789abcdef0',
+    region: 'us-west-2',
+    sourceImageId: 'ami-0abc1234def567890',
+    sourceRegion: 'us-east-1',
+    name: 'ami-backup-i-0123456789abcdef0-20261126T0300Z',
+    description: 'ami-backup copy of ami-0abc1234def567890 (us-east-1)',
+    tags: { [ImageTag.managedBy]: OWNER, [CopyTag.sourceImage]: 'ami-0abc1234def567890' },
+    encrypted: false,
+  };
+
+  it('calls CopyImage with the source, the name as client token, and the tags of the copy and its snapshots', async () => {
+    // Prepare
+    ec2.on(CopyImageCommand).resolves({ ImageId: 'ami-0fed1234abc567890' });
+
+    // Act
+    const copied = await new Ec2Gateway(new EC2Client({})).copyImage(request);
+
+    // Assess
+    expect(copied).toEqual({ imageId: 'ami-0fed1234abc567890', existed: false });
+    const input = ec2.commandCalls(CopyImageCommand)[0]?.args[0].input as CopyImageCommandInput;
+    const tags = [
+      { Key: ImageTag.managedBy, Value: OWNER },
+      { Key: CopyTag.sourceImage, Value: 'ami-0abc1234def567890' },
+    ];
+    expect(input).toEqual({
+      SourceImageId: request.sourceImageId,
+      SourceRegion: 'us-east-1',
+      Name: request.name,
+      Description: request.description,
+      ClientToken: request.name,
+      TagSpecifications: [
+        { ResourceType: 'image', Tags: tags },
+        { ResourceType: 'snapshot', Tags: tags },
+      ],
+    });
+  });
+
+  it('asks for encryption, with the key when there is one', async () => {
+    // Prepare
+    ec2.on(CopyImageCommand).resolves({ ImageId: 'ami-0fed1234abc567890' });
+
+    // Act
+    await new Ec2Gateway(new EC2Client({})).copyImage({ ...request, encrypted: true, kmsKeyId: 'key-west' });
+
+    // Assess
+    expect(ec2.commandCalls(CopyImageCommand)[0]?.args[0].input).toMatchObject({
+      Encrypted: true,
+      KmsKeyId: 'key-west',
+    });
+  });
+
+  it('returns the copy that already has the name (a rerun after a crash)', async () => {
+    // Prepare
+    ec2
+      .on(CopyImageCommand)
+      .rejects(
+        ec2Error('InvalidAMIName.Duplicate', `AMI name ${request.name} is already in use by AMI ami-0fed1234abc567890`),
+      );
+
+    // Act
+    const copied = await new Ec2Gateway(new EC2Client({})).copyImage(request);
+
+    // Assess
+    expect(copied).toEqual({ imageId: 'ami-0fed1234abc567890', existed: true });
+  });
+
+  it("passes on EC2's limit on concurrent copies", async () => {
+    // Prepare
+    const limit = ec2Error('ResourceLimitExceeded', 'You have reached the limit of concurrent AMI copies');
+    ec2.on(CopyImageCommand).rejects(limit);
+
+    // Act / Assess
+    await expect(new Ec2Gateway(new EC2Client({})).copyImage(request)).rejects.toBe(limit);
   });
 });
 

@@ -1,18 +1,22 @@
 import fc from 'fast-check';
 import {
   applyFloor,
+  copyPolicyProblems,
   floorProblems,
   isOptedIn,
   MAX_RETAIN,
   MAX_RETAIN_DAYS,
+  parseCopyPolicy,
+  parseCopyRetention,
   parseGroup,
   parseInstancePolicy,
   parseMode,
   parseRecordedRetention,
   parseRetention,
+  partitionOf,
   retentionTags,
 } from '../../../lib/policy';
-import { AUTO_SCALING_GROUP_TAG, ImageTag, OperatorTag } from '../../../lib/tags';
+import { AUTO_SCALING_GROUP_TAG, CopyTag, ImageTag, OperatorTag } from '../../../lib/tags';
 
 const DEFAULT_RETAIN = 7;
 
@@ -268,5 +272,67 @@ describe('the retention floor', () => {
     expect(floorProblems({}, OperatorTag, floor)).toEqual([]);
     expect(floorProblems({ [OperatorTag.retain]: '0', [OperatorTag.retainDays]: 'x' }, OperatorTag, floor)).toEqual([]);
     expect(floorProblems({ [OperatorTag.retainDays]: '1' }, OperatorTag, { retain: 1, retainDays: 0 })).toEqual([]);
+  });
+});
+
+describe('copy policy', () => {
+  const settings = {
+    homeRegion: 'us-east-1',
+    defaultRegions: ['us-west-2'],
+    allowedRegions: ['us-west-2', 'eu-west-1'],
+  };
+
+  it("copies to the deployment's default Regions unless the instance names its own, or none", () => {
+    expect(parseCopyPolicy({}, settings)).toEqual({ ok: true, value: { regions: ['us-west-2'] } });
+    expect(parseCopyPolicy({ [CopyTag.copyTo]: ' eu-west-1 ' }, settings)).toEqual({
+      ok: true,
+      value: { regions: ['eu-west-1'] },
+    });
+    expect(parseCopyPolicy({ [CopyTag.copyTo]: '' }, settings)).toEqual({ ok: true, value: { regions: [] } });
+  });
+
+  it('names each Region that cannot be copied to, and why', () => {
+    const parsed = parseCopyPolicy({ [CopyTag.copyTo]: 'eu-west-1,EU-WEST-1,us-gov-west-1,eu-west-1' }, settings);
+    expect(parsed).toEqual({
+      ok: false,
+      problems: [
+        `${CopyTag.copyTo}: "EU-WEST-1" is not a Region name`,
+        `${CopyTag.copyTo}: "us-gov-west-1" is not in the partition of us-east-1`,
+        `${CopyTag.copyTo}: "eu-west-1" is listed twice`,
+      ],
+    });
+  });
+
+  it.each([
+    ['us-east-1', 'aws'],
+    ['us-gov-west-1', 'aws-us-gov'],
+    ['cn-northwest-1', 'aws-cn'],
+    ['us-iso-east-1', 'aws-iso'],
+    ['us-isob-east-1', 'aws-iso-b'],
+  ])('places %s in the partition %s', (region, partition) => {
+    expect(partitionOf(region)).toBe(partition);
+  });
+
+  it("keeps the instance's own retention for its copies unless the copy tags say otherwise", () => {
+    expect(parseCopyRetention({}, 7)).toEqual({ ok: true, value: { retain: 7 } });
+    expect(parseCopyRetention({ [OperatorTag.retain]: '3', [OperatorTag.retainDays]: '10' }, 7)).toEqual({
+      ok: true,
+      value: { retain: 3, retainDays: 10 },
+    });
+    expect(
+      parseCopyRetention({ [OperatorTag.retain]: '3', [CopyTag.copyRetain]: '1', [CopyTag.copyRetainDays]: '30' }, 7),
+    ).toEqual({ ok: true, value: { retain: 1, retainDays: 30 } });
+    expect(parseCopyRetention({ [CopyTag.copyRetain]: '0' }, 7)).toEqual({
+      ok: false,
+      problems: [`${CopyTag.copyRetain}="0" must be a whole number from 1 to 1000`],
+    });
+  });
+
+  it('reports only the copy tags themselves as copy problems (the instance retention is reported on its own)', () => {
+    const floor = { retain: 2, retainDays: 0 };
+    expect(copyPolicyProblems({ [OperatorTag.retain]: 'abc' }, settings, floor)).toEqual([]);
+    expect(copyPolicyProblems({ [CopyTag.copyRetain]: '1' }, settings, floor)).toEqual([
+      `${CopyTag.copyRetain}="1" is below the deployment's floor of 2 (minRetain): 2 kept`,
+    ]);
   });
 });
