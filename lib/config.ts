@@ -252,8 +252,8 @@ function regionList(env: Env, name: string, home: string): string[] {
 
 /**
  * `copyRegions` (the default), `copyAllowedRegions` (more Regions instances may name) and `copyKmsKeys`
- * (`<region>=<key id or key ARN>`, comma-separated, for allowed Regions only: IAM grants the use of a key by its ARN,
- * so an alias is not taken). The home Region is Lambda's own (`AWS_REGION`), needed only once copies are configured.
+ * (`<region>=<key id, key ARN or alias/name>`, comma-separated, for allowed Regions only). The home Region is Lambda's
+ * own (`AWS_REGION`), needed only once copies are configured.
  */
 export function readCopyConfig(env: Env, owner: string): CopyConfig {
   const homeRegion = env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || '';
@@ -266,12 +266,12 @@ export function readCopyConfig(env: Env, owner: string): CopyConfig {
   const rawKeys = env.COPY_KMS_KEYS?.trim() ?? '';
   for (const entry of rawKeys === '' ? [] : rawKeys.split(',')) {
     const match =
-      /^\s*([a-z0-9-]+)=((?:mrk-)?[0-9a-f-]{32,36}|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(?:mrk-)?[0-9a-f-]{32,36})\s*$/.exec(
+      /^\s*([a-z0-9-]+)=((?:mrk-)?[0-9a-f-]{32,36}|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(?:mrk-)?[0-9a-f-]{32,36}|alias\/[A-Za-z0-9/_-]{1,250})\s*$/.exec(
         entry,
       );
     if (match === null || !allowedRegions.includes(match[1] as string)) {
       throw new ConfigError(
-        `environment variable COPY_KMS_KEYS must list <region>=<key id or key ARN> for Regions copies may go to, got '${entry.trim()}'`,
+        `environment variable COPY_KMS_KEYS must list <region>=<key id, key ARN or alias/name> for Regions copies may go to, got '${entry.trim()}'`,
       );
     }
     kmsKeys[match[1] as string] = match[2] as string;

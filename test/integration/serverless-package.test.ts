@@ -83,6 +83,15 @@ const FAILURE_QUEUE_ARN = { 'Fn::GetAtt': ['FailedInvocationsQueue', 'Arn'] };
 const NO_REGION_IMAGES = sub('arn:${AWS::Partition}:ec2:none::image/*');
 // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
 const NO_REGION_SNAPSHOTS = sub('arn:${AWS::Partition}:ec2:none::snapshot/*');
+/** What EC2 does with a KMS key on the service's behalf when it encrypts a copy. */
+const KMS_ACTIONS = [
+  'kms:CreateGrant',
+  'kms:Decrypt',
+  'kms:DescribeKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+];
 /** The tags a copy (and its snapshots) gets from its CopyImage request. */
 const COPY_CREATION_KEYS = [
   ImageTag.managedBy,
@@ -713,17 +722,21 @@ describe('serverless package with the default parameters', () => {
         {
           Sid: 'EncryptCopiesWithConfiguredKeys',
           Effect: 'Allow',
-          Action: [
-            'kms:CreateGrant',
-            'kms:Decrypt',
-            'kms:DescribeKey',
-            'kms:GenerateDataKeyWithoutPlaintext',
-            'kms:ReEncryptFrom',
-            'kms:ReEncryptTo',
-          ],
+          Action: KMS_ACTIONS,
           // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
-          Resource: [sub('arn:${AWS::Partition}:kms:none:${AWS::AccountId}:key/none')],
+          Resource: [sub('arn:${AWS::Partition}:kms:none:${AWS::AccountId}:key/*')],
           Condition: { StringEquals: { 'kms:ViaService': ['ec2.none.amazonaws.com'] } },
+        },
+        {
+          Sid: 'EncryptCopiesWithConfiguredAliases',
+          Effect: 'Allow',
+          Action: KMS_ACTIONS,
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+          Resource: [sub('arn:${AWS::Partition}:kms:none:${AWS::AccountId}:key/*')],
+          Condition: {
+            StringEquals: { 'kms:ViaService': ['ec2.none.amazonaws.com'] },
+            'ForAnyValue:StringEquals': { 'kms:ResourceAliases': ['alias/none'] },
+          },
         },
         {
           Sid: 'RecordOutcomesOnOwnCopies',
@@ -943,6 +956,9 @@ describe('serverless package with the default parameters', () => {
   });
 });
 
+/** A KMS key id, as copyKmsKeys takes it. */
+const COPY_KEY = '1234abcd-12ab-34cd-56ef-1234567890ab';
+
 describe('serverless package with overridden stage and parameters', () => {
   let service: PackagedService;
 
@@ -961,8 +977,46 @@ describe('serverless package with overridden stage and parameters', () => {
       '--param=rotateSchedule=cron(0 4-5 * * ? *)',
       '--param=alarmTopicArn=arn:aws:sns:eu-west-1:111122223333:backups',
       '--param=approvedImagesConfigRule=true',
+      '--param=copyRegions=us-west-2',
+      '--param=copyAllowedRegions=ap-south-1',
+      `--param=copyKmsKeys=us-west-2=${COPY_KEY},ap-south-1=alias/backups`,
     ]);
   }, PACKAGE_TIMEOUT_MS);
+
+  it('lets copyImages copy into the configured Regions only, and use their keys only through EC2 there', () => {
+    const inRegion = (region: string, resource: string) => sub(`arn:\${AWS::Partition}:ec2:${region}::${resource}/*`);
+    const destinations = [
+      inRegion('us-west-2', 'image'),
+      inRegion('ap-south-1', 'image'),
+      inRegion('us-west-2', 'snapshot'),
+      inRegion('ap-south-1', 'snapshot'),
+    ];
+    expect(statementOf(service.template, 'copyImages', 'CreateOwnedCopiesInConfiguredRegions')).toMatchObject({
+      Resource: destinations,
+      Condition: { StringEquals: { [`aws:RequestTag/${ImageTag.managedBy}`]: 'ami-backup-prod' } },
+    });
+    expect(statementOf(service.template, 'copyImages', 'TagCopiesOnCreation').Resource).toEqual(destinations);
+    expect(statementOf(service.template, 'copyImages', 'EncryptCopiesWithConfiguredKeys')).toMatchObject({
+      Resource: [sub(`arn:\${AWS::Partition}:kms:us-west-2:\${AWS::AccountId}:key/${COPY_KEY}`)],
+      Condition: { StringEquals: { 'kms:ViaService': ['ec2.us-west-2.amazonaws.com'] } },
+    });
+    expect(statementOf(service.template, 'copyImages', 'EncryptCopiesWithConfiguredAliases')).toMatchObject({
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+      Resource: [sub('arn:${AWS::Partition}:kms:ap-south-1:${AWS::AccountId}:key/*')],
+      Condition: {
+        StringEquals: { 'kms:ViaService': ['ec2.ap-south-1.amazonaws.com'] },
+        'ForAnyValue:StringEquals': { 'kms:ResourceAliases': ['alias/backups'] },
+      },
+    });
+    expect(lambdaFunction(service.template, 'copyImages').Properties.Environment).toMatchObject({
+      Variables: {
+        COPY_REGIONS: 'us-west-2',
+        COPY_ALLOWED_REGIONS: 'ap-south-1',
+        COPY_KMS_KEYS: `us-west-2=${COPY_KEY},ap-south-1=alias/backups`,
+        COPY_PASSES_RULE: 'ami-backup-prod-copy-passes',
+      },
+    });
+  });
 
   afterAll(async () => {
     await rm(service.dir, { recursive: true, force: true });

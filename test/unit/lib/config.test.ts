@@ -236,8 +236,8 @@ describe('readCopyConfig', () => {
       {
         AWS_REGION: 'us-east-1',
         COPY_REGIONS: 'us-west-2',
-        COPY_ALLOWED_REGIONS: 'eu-west-1, us-west-2',
-        COPY_KMS_KEYS: `eu-west-1=${KEY},us-west-2=arn:aws:kms:us-west-2:123456789012:key/mrk-0123456789abcdef0123456789abcdef`,
+        COPY_ALLOWED_REGIONS: 'eu-west-1, us-west-2, ap-south-1',
+        COPY_KMS_KEYS: `eu-west-1=${KEY},us-west-2=arn:aws:kms:us-west-2:123456789012:key/mrk-0123456789abcdef0123456789abcdef,ap-south-1=alias/backups`,
         COPY_PASSES_RULE: 'dev-copy-passes',
       },
       'ami-backup-dev',
@@ -247,10 +247,11 @@ describe('readCopyConfig', () => {
     expect(copies).toEqual({
       homeRegion: 'us-east-1',
       defaultRegions: ['us-west-2'],
-      allowedRegions: ['us-west-2', 'eu-west-1'],
+      allowedRegions: ['us-west-2', 'eu-west-1', 'ap-south-1'],
       kmsKeys: {
         'eu-west-1': KEY,
         'us-west-2': 'arn:aws:kms:us-west-2:123456789012:key/mrk-0123456789abcdef0123456789abcdef',
+        'ap-south-1': 'alias/backups',
       },
       passesRule: 'dev-copy-passes',
     });
@@ -261,7 +262,7 @@ describe('readCopyConfig', () => {
     [{ COPY_REGIONS: 'us-west' }, /COPY_REGIONS/],
     [{ COPY_ALLOWED_REGIONS: 'cn-north-1' }, /COPY_ALLOWED_REGIONS/],
     [{ COPY_REGIONS: 'us-west-2', COPY_KMS_KEYS: `eu-west-1=${KEY}` }, /COPY_KMS_KEYS/],
-    [{ COPY_REGIONS: 'us-west-2', COPY_KMS_KEYS: 'us-west-2=alias/backups' }, /COPY_KMS_KEYS/],
+    [{ COPY_REGIONS: 'us-west-2', COPY_KMS_KEYS: 'us-west-2=backups' }, /COPY_KMS_KEYS/],
   ])('refuses %p, naming the variable', (env, message) => {
     expect(() => readCopyConfig({ AWS_REGION: 'us-east-1', ...env }, 'ami-backup-dev')).toThrow(message);
   });
