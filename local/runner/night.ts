@@ -13,6 +13,7 @@ import {
   type Instance,
   paginateDescribeImages,
   paginateDescribeInstances,
+  paginateDescribeSnapshots,
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -431,10 +432,18 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
     const unreceived = [...queued.values()].reduce((sum, messages) => sum + messages.length, 0);
     const denied = embedded?.denied ?? [];
     const testInstances = await liveTestInstances(client, `ami-backup-${options.stage ?? 'dev'}`);
+    const copyOrphans = await orphanSnapshotsIn(
+      url,
+      copyRegionsOf(options.params),
+      `ami-backup-${options.stage ?? 'dev'}`,
+    );
     return {
       ...report,
       problems: [
         ...report.problems,
+        ...copyOrphans.map(
+          ({ region, snapshotIds }) => `${region}: snapshot(s) without an image: ${snapshotIds.join(', ')}`,
+        ),
         ...(testInstances.length > 0 ? [`restore test instance(s) left running: ${testInstances.join(', ')}`] : []),
         ...(unreceived > 0 ? [`${unreceived} queued message(s) not yet received after the last night`] : []),
         ...deniedProblems(denied),
@@ -680,6 +689,40 @@ async function describeCopies(
       entries.sort((a, b) => a.createdAt.localeCompare(b.createdAt)).map((entry) => entry.report),
     ]),
   );
+}
+
+/** In each Region copies go to, the service's snapshots that no image there uses (a copy expired without them). */
+async function orphanSnapshotsIn(
+  url: string,
+  regions: readonly string[],
+  owner: string,
+): Promise<{ region: string; snapshotIds: string[] }[]> {
+  const orphans: { region: string; snapshotIds: string[] }[] = [];
+  for (const region of regions) {
+    const client = new EC2Client({ endpoint: url, region, credentials: OPERATOR_CREDENTIALS, maxAttempts: 8 });
+    try {
+      const used = new Set<string>();
+      for await (const page of paginateDescribeImages({ client, pageSize: 1000 }, { Owners: ['self'] })) {
+        for (const image of page.Images ?? []) {
+          if (image.State === 'deregistered') continue;
+          for (const mapping of image.BlockDeviceMappings ?? []) used.add(mapping.Ebs?.SnapshotId ?? '');
+        }
+      }
+      const snapshotIds: string[] = [];
+      for await (const page of paginateDescribeSnapshots(
+        { client, pageSize: 1000 },
+        { OwnerIds: ['self'], Filters: [{ Name: `tag:${ImageTag.managedBy}`, Values: [owner] }] },
+      )) {
+        for (const snapshot of page.Snapshots ?? []) {
+          if (!used.has(snapshot.SnapshotId ?? '')) snapshotIds.push(snapshot.SnapshotId ?? '');
+        }
+      }
+      if (snapshotIds.length > 0) orphans.push({ region, snapshotIds });
+    } finally {
+      client.destroy();
+    }
+  }
+  return orphans;
 }
 
 /** Copies started and expired over the nights, from the copy passes' summaries. */
