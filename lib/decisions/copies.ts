@@ -22,11 +22,10 @@ import {
   formatCopyRecord,
   ImageTag,
   InstanceTag,
-  imageName,
   parseCopyRecord,
   tagValue,
 } from '../tags';
-import { isGood, type Ours } from './rotation';
+import { isGood, type Ours, ownershipReasons } from './rotation';
 
 /**
  * At most this many of the service's copies pending in one destination Region: a third of EC2's limit of 300
@@ -117,18 +116,7 @@ export interface CopyPlan {
  * source-image tag, and the source EC2 reports for it, when it reports one.
  */
 export function copyLookAlikeReasons(image: Image, ours: Ours): string[] {
-  const reasons: string[] = [];
-  if (image.ownerId === undefined || image.ownerId !== ours.accountId) {
-    reasons.push(`owned by account ${image.ownerId ?? '(not given)'}, not ${ours.accountId || '(unknown)'}`);
-  }
-  if (image.tags[ImageTag.managedBy] !== ours.owner) reasons.push(`not tagged ${ImageTag.managedBy}=${ours.owner}`);
-  const instanceId = image.tags[ImageTag.instanceId];
-  const run = image.tags[ImageTag.run];
-  if (instanceId === undefined) reasons.push(`no ${ImageTag.instanceId} tag`);
-  if (run === undefined) reasons.push(`no ${ImageTag.run} tag`);
-  if (instanceId !== undefined && run !== undefined && image.name !== imageName(instanceId, run)) {
-    reasons.push(`named ${JSON.stringify(image.name)}, not ${JSON.stringify(imageName(instanceId, run))}`);
-  }
+  const reasons = ownershipReasons(image, ours);
   const source = image.tags[CopyTag.sourceImage];
   if (source === undefined) reasons.push(`no ${CopyTag.sourceImage} tag`);
   if (source !== undefined && image.sourceImageId !== undefined && image.sourceImageId !== source) {

@@ -104,11 +104,11 @@ export interface RotationLimits {
 }
 
 /**
- * Why an image carrying the ownership tag is not the service's own; empty if it is. Everything must agree: the
- * account owning it, the ownership tag, the name CreateImage was given (from its instance and run tags), and the
- * instance EC2 made it from.
+ * Why an image carrying the ownership tag was not made by this service, as far as the image itself tells; empty if
+ * nothing does: the account owning it, the ownership tag, and the name the service gave it (from its instance and run
+ * tags). Its provenance (the instance, or the image it was copied from) is checked by the caller.
  */
-export function lookAlikeReasons(image: Image, ours: Ours): string[] {
+export function ownershipReasons(image: Image, ours: Ours): string[] {
   const reasons: string[] = [];
   if (image.ownerId === undefined || image.ownerId !== ours.accountId) {
     reasons.push(`owned by account ${image.ownerId ?? '(not given)'}, not ${ours.accountId || '(unknown)'}`);
@@ -121,6 +121,17 @@ export function lookAlikeReasons(image: Image, ours: Ours): string[] {
   if (instanceId !== undefined && run !== undefined && image.name !== imageName(instanceId, run)) {
     reasons.push(`named ${JSON.stringify(image.name)}, not ${JSON.stringify(imageName(instanceId, run))}`);
   }
+  return reasons;
+}
+
+/**
+ * Why an image carrying the ownership tag is not the service's own; empty if it is. Everything must agree: the
+ * account owning it, the ownership tag, the name CreateImage was given (from its instance and run tags), and the
+ * instance EC2 made it from.
+ */
+export function lookAlikeReasons(image: Image, ours: Ours): string[] {
+  const reasons = ownershipReasons(image, ours);
+  const instanceId = image.tags[ImageTag.instanceId];
   if (instanceId !== undefined && image.sourceInstanceId !== instanceId) {
     reasons.push(`made from ${image.sourceInstanceId ?? 'no instance'}, not ${instanceId}`);
   }
