@@ -180,6 +180,18 @@ export interface InstanceQuery {
   readonly instanceIds?: readonly string[];
 }
 
+/**
+ * The image a CreateImage or CopyImage refused for its name already made (a repeated request after a crash), else
+ * the error again. "AMI name ami-backup-i-… is already in use by AMI ami-…": the id follows "by AMI", not the first
+ * "ami-".
+ */
+function imageNamedAlready(error: unknown): CreatedImage {
+  const existing =
+    errorCode(error) === 'InvalidAMIName.Duplicate' && /in use by AMI (ami-[0-9a-f]+)/.exec(errorMessage(error))?.[1];
+  if (existing) return { imageId: existing, existed: true };
+  throw error;
+}
+
 export class Ec2Gateway {
   constructor(
     private readonly client: EC2Client = new EC2Client({ retryStrategy: new DeadlineRetryStrategy() }),
@@ -411,12 +423,7 @@ export class Ec2Gateway {
         if (output.ImageId === undefined) throw new Error('CreateImage returned no ImageId');
         return { imageId: output.ImageId, existed: false };
       } catch (error: unknown) {
-        // "AMI name ami-backup-i-… is already in use by AMI ami-…": the id follows "by AMI", not the first "ami-".
-        const existing =
-          errorCode(error) === 'InvalidAMIName.Duplicate' &&
-          /in use by AMI (ami-[0-9a-f]+)/.exec(errorMessage(error))?.[1];
-        if (existing) return { imageId: existing, existed: true };
-        throw error;
+        return imageNamedAlready(error);
       }
     });
   }
@@ -451,11 +458,7 @@ export class Ec2Gateway {
         if (output.ImageId === undefined) throw new Error('CopyImage returned no ImageId');
         return { imageId: output.ImageId, existed: false };
       } catch (error: unknown) {
-        const existing =
-          errorCode(error) === 'InvalidAMIName.Duplicate' &&
-          /in use by AMI (ami-[0-9a-f]+)/.exec(errorMessage(error))?.[1];
-        if (existing) return { imageId: existing, existed: true };
-        throw error;
+        return imageNamedAlready(error);
       }
     });
   }
