@@ -36,4 +36,4 @@ it('backs up every opted-in instance through the EC2 API alone', async () => {
   // No Auto Scaling stand-in there: its members have no group.
   expect(summary.instances.find((instance) => instance.name === 'worker-1')?.group).toBeNull();
   expect(summary.totals.maxDownInOneGroup).toBeLessThanOrEqual(1);
-}, 90_000);
+}, 240_000);

@@ -162,4 +162,5 @@ it('shows a row per instance, their downtime and outcomes as the summary tells t
   expect(errors).toEqual([]);
   expect(fetched).toEqual([pathToFileURL(file).href]);
   expect(readFileSync(SCREENSHOT).subarray(1, 4).toString()).toBe('PNG');
-});
+  // A night in a process of its own and a browser: allows for a fully loaded machine (alone, about 10 s).
+}, 300_000);
