@@ -2,9 +2,9 @@ import { Ec2ApiError, invalidParameterValue, missingParameter } from './errors';
 import type { InstanceStateName } from './events';
 import { type ImageRecord, INSTANCE_STATE_CODES, type InstanceRecord, type SnapshotRecord } from './model';
 import { validatePageRequest } from './pagination';
-import type { QueryParams } from './query';
+import { permissionChange, type QueryParams } from './query';
 import type { InstanceStatus, StatusCheck } from './rules';
-import type { Ec2Backend, StateChange } from './store';
+import type { Ec2Backend, Permissions, StateChange } from './store';
 import { itemList, tagSet, type XmlObject, type XmlValue } from './xml';
 
 export interface ActionContext {
@@ -129,15 +129,14 @@ function stateChangesXml(changes: readonly StateChange[]): XmlObject {
   };
 }
 
-function imageXml(image: ImageRecord, account: string): XmlObject {
-  const owner = image.ownerId ?? account;
+function imageXml(image: ImageRecord, owner: string): XmlObject {
   return {
     imageId: image.id,
     imageLocation: `${owner}/${image.name}`,
     imageState: image.state,
     imageOwnerId: owner,
     creationDate: iso(image.creationDate),
-    isPublic: false,
+    isPublic: image.launchPublic === true,
     architecture: 'x86_64',
     imageType: 'machine',
     sourceInstanceId: image.sourceInstanceId,
@@ -184,6 +183,14 @@ function snapshotXml(snapshot: SnapshotRecord, context: ActionContext): XmlObjec
     storageTier: 'standard',
     tagSet: tagSet(snapshot.tags),
   };
+}
+
+/** Launch or create-volume permissions: an `<item>` per account (`userId`), and `group` `all` when public. */
+function permissionsXml(permissions: Permissions): XmlValue {
+  return itemList([
+    ...permissions.userIds.map((userId) => ({ userId })),
+    ...(permissions.isPublic ? [{ group: 'all' }] : []),
+  ]);
 }
 
 const pageRequest = (params: QueryParams) => ({
@@ -287,9 +294,15 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
     const ids = params.list('ImageId');
     const page = pageRequest(params);
     validatePageRequest(page, PAGE_LIMITS.images, ids.length, 'imageIds');
-    const result = context.backend.describeImages(ids, params.list('Owner'), params.filters(), page);
+    const result = context.backend.describeImages(
+      ids,
+      params.list('Owner'),
+      params.filters(),
+      page,
+      params.list('ExecutableBy'),
+    );
     return {
-      imagesSet: itemList(result.items.map((image) => imageXml(image, context.account))),
+      imagesSet: itemList(result.items.map((image) => imageXml(image, context.backend.ownerOf(image)))),
       nextToken: result.nextToken,
     };
   },
@@ -303,6 +316,28 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
     return {
       return: true,
       deleteSnapshotResultSet: results.length === 0 ? undefined : itemList(results.map((result) => ({ ...result }))),
+    };
+  },
+
+  ModifyImageAttribute(params, context) {
+    context.backend.modifyImageAttribute(params.requiredString('ImageId'), {
+      attribute: params.string('Attribute'),
+      permissions: permissionChange(params, 'LaunchPermission'),
+      description:
+        params.string('Description.Value') ??
+        (params.string('Attribute') === 'description' ? params.string('Value') : undefined),
+    });
+    return { return: true };
+  },
+
+  DescribeImageAttribute(params, context) {
+    const imageId = params.requiredString('ImageId');
+    const attribute = params.requiredString('Attribute');
+    const value = context.backend.imageAttribute(imageId, attribute);
+    return {
+      imageId,
+      launchPermission: value.launchPermissions === undefined ? undefined : permissionsXml(value.launchPermissions),
+      description: value.description === undefined ? undefined : { value: value.description },
     };
   },
 
@@ -326,6 +361,21 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   DeleteSnapshot(params, context) {
     context.backend.deleteSnapshot(params.requiredString('SnapshotId'));
     return { return: true };
+  },
+
+  ModifySnapshotAttribute(params, context) {
+    context.backend.modifySnapshotAttribute(
+      params.requiredString('SnapshotId'),
+      params.string('Attribute'),
+      permissionChange(params, 'CreateVolumePermission'),
+    );
+    return { return: true };
+  },
+
+  DescribeSnapshotAttribute(params, context) {
+    const snapshotId = params.requiredString('SnapshotId');
+    const permissions = context.backend.snapshotPermissions(snapshotId, params.requiredString('Attribute'));
+    return { snapshotId, createVolumePermission: permissionsXml(permissions) };
   },
 
   CreateTags(params, context) {

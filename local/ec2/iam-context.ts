@@ -1,5 +1,5 @@
 import { launchNetwork } from './actions';
-import type { QueryParams, TagInput } from './query';
+import { permissionChange, type QueryParams, type TagInput } from './query';
 
 /** Values of an IAM request context: a condition key's value, or values for the multivalued keys (`aws:TagKeys`). */
 export type ContextValues = Readonly<Record<string, string | readonly string[]>>;
@@ -25,6 +25,10 @@ export interface Ec2ResourceLookup {
   tagsOf(resourceId: string): ReadonlyMap<string, string> | undefined;
   /** The snapshots backing a registered image (empty when unknown). */
   snapshotIdsOf(imageId: string): readonly string[];
+  /** An image the caller can see: its owner, and whether it is public. */
+  imageOf(imageId: string): { owner: string; isPublic: boolean } | undefined;
+  /** A snapshot of the caller's: its owner and size (GiB). */
+  snapshotOf(snapshotId: string): { owner: string; volumeSize: number } | undefined;
 }
 
 /** The checks one EC2 request needs, all allowed for it to be served. */
@@ -208,6 +212,58 @@ export function ec2AuthorizationChecks(
             )
           : [],
       };
+    }
+    case 'ModifyImageAttribute':
+    case 'DescribeImageAttribute': {
+      // The image's own keys (Service Authorization Reference, Amazon EC2: ModifyImageAttribute has no request key
+      // for the accounts or group added; ec2:Attribute names the attribute changed).
+      const imageId = params.requiredString('ImageId');
+      const image = lookup.imageOf(imageId);
+      const attribute =
+        params.string('Attribute') ??
+        ((params.string('LaunchPermission.Add.1.UserId') ??
+        params.string('LaunchPermission.Add.1.Group') ??
+        params.string('LaunchPermission.Remove.1.UserId') ??
+        params.string('LaunchPermission.Remove.1.Group') ??
+        params.string('OperationType'))
+          ? 'launchPermission'
+          : params.string('Description.Value') === undefined
+            ? undefined
+            : 'description');
+      return only(
+        onResource(ec2Action, imageId, scope, lookup, {
+          'ec2:ImageID': imageId,
+          'ec2:ImageType': 'machine',
+          'ec2:RootDeviceType': 'ebs',
+          ...(image === undefined ? {} : { 'ec2:Owner': image.owner, 'ec2:Public': String(image.isPublic) }),
+          ...(action === 'ModifyImageAttribute' && attribute !== undefined ? { 'ec2:Attribute': attribute } : {}),
+        }),
+      );
+    }
+    case 'ModifySnapshotAttribute':
+    case 'DescribeSnapshotAttribute': {
+      // ModifySnapshotAttribute tells IAM whom it shares with: ec2:Add/userId, ec2:Add/group (`all`: public) and the
+      // Remove twins (Service Authorization Reference, Amazon EC2).
+      const snapshotId = params.requiredString('SnapshotId');
+      const snapshot = lookup.snapshotOf(snapshotId);
+      const extra: Record<string, string | string[]> = {
+        'ec2:SnapshotID': snapshotId,
+        ...(snapshot === undefined
+          ? {}
+          : { 'ec2:Owner': snapshot.owner, 'ec2:VolumeSize': String(snapshot.volumeSize) }),
+      };
+      if (action === 'ModifySnapshotAttribute') {
+        const change = permissionChange(params, 'CreateVolumePermission');
+        extra['ec2:Attribute'] = params.string('Attribute') ?? 'createVolumePermission';
+        const keys: [string, string[]][] = [
+          ['ec2:Add/userId', change.addUserIds],
+          ['ec2:Add/group', change.addGroups],
+          ['ec2:Remove/userId', change.removeUserIds],
+          ['ec2:Remove/group', change.removeGroups],
+        ];
+        for (const [key, values] of keys) if (values.length > 0) extra[key] = values;
+      }
+      return only(onResource(ec2Action, snapshotId, scope, lookup, extra));
     }
     case 'DeleteSnapshot':
       return only(onResource(ec2Action, params.requiredString('SnapshotId'), scope, lookup));

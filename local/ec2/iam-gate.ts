@@ -110,12 +110,12 @@ export const accessDenied = (principal: IamPrincipal, check: AuthorizationCheck,
   );
 
 export interface IamGateOptions {
-  /** The account whose resources the endpoint serves. */
-  account: string;
+  /** The account an access key acts in. */
+  accountOf: (accessKeyId: string) => string;
   /** The Region of ARNs when a request's credential scope names none. */
   region: string;
-  /** The resources of a Region, as its requests' checks see them. */
-  lookupIn: (region: string) => Ec2ResourceLookup;
+  /** The resources of an account's Region, as its requests' checks see them. */
+  lookupIn: (account: string, region: string) => Ec2ResourceLookup;
   /** The endpoint's clock, for the time of a denial. */
   now: () => Date;
 }
@@ -152,7 +152,7 @@ export class IamGate {
     let checks: ReturnType<typeof ec2AuthorizationChecks>;
     try {
       const scope = { ...caller.scope, region };
-      checks = ec2AuthorizationChecks(action, params, scope, this.options.lookupIn(region));
+      checks = ec2AuthorizationChecks(action, params, scope, this.options.lookupIn(scope.account, region));
     } catch (err: unknown) {
       if (err instanceof Ec2ApiError) return { error: err, deniedSnapshotDeletions: new Set() };
       throw err;
@@ -189,17 +189,20 @@ export class IamGate {
     const credential = sigV4Credential(authorization);
     const principal = credential === undefined ? undefined : this.evaluator.principal(credential.accessKeyId);
     if (credential === undefined || principal === undefined) return undefined;
-    const scope = { account: this.options.account, region: credential.region ?? this.options.region };
+    const scope = {
+      account: this.options.accountOf(credential.accessKeyId),
+      region: credential.region ?? this.options.region,
+    };
     return { accessKeyId: credential.accessKeyId, principal, scope };
   }
 
   /** The first check refused (recorded as a denial), or undefined when all are allowed. */
   private async firstRefusal(
-    caller: { accessKeyId: string; principal: IamPrincipal },
+    caller: { accessKeyId: string; principal: IamPrincipal; scope: RequestScope },
     checks: readonly AuthorizationCheck[],
   ): Promise<{ check: AuthorizationCheck; result: EvaluationResult } | undefined> {
     const results = await Promise.all(
-      checks.map((check) => this.evaluator.decide(caller.principal, check, this.options.account)),
+      checks.map((check) => this.evaluator.decide(caller.principal, check, caller.scope.account)),
     );
     const index = results.findIndex((result) => result !== 'Allowed');
     const check = checks[index];

@@ -15,8 +15,9 @@ import {
   type InjectedError,
   type Latency,
 } from './faults';
-import type { IamOptions } from './iam';
+import { type IamOptions, accountOf as principalAccount, sigV4Credential } from './iam';
 import { type Denial, type Ec2Authorization, IamGate } from './iam-gate';
+import { LocalKms } from './kms';
 import { readStateFile, savedState, writeStateFile } from './persistence';
 import { QueryParams } from './query';
 import { requestRegion } from './regions';
@@ -47,6 +48,7 @@ export {
 } from './faults';
 export type { IamOptions, IamPrincipal, PolicyDocument, PolicyStatement } from './iam';
 export type { Denial } from './iam-gate';
+export { EBS_MANAGED_ALIAS, type KmsGrant, type KmsKey, LocalKms } from './kms';
 export { StateFileError } from './persistence';
 export { INSTANCE_STORE_AMI_ID } from './rules';
 export { type AuditEntry, type BackendState, Ec2Backend, MAX_CONCURRENT_COPIES } from './store';
@@ -97,6 +99,12 @@ export interface LocalEc2Options {
    * SigV4 credential; signatures are not verified), as AWS builds the request context. Off when absent.
    */
   iam?: IamOptions;
+  /**
+   * Accounts by access key id (the SigV4 credential): each account has its own resources in each Region and sees
+   * another's images only when they are shared with it. A key not listed acts in `LOCAL_ACCOUNT_ID` (or, with `iam`,
+   * in its principal's account).
+   */
+  accounts?: Readonly<Record<string, string>>;
 }
 
 /** Faults set from tests; each `fail…`/`add…` returns a function that removes what it added. */
@@ -192,7 +200,11 @@ export interface LocalEc2 {
   backend: Ec2Backend;
   /** The in-process model of a Region (made empty on first use, as a Region the account has not used yet). */
   backendIn(region: string): Ec2Backend;
-  /** The Regions that have a model so far, the default one first. */
+  /** The in-process model of an account's Region (see `accounts`). */
+  backendOf(account: string, region: string): Ec2Backend;
+  /** The KMS the same port serves (`X-Amz-Target: TrentService.*`): every account's keys, aliases and grants. */
+  kms: LocalKms;
+  /** The default account's Regions that have a model so far, the default one first. */
   readonly regions: readonly string[];
   /** Turns EC2's request throttling on or off. */
   setThrottling(enabled: boolean): void;
@@ -224,24 +236,49 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
   const audit: AuditEntry[] = [];
   const copyFaults = new CopyFaults();
   let hiddenNewImagesMs = 0;
+  const kms = new LocalKms(() => clock.nowMs());
+  // Each account's store per Region, keyed `<account>/<region>`; a Region's stores share their sequence numbers.
   const backends = new Map<string, Ec2Backend>();
-  const backendIn = (name: string): Ec2Backend => {
-    let regional = backends.get(name);
+  const sequences = new Map<string, { next: number }>();
+  const backendOf = (account: string, name: string): Ec2Backend => {
+    const key = `${account}/${name}`;
+    let regional = backends.get(key);
     if (regional === undefined) {
+      let sequence = sequences.get(name);
+      if (sequence === undefined) {
+        sequence = { next: 1 };
+        sequences.set(name, sequence);
+      }
       regional = new Ec2Backend({
         clock,
         durations,
         events: hub,
-        account: LOCAL_ACCOUNT_ID,
+        account,
         region: name,
         failImagesOnInterruption: options.failImagesOnInterruption ?? true,
         copyFaults,
+        otherAccounts: () =>
+          [...backends.values()].filter((other) => other.region === name && other.account !== account),
+        mayUseKey: (user, keyArn) => kms.mayUseForVolumes(user, keyArn),
+        findKmsKey: (keyId) => kms.findKey(account, name, keyId)?.arn,
+        sequence,
       });
       regional.hideNewImages(hiddenNewImagesMs);
       if (options.audit === true) regional.startAudit(audit);
-      backends.set(name, regional);
+      backends.set(key, regional);
     }
     return regional;
+  };
+  const backendIn = (name: string): Ec2Backend => backendOf(LOCAL_ACCOUNT_ID, name);
+  /** The account a request acts in, by its access key. */
+  const accountOf = (authorization: string | undefined): string => {
+    const accessKeyId = sigV4Credential(authorization)?.accessKeyId;
+    return accessKeyId === undefined ? LOCAL_ACCOUNT_ID : accountOfKey(accessKeyId);
+  };
+  const accountOfKey = (accessKeyId: string): string => {
+    const listed = options.accounts?.[accessKeyId];
+    const principal = options.iam?.principals[accessKeyId];
+    return listed ?? (principal === undefined ? undefined : principalAccount(principal.arn)) ?? LOCAL_ACCOUNT_ID;
   };
   const backend = backendIn(region);
   if (saved !== undefined) {
@@ -272,19 +309,30 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     options.iam === undefined
       ? undefined
       : await IamGate.create(options.iam, {
-          account: LOCAL_ACCOUNT_ID,
+          accountOf: accountOfKey,
           region,
           now: () => clock.now(),
-          lookupIn: (name) => {
-            const regional = backendIn(name);
+          lookupIn: (account, name) => {
+            const regional = backendOf(account, name);
             return {
               tagsOf: (id) =>
                 (
                   regional.instances.get(id) ??
                   regional.images.get(id) ??
+                  regional.sharedImage(id) ??
                   regional.snapshots.get(id) ??
                   regional.volumes.get(id)
                 )?.tags,
+              imageOf: (id) => {
+                const image = regional.images.get(id) ?? regional.sharedImage(id);
+                return image === undefined
+                  ? undefined
+                  : { owner: regional.ownerOf(image), isPublic: image.launchPublic === true };
+              },
+              snapshotOf: (id) => {
+                const snapshot = regional.snapshots.get(id);
+                return snapshot === undefined ? undefined : { volumeSize: snapshot.volumeSize, owner: account };
+              },
               snapshotIdsOf: (imageId) =>
                 regional.images.get(imageId)?.devices.map((device) => device.snapshotId) ?? [],
             };
@@ -297,6 +345,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     requestId: string,
     authorization: Ec2Authorization | undefined,
     requestedIn: string,
+    account: string,
   ): { status: number; xml: string } => {
     calls.set(action, (calls.get(action) ?? 0) + 1);
     try {
@@ -306,13 +355,13 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
       }
       // Authorized before DryRun is answered: DryRun tells whether the caller may make the call.
       if (authorization?.error !== undefined) throw authorization.error;
-      if (throttling && !throttlerIn(requestedIn).admit(action, params)) throw requestLimitExceeded();
+      if (throttling && !throttlerIn(`${account}/${requestedIn}`).admit(action, params)) throw requestLimitExceeded();
       if (params.boolean('DryRun') === true) throw dryRunSucceeded();
       const context: ActionContext = {
-        backend: backendIn(requestedIn),
-        backendIn,
+        backend: backendOf(account, requestedIn),
+        backendIn: (name) => backendOf(account, name),
         requestId,
-        account: LOCAL_ACCOUNT_ID,
+        account,
         deniedSnapshotDeletions: authorization?.deniedSnapshotDeletions,
       };
       return { status: 200, xml: successXml(action, requestId, handler(params, context)) };
@@ -345,6 +394,19 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
       return;
     }
     const authorizationHeader = request.headers.authorization;
+    if (typeof target === 'string' && target.startsWith('TrentService.')) {
+      const result = kms.handle(
+        target,
+        body,
+        accountOf(authorizationHeader),
+        requestRegion(authorizationHeader, request.headers.host, region),
+      );
+      response.statusCode = result.status;
+      response.setHeader('content-type', 'application/x-amz-json-1.1');
+      if (result.errorType !== undefined) response.setHeader('x-amzn-errortype', result.errorType);
+      response.end(JSON.stringify(result.body));
+      return;
+    }
     if (typeof target === 'string') {
       const refusal = await iamGate?.authorizeEventBridge(authorizationHeader, target, body);
       const result = refusal ?? handleEventBridge(target, body, clock.now(), (entry) => putEvents.push(entry), rules);
@@ -356,7 +418,7 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     }
     const requestedIn = requestRegion(authorizationHeader, request.headers.host, region);
     const authorization = await iamGate?.authorizeEc2(authorizationHeader, action, params, requestedIn);
-    const result = serveEc2(params, action, requestId, authorization, requestedIn);
+    const result = serveEc2(params, action, requestId, authorization, requestedIn, accountOf(authorizationHeader));
     response.statusCode = result.status;
     response.setHeader('content-type', 'text/xml;charset=UTF-8');
     response.end(result.xml);
@@ -386,7 +448,9 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
   const saveState = (): void => {
     if (options.stateFile !== undefined) {
       const others = Object.fromEntries(
-        [...backends].filter(([name]) => name !== region).map(([name, regional]) => [name, regional.exportState()]),
+        [...backends.values()]
+          .filter((regional) => regional.account === LOCAL_ACCOUNT_ID && regional.region !== region)
+          .map((regional) => [regional.region, regional.exportState()]),
       );
       writeStateFile(options.stateFile, savedState({ region, state: backend.exportState() }, others, clock.now()));
     }
@@ -452,8 +516,12 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     region,
     backend,
     backendIn,
+    backendOf,
+    kms,
     get regions() {
-      return [...backends.keys()];
+      return [...backends.values()]
+        .filter((regional) => regional.account === LOCAL_ACCOUNT_ID)
+        .map((regional) => regional.region);
     },
     setThrottling: (enabled) => {
       throttling = enabled;

@@ -59,6 +59,8 @@ export interface InstanceRecord {
   associatePublicIpAddress?: boolean;
   /** The idempotency token it was launched with. */
   clientToken?: string;
+  /** Its volumes could not be restored (a KMS key it may not use): it goes from pending to terminated with this. */
+  launchFailure?: StateReason;
 }
 
 export interface VolumeRecord {
@@ -71,6 +73,9 @@ export interface VolumeRecord {
   deleteOnTermination: boolean;
   createTime: number;
   tags: Map<string, string>;
+  /** Encrypted with this KMS key (its ARN); absent: unencrypted. */
+  encrypted?: boolean;
+  kmsKeyId?: string;
 }
 
 export interface ImageDevice {
@@ -104,6 +109,9 @@ export interface ImageRecord {
   sourceImageRegion?: string;
   /** Another account that owns the image and shares it with this one; absent for this account's own images. */
   ownerId?: string;
+  /** The launch permissions its owner gave: accounts (ModifyImageAttribute `UserId`) and the public (`Group=all`). */
+  launchUserIds?: string[];
+  launchPublic?: boolean;
   /** A pending image becomes available — or failed, when this is set — at `transitionAt`. */
   failure?: StateReason;
   transitionAt?: number;
@@ -124,4 +132,7 @@ export interface SnapshotRecord {
   /** Encrypted with this KMS key (its ARN); absent in older state files: unencrypted. */
   encrypted?: boolean;
   kmsKeyId?: string;
+  /** The create-volume permissions its owner gave (ModifySnapshotAttribute): accounts, and the public. */
+  createVolumeUserIds?: string[];
+  createVolumePublic?: boolean;
 }

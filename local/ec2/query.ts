@@ -21,6 +21,8 @@ export interface BlockDeviceMappingInput {
   volumeSize: number | undefined;
   volumeType: string | undefined;
   deleteOnTermination: boolean | undefined;
+  encrypted: boolean | undefined;
+  kmsKeyId: string | undefined;
 }
 
 /**
@@ -123,8 +125,52 @@ export class QueryParams {
         volumeSize: this.integer(`${prefix}.Ebs.VolumeSize`),
         volumeType: this.string(`${prefix}.Ebs.VolumeType`),
         deleteOnTermination: this.boolean(`${prefix}.Ebs.DeleteOnTermination`),
+        encrypted: this.boolean(`${prefix}.Ebs.Encrypted`),
+        kmsKeyId: this.string(`${prefix}.Ebs.KmsKeyId`),
       });
     }
     return mappings;
   }
+}
+
+/** A launch or create-volume permission change: accounts and groups (only `all`) to add and to remove. */
+export interface PermissionChange {
+  addUserIds: string[];
+  addGroups: string[];
+  removeUserIds: string[];
+  removeGroups: string[];
+}
+
+/**
+ * ModifyImageAttribute's `LaunchPermission.Add.N.UserId`/`.Group` (and `Remove`), or the older form `OperationType`
+ * with `UserId.N` and `UserGroup.N`; ModifySnapshotAttribute's the same under `CreateVolumePermission`.
+ */
+export function permissionChange(params: QueryParams, structure: string): PermissionChange {
+  const entries = (operation: 'Add' | 'Remove', field: 'UserId' | 'Group'): string[] => {
+    const values: string[] = [];
+    for (let index = 1; ; index++) {
+      const prefix = `${structure}.${operation}.${index}`;
+      const userId = params.string(`${prefix}.UserId`);
+      const group = params.string(`${prefix}.Group`);
+      if (userId === undefined && group === undefined) return values;
+      const value = field === 'UserId' ? userId : group;
+      if (value !== undefined) values.push(value);
+    }
+  };
+  const change: PermissionChange = {
+    addUserIds: entries('Add', 'UserId'),
+    addGroups: entries('Add', 'Group'),
+    removeUserIds: entries('Remove', 'UserId'),
+    removeGroups: entries('Remove', 'Group'),
+  };
+  const operation = params.string('OperationType');
+  if (operation !== undefined) {
+    if (operation !== 'add' && operation !== 'remove') {
+      throw invalidParameterValue(`Value (${operation}) for parameter operationType is invalid.`);
+    }
+    const side = operation === 'add' ? 'add' : 'remove';
+    change[`${side}UserIds`].push(...params.list('UserId'));
+    change[`${side}Groups`].push(...params.list('UserGroup'));
+  }
+  return change;
 }

@@ -127,6 +127,9 @@ export interface DeviceLayout {
   size: number;
   type: string;
   deleteOnTermination: boolean;
+  /** `Ebs.Encrypted` and `Ebs.KmsKeyId` as given (the key resolved by the store). */
+  encrypted?: boolean;
+  kmsKeyId?: string;
 }
 
 export function deviceLayout(mappings: readonly BlockDeviceMappingInput[]): DeviceLayout[] {
@@ -146,6 +149,8 @@ export function deviceLayout(mappings: readonly BlockDeviceMappingInput[]): Devi
       size: mapping.volumeSize ?? DEFAULT_VOLUME.size,
       type: mapping.volumeType ?? DEFAULT_VOLUME.type,
       deleteOnTermination: mapping.deleteOnTermination ?? mapping.deviceName === ROOT_DEVICE_NAME,
+      ...(mapping.encrypted === undefined ? {} : { encrypted: mapping.encrypted }),
+      ...(mapping.kmsKeyId === undefined ? {} : { kmsKeyId: mapping.kmsKeyId }),
     };
     if (mapping.deviceName === ROOT_DEVICE_NAME) Object.assign(root, device);
     else extra.push(device);
@@ -220,7 +225,7 @@ export const IMAGE_FILTERS: Readonly<Record<string, FilterField<ImageRecord>>> =
   description: (image) => image.description,
   'creation-date': (image) => new Date(image.creationDate).toISOString(),
   'block-device-mapping.snapshot-id': (image) => image.devices.map((device) => device.snapshotId),
-  'is-public': () => 'false',
+  'is-public': (image) => String(image.launchPublic === true),
   'root-device-type': () => 'ebs',
 };
 

@@ -1,7 +1,12 @@
-import { createHash } from 'node:crypto';
 import type { SimClock } from './clock';
 import type { Durations } from './durations';
-import { Ec2ApiError, idempotentParameterMismatch, incorrectInstanceState, invalidParameterValue } from './errors';
+import {
+  Ec2ApiError,
+  idempotentParameterMismatch,
+  incorrectInstanceState,
+  invalidParameterValue,
+  missingParameter,
+} from './errors';
 import { amiStateChangeEvent, type EventHub, type InstanceStateName, instanceStateChangeEvent } from './events';
 import type { CopyFaults } from './faults';
 import { compileFilters, filterCandidates } from './filters';
@@ -15,10 +20,12 @@ import {
   snapshotsNotFound,
   volumeNotFound,
 } from './ids';
+import { ebsManagedKeyId } from './kms';
 import type { ImageDevice, ImageRecord, InstanceRecord, SnapshotRecord, StateReason, VolumeRecord } from './model';
 import { type Page, type PageRequest, paginate } from './pagination';
-import type { BlockDeviceMappingInput, Filter, TagInput, TagSpecification } from './query';
+import type { BlockDeviceMappingInput, Filter, PermissionChange, TagInput, TagSpecification } from './query';
 import {
+  type DeviceLayout,
   deviceLayout,
   IMAGE_FILTERS,
   INSTANCE_FILTERS,
@@ -86,6 +93,14 @@ export interface BackendOptions {
   failImagesOnInterruption: boolean;
   /** Faults that make copies (CopyImage) into this Region fail or never complete. */
   copyFaults?: CopyFaults;
+  /** The stores of the other accounts in this Region: where images shared with this account live. */
+  otherAccounts?: () => Iterable<Ec2Backend>;
+  /** Whether this account may use a KMS key (by ARN) to restore an encrypted snapshot; default: its own keys only. */
+  mayUseKey?: (account: string, keyArn: string) => boolean;
+  /** The ARN of the KMS key a key id, ARN or alias names for this account and Region, if KMS knows it. */
+  findKmsKey?: (keyId: string) => string | undefined;
+  /** A counter shared with the other accounts' stores of the Region (see {@link Ec2Backend.takeSeq}). */
+  sequence?: { next: number };
 }
 
 /** A CopyImage request, served in the destination Region. */
@@ -107,6 +122,11 @@ export interface CopyImageRequest {
 const INTERRUPTED: StateReason = {
   code: 'Client.InstanceTerminated',
   message: 'The instance was rebooted, stopped or terminated while the image was being created',
+};
+/** What EC2 says of an instance whose encrypted volumes could not be restored (a KMS key it may not use). */
+const CLIENT_ERROR_ON_LAUNCH: StateReason = {
+  code: 'Client.InternalError',
+  message: 'Client.InternalError: Client error on launch',
 };
 /** What an image or copy failed by a fault records, unless told otherwise. */
 export const INJECTED_FAILURE: StateReason = { code: 'Server.InternalError', message: 'Internal error' };
@@ -218,9 +238,21 @@ export class Ec2Backend {
   private imageVisibilityDelayMs = 0;
   /** Changes recorded while auditing is on (see {@link AuditEntry}); undefined when off. */
   private auditLog: AuditEntry[] | undefined;
-  private nextSeq = 1;
+  /** Sequence numbers are shared by every account's store of a Region, so images listed across accounts page in order. */
+  private readonly sequence: { next: number };
 
-  constructor(private readonly options: BackendOptions) {}
+  constructor(private readonly options: BackendOptions) {
+    this.sequence = options.sequence ?? { next: 1 };
+  }
+
+  private takeSeq(): number {
+    return this.sequence.next++;
+  }
+
+  /** The account this store belongs to. */
+  get account(): string {
+    return this.options.account;
+  }
 
   private get now(): number {
     return this.options.clock.nowMs();
@@ -240,11 +272,7 @@ export class Ec2Backend {
    * a key id of its own per account and Region, the same at every start.
    */
   get defaultEbsKeyArn(): string {
-    const hex = createHash('sha256').update(`${this.options.account}/${this.region}/aws/ebs`).digest('hex');
-    const keyId = [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20, 32)].join(
-      '-',
-    );
-    return `arn:aws:kms:${this.region}:${this.options.account}:key/${keyId}`;
+    return `arn:aws:kms:${this.region}:${this.options.account}:key/${ebsManagedKeyId(this.options.account, this.region)}`;
   }
 
   // ---- fault injection ------------------------------------------------------------------------------------------
@@ -283,7 +311,7 @@ export class Ec2Backend {
   shareImage(input: { ownerId: string; name: string; tags: ReadonlyMap<string, string> }): ImageRecord {
     const image: ImageRecord = {
       id: newId('ami'),
-      seq: this.nextSeq++,
+      seq: this.takeSeq(),
       name: input.name,
       description: undefined,
       state: 'available',
@@ -364,7 +392,8 @@ export class Ec2Backend {
    */
   private launchImage(imageId: string): ImageRecord | undefined {
     if (PUBLIC_AMI_IDS.has(imageId)) return undefined;
-    const image = this.images.get(imageId);
+    // Another account's image only while it is shared with this one (or public): else EC2 does not know it here.
+    const image = this.images.get(imageId) ?? this.sharedImage(imageId);
     if (image === undefined || image.state === 'deregistered') throw imagesNotFound([imageId]);
     if (image.state !== 'available') {
       throw new Ec2ApiError(
@@ -413,17 +442,27 @@ export class Ec2Backend {
     validateNewTags(instanceTags);
     validateNewTags(volumeTags);
     // An image's own block devices make the volumes of the instances launched from it (its snapshots restored).
-    const devices =
+    const devices: DeviceLayout[] =
       image !== undefined
         ? image.devices.map((device) => ({
             deviceName: device.deviceName,
             size: device.volumeSize,
             type: device.volumeType,
             deleteOnTermination: device.deleteOnTermination,
+            ...(device.encrypted === true
+              ? { encrypted: true, kmsKeyId: device.kmsKeyId ?? this.defaultEbsKeyArn }
+              : {}),
           }))
         : instanceStore
           ? []
-          : deviceLayout(input.blockDeviceMappings);
+          : deviceLayout(input.blockDeviceMappings).map((device) => this.launchEncryption(device));
+    // EBS restores each encrypted volume with its key on the launching account's behalf: a key it may not use fails
+    // the launch after the call, the instance going from pending to terminated (AWS knowledge center, "client error
+    // on launch").
+    const mayUseKey = this.options.mayUseKey ?? ((account, keyArn) => keyArn.split(':')[4] === account);
+    const unusableKey = devices.some(
+      (device) => device.kmsKeyId !== undefined && !mayUseKey(this.options.account, device.kmsKeyId),
+    );
     const unhealthy = this.unhealthyLaunches.get(input.imageId);
     if (unhealthy?.once) this.unhealthyLaunches.delete(input.imageId);
     const reservationId = newId('r');
@@ -434,7 +473,7 @@ export class Ec2Backend {
       const volumeIds = devices.map((device) => {
         const volume: VolumeRecord = {
           id: newId('vol'),
-          seq: this.nextSeq++,
+          seq: this.takeSeq(),
           size: device.size,
           volumeType: device.type,
           instanceId,
@@ -442,6 +481,7 @@ export class Ec2Backend {
           deleteOnTermination: device.deleteOnTermination,
           createTime: now,
           tags: tagMap(volumeTags),
+          ...(device.kmsKeyId === undefined ? {} : { encrypted: true, kmsKeyId: device.kmsKeyId }),
         };
         this.volumes.set(volume.id, volume);
         return volume.id;
@@ -449,7 +489,7 @@ export class Ec2Backend {
       const statusReadyAt = now + this.durations.instancePending + this.durations.statusInitializing;
       const instance: InstanceRecord = {
         id: instanceId,
-        seq: this.nextSeq++,
+        seq: this.takeSeq(),
         reservationId,
         imageId: input.imageId,
         instanceType: input.instanceType,
@@ -471,6 +511,7 @@ export class Ec2Backend {
           ? {}
           : { associatePublicIpAddress: input.associatePublicIpAddress }),
         ...(unhealthy === undefined ? {} : { impairedFrom: statusReadyAt }),
+        ...(unusableKey ? { launchFailure: CLIENT_ERROR_ON_LAUNCH } : {}),
       };
       this.instances.set(instanceId, instance);
       instances.push(instance);
@@ -635,6 +676,8 @@ export class Ec2Backend {
     const completeAt = Math.max(snapshotsAt, now + this.durations.imageBase + this.durations.imagePerGiB * totalGiB);
     const imageId = newId('ami');
     const devices = volumes.map((volume) => {
+      // A snapshot of an encrypted volume is encrypted with the volume's key.
+      const encryption = volume.kmsKeyId === undefined ? {} : { encrypted: true, kmsKeyId: volume.kmsKeyId };
       const snapshot = this.addSnapshot({
         volumeId: volume.id,
         volumeSize: volume.size,
@@ -642,6 +685,7 @@ export class Ec2Backend {
         startTime: snapshotsAt,
         completeAt,
         tags: tagMap(snapshotTags),
+        ...encryption,
       });
       return {
         deviceName: volume.deviceName,
@@ -649,6 +693,7 @@ export class Ec2Backend {
         volumeSize: volume.size,
         volumeType: volume.volumeType,
         deleteOnTermination: volume.deleteOnTermination,
+        ...encryption,
       };
     });
     const injected = this.failImages.get(instance.id);
@@ -792,14 +837,36 @@ export class Ec2Backend {
   }
 
   /**
-   * A KMS key as CopyImage takes it (key id, key ARN, alias or alias ARN), as the ARN the snapshots report. An alias
-   * other than EBS's own cannot be resolved here (there is no KMS): it is kept as an alias ARN.
+   * A KMS key as CopyImage and RunInstances take it (key id, key ARN, alias or alias ARN), as the ARN the snapshots
+   * report: the key KMS knows by that name, else (a key unknown to KMS) the name made an ARN.
    */
-  private kmsKeyArn(keyId: string): string {
+  kmsKeyArn(keyId: string): string {
+    const known = this.options.findKmsKey?.(keyId);
+    if (known !== undefined) return known;
     if (keyId.startsWith('arn:')) return keyId;
     if (keyId === 'alias/aws/ebs') return this.defaultEbsKeyArn;
     const resource = keyId.startsWith('alias/') ? keyId : `key/${keyId}`;
     return `arn:aws:kms:${this.region}:${this.options.account}:${resource}`;
+  }
+
+  /**
+   * A new volume's encryption at launch (`Ebs.Encrypted`, `Ebs.KmsKeyId`): the key named, else the Region's default
+   * EBS key; a key without `Encrypted` is refused as CopyImage refuses it.
+   */
+  private launchEncryption(device: DeviceLayout): DeviceLayout {
+    const { encrypted, kmsKeyId, ...plain } = device;
+    if (kmsKeyId !== undefined && encrypted !== true) {
+      throw new Ec2ApiError(
+        'InvalidParameterDependency',
+        'The parameter KmsKeyId requires the parameter Encrypted to be set.',
+      );
+    }
+    if (encrypted !== true) return plain;
+    return {
+      ...plain,
+      encrypted: true,
+      kmsKeyId: kmsKeyId === undefined ? this.defaultEbsKeyArn : this.kmsKeyArn(kmsKeyId),
+    };
   }
 
   /**
@@ -822,38 +889,154 @@ export class Ec2Backend {
     return encrypt ? { encrypted: true, kmsKeyId: this.defaultEbsKeyArn } : { encrypted: false };
   }
 
-  describeImages(ids: string[], owners: string[], filters: Filter[], page: PageRequest): Page<ImageRecord> {
+  /**
+   * DescribeImages: this account's images and those other accounts share with it (or with everyone). `owners` keeps
+   * those of the accounts named (`self` is this one); `executableBy` those with explicit launch permissions for the
+   * accounts named: `self` (or this account's id) the images shared with this account, another account's id this
+   * account's images shared with it, `all` the public ones.
+   */
+  describeImages(
+    ids: string[],
+    owners: string[],
+    filters: Filter[],
+    page: PageRequest,
+    executableBy: string[] = [],
+  ): Page<ImageRecord> {
     for (const id of ids) assertImageId(id);
     const matches = compileFilters(filters, IMAGE_FILTERS);
-    // Without Owners, every image this account may use: its own and those shared with it.
-    const ownerOf = (image: ImageRecord): string => image.ownerId ?? this.options.account;
+    const account = this.options.account;
+    const ownerOf = (image: ImageRecord): string => this.ownerOf(image);
     const wantedOwner = (image: ImageRecord): boolean =>
-      owners.length === 0 ||
-      owners.some((owner) => (owner === 'self' ? this.options.account : owner) === ownerOf(image));
+      owners.length === 0 || owners.some((owner) => (owner === 'self' ? account : owner) === ownerOf(image));
+    const executable = (image: ImageRecord): boolean =>
+      executableBy.length === 0 ||
+      executableBy.some((user) => {
+        if (user === 'all') return image.launchPublic === true;
+        if (user === 'self' || user === account) return ownerOf(image) !== account;
+        return ownerOf(image) === account && (image.launchUserIds ?? []).includes(user);
+      });
     const visibleSince = this.now - this.imageVisibilityDelayMs;
     const visible = (image: ImageRecord | undefined): image is ImageRecord =>
       image !== undefined &&
       wantedOwner(image) &&
+      executable(image) &&
       (this.imageVisibilityDelayMs === 0 || image.creationDate <= visibleSince);
+    const shared = this.sharedImages();
+    const lookUp = (id: string): ImageRecord | undefined => this.images.get(id) ?? shared.get(id);
     if (ids.length > 0) {
-      const missing = ids.filter((id) => !visible(this.images.get(id)));
+      const missing = ids.filter((id) => !visible(lookUp(id)));
       if (missing.length > 0) throw imagesNotFound(missing);
     }
-    const wanted =
-      ids.length > 0
-        ? sortBySeq(
-            unique(ids)
-              .map((id) => this.images.get(id))
-              .filter(isDefined),
-          )
-        : undefined;
+    const wanted = ids.length > 0 ? sortBySeq(unique(ids).map(lookUp).filter(isDefined)) : undefined;
     const candidates =
       wanted ??
       filterCandidates(filters, {
-        'image-id': (id) => byId(this.images, id),
-        name: (name) => this.imagesByName.get(name) ?? [],
+        'image-id': (id) => [lookUp(id)].filter(isDefined),
+        name: (name) => [
+          ...(this.imagesByName.get(name) ?? []),
+          ...[...shared.values()].filter((i) => i.name === name),
+        ],
       });
-    return paginate(candidates ?? this.images.values(), (image) => visible(image) && matches(image), page);
+    // Shared images interleave with this account's by their sequence numbers (shared across a Region's accounts).
+    const all = shared.size === 0 ? this.images.values() : sortBySeq([...this.images.values(), ...shared.values()]);
+    return paginate(candidates ?? all, (image) => visible(image) && matches(image), page);
+  }
+
+  /** The account that owns an image this account can see. */
+  ownerOf(image: ImageRecord): string {
+    if (this.images.get(image.id) === image) return image.ownerId ?? this.options.account;
+    for (const other of this.options.otherAccounts?.() ?? []) {
+      if (other.images.get(image.id) === image) return other.account;
+    }
+    return this.options.account;
+  }
+
+  /** Whether an image of this account may be launched by another account (shared with it, or public). */
+  launchableBy(image: ImageRecord, account: string): boolean {
+    return (
+      image.ownerId === undefined && (image.launchPublic === true || (image.launchUserIds ?? []).includes(account))
+    );
+  }
+
+  /** Other accounts' images this account may launch, by id. */
+  private sharedImages(): Map<string, ImageRecord> {
+    const shared = new Map<string, ImageRecord>();
+    for (const other of this.options.otherAccounts?.() ?? []) {
+      for (const image of other.images.values()) {
+        if (image.state !== 'deregistered' && other.launchableBy(image, this.options.account)) {
+          shared.set(image.id, image);
+        }
+      }
+    }
+    return shared;
+  }
+
+  /** Another account's image this account may launch (shared with it, or public), by id. */
+  sharedImage(imageId: string): ImageRecord | undefined {
+    for (const other of this.options.otherAccounts?.() ?? []) {
+      const image = other.images.get(imageId);
+      if (image !== undefined && other.launchableBy(image, this.options.account)) return image;
+    }
+    return undefined;
+  }
+
+  /** This account's own image (registered), else EC2's errors: unknown, or another account's (`AuthFailure`). */
+  private ownImage(imageId: string): ImageRecord {
+    assertImageId(imageId);
+    const image = this.images.get(imageId);
+    if (image === undefined || image.state === 'deregistered') {
+      if (this.sharedImage(imageId) !== undefined) throw notAuthorizedForImage(imageId);
+      throw imagesNotFound([imageId]);
+    }
+    if (image.ownerId !== undefined) throw notAuthorizedForImage(imageId);
+    return image;
+  }
+
+  /**
+   * ModifyImageAttribute: launch permissions (accounts, or `all` for the public) or the description. EC2 itself
+   * allows public sharing; only an account's block public access, or IAM, keeps it from happening.
+   */
+  modifyImageAttribute(
+    imageId: string,
+    input: { attribute: string | undefined; permissions: PermissionChange; description: string | undefined },
+  ): void {
+    const image = this.ownImage(imageId);
+    const { permissions } = input;
+    const changesPermissions =
+      permissions.addUserIds.length +
+        permissions.addGroups.length +
+        permissions.removeUserIds.length +
+        permissions.removeGroups.length >
+      0;
+    const attribute =
+      input.attribute ??
+      (changesPermissions ? 'launchPermission' : input.description !== undefined ? 'description' : undefined);
+    if (attribute === 'description') {
+      validateDescription(input.description);
+      image.description = input.description;
+      return;
+    }
+    if (attribute !== 'launchPermission') {
+      throw invalidParameterValue(`Value (${attribute ?? ''}) for parameter attribute is invalid. Unknown attribute.`);
+    }
+    if (!changesPermissions) throw missingParameter('LaunchPermission');
+    const shared = applyPermissionChange(
+      { userIds: image.launchUserIds ?? [], isPublic: image.launchPublic === true },
+      permissions,
+      this.options.account,
+    );
+    image.launchUserIds = shared.userIds;
+    image.launchPublic = shared.isPublic;
+  }
+
+  /** DescribeImageAttribute: `launchPermission` or `description` of an image of this account. */
+  imageAttribute(imageId: string, attribute: string): { launchPermissions?: Permissions; description?: string } {
+    const image = this.ownImage(imageId);
+    if (attribute === 'launchPermission') {
+      return { launchPermissions: { userIds: image.launchUserIds ?? [], isPublic: image.launchPublic === true } };
+    }
+    if (attribute === 'description') return { description: image.description ?? '' };
+    throw invalidParameterValue(`Value (${attribute}) for parameter attribute is invalid. Unknown attribute.`);
   }
 
   /** `deniedSnapshotDeletions`: snapshots the caller may not delete (kept, ReturnCode `missing-permissions`). */
@@ -948,6 +1131,34 @@ export class Ec2Backend {
     this.removeSnapshot(snapshotId);
   }
 
+  /** ModifySnapshotAttribute: create-volume permissions of a snapshot of this account. */
+  modifySnapshotAttribute(snapshotId: string, attribute: string | undefined, permissions: PermissionChange): void {
+    assertSnapshotId(snapshotId);
+    const snapshot = this.snapshots.get(snapshotId);
+    if (snapshot === undefined) throw snapshotsNotFound([snapshotId]);
+    if ((attribute ?? 'createVolumePermission') !== 'createVolumePermission') {
+      throw invalidParameterValue(`Value (${attribute}) for parameter attribute is invalid. Unknown attribute.`);
+    }
+    const shared = applyPermissionChange(
+      { userIds: snapshot.createVolumeUserIds ?? [], isPublic: snapshot.createVolumePublic === true },
+      permissions,
+      this.options.account,
+    );
+    snapshot.createVolumeUserIds = shared.userIds;
+    snapshot.createVolumePublic = shared.isPublic;
+  }
+
+  /** DescribeSnapshotAttribute: `createVolumePermission` of a snapshot of this account. */
+  snapshotPermissions(snapshotId: string, attribute: string): Permissions {
+    assertSnapshotId(snapshotId);
+    const snapshot = this.snapshots.get(snapshotId);
+    if (snapshot === undefined) throw snapshotsNotFound([snapshotId]);
+    if (attribute !== 'createVolumePermission') {
+      throw invalidParameterValue(`Value (${attribute}) for parameter attribute is invalid. Unknown attribute.`);
+    }
+    return { userIds: snapshot.createVolumeUserIds ?? [], isPublic: snapshot.createVolumePublic === true };
+  }
+
   snapshotProgress(snapshot: SnapshotRecord): string {
     if (snapshot.state === 'completed') return '100%';
     const span = snapshot.completeAt - snapshot.startTime;
@@ -996,13 +1207,13 @@ export class Ec2Backend {
       copyTokens: [...this.copyTokens],
       copyTokenParameters: [...this.copyTokenParameters],
       runTokens: [...this.runTokens],
-      nextSeq: this.nextSeq,
+      nextSeq: this.sequence.next,
     };
   }
 
   /** Loads a state exported earlier, rebuilding the indexes and rescheduling every pending change. */
   importState(state: BackendState): void {
-    this.nextSeq = state.nextSeq;
+    this.sequence.next = Math.max(this.sequence.next, state.nextSeq);
     for (const volume of state.volumes) this.volumes.set(volume.id, volume);
     for (const snapshot of state.snapshots) this.snapshots.set(snapshot.id, snapshot);
     for (const [token, imageId] of state.copyTokens) this.copyTokens.set(token, imageId);
@@ -1096,7 +1307,7 @@ export class Ec2Backend {
     const { startTime, ...rest } = fields;
     const snapshot: SnapshotRecord = {
       id: newId('snap'),
-      seq: this.nextSeq++,
+      seq: this.takeSeq(),
       state: 'pending',
       startTime: startTime ?? this.now,
       ...rest,
@@ -1129,7 +1340,7 @@ export class Ec2Backend {
     const { completeAt, failure, sourceImageRegion, ...rest } = fields;
     const image: ImageRecord = {
       ...rest,
-      seq: this.nextSeq++,
+      seq: this.takeSeq(),
       state: 'pending',
       creationDate: this.now,
       rootDeviceName: ROOT_DEVICE_NAME,
@@ -1278,7 +1489,13 @@ export class Ec2Backend {
       delete instance.transitionAt;
       switch (instance.state) {
         case 'pending':
-          this.changeInstanceState(instance, 'running', undefined);
+          if (instance.launchFailure === undefined) {
+            this.changeInstanceState(instance, 'running', undefined);
+            break;
+          }
+          instance.stateReason = instance.launchFailure;
+          instance.stateTransitionReason = instance.launchFailure.message;
+          this.changeInstanceState(instance, 'shutting-down', this.durations.instanceShuttingDown);
           break;
         case 'stopping':
           this.changeInstanceState(instance, 'stopped', undefined);
@@ -1308,4 +1525,30 @@ function normalizeInstance(instance: InstanceRecord): void {
   loaded.hibernationConfigured ??= false;
   const stopped = ['stopping', 'stopped', 'shutting-down', 'terminated'].includes(instance.state);
   if (stopped && !('stateReason' in loaded)) loaded.stateReason = USER_SHUTDOWN;
+}
+
+/** Who may launch an image or create a volume from a snapshot besides its owner. */
+export interface Permissions {
+  userIds: string[];
+  isPublic: boolean;
+}
+
+/** Account ids are 12 digits (EC2 answers others with `InvalidUserID.Malformed`). */
+const ACCOUNT_ID = /^\d{12}$/;
+
+/** Permissions after a change: removals, then additions; the owner's own id is not listed (it always may). */
+function applyPermissionChange(current: Permissions, change: PermissionChange, owner: string): Permissions {
+  for (const group of [...change.addGroups, ...change.removeGroups]) {
+    if (group !== 'all') throw invalidParameterValue(`Value (${group}) for parameter group is invalid.`);
+  }
+  for (const userId of [...change.addUserIds, ...change.removeUserIds]) {
+    if (!ACCOUNT_ID.test(userId)) {
+      throw new Ec2ApiError('InvalidUserID.Malformed', `User ID '${userId}' is invalid`);
+    }
+  }
+  const userIds = new Set(current.userIds);
+  for (const userId of change.removeUserIds) userIds.delete(userId);
+  for (const userId of change.addUserIds) if (userId !== owner) userIds.add(userId);
+  const isPublic = change.addGroups.length > 0 || (current.isPublic && change.removeGroups.length === 0);
+  return { userIds: [...userIds], isPublic };
 }

@@ -39,7 +39,12 @@ afterEach(async () => {
 });
 
 async function aws(...args: string[]): Promise<unknown> {
-  const { stdout } = await run('aws', ['ec2', ...args, '--endpoint-url', ec2.url, '--output', 'json'], { env: ENV });
+  return awsCli('ec2', ...args);
+}
+
+/** The CLI for any service the endpoint serves (`ec2`, `kms`), answering JSON. */
+async function awsCli(service: string, ...args: string[]): Promise<unknown> {
+  const { stdout } = await run('aws', [service, ...args, '--endpoint-url', ec2.url, '--output', 'json'], { env: ENV });
   return stdout.trim() === '' ? undefined : JSON.parse(stdout);
 }
 
@@ -111,4 +116,47 @@ it('create-tags tags resources, and errors come back as EC2 error codes', async 
 
   const failed = aws('describe-instances', '--instance-ids', 'i-0000000000000000a');
   await expect(failed).rejects.toMatchObject({ stderr: expect.stringContaining('InvalidInstanceID.NotFound') });
+}, 30_000);
+
+it('modify-image-attribute shares an image and describe-image-attribute reads it back', async () => {
+  const { imageId } = await launchAndImage();
+  await aws('modify-image-attribute', '--image-id', imageId, '--launch-permission', 'Add=[{UserId=210987654321}]');
+  const attribute = (await aws(
+    'describe-image-attribute',
+    '--image-id',
+    imageId,
+    '--attribute',
+    'launchPermission',
+  )) as {
+    ImageId: string;
+    LaunchPermissions: unknown[];
+  };
+  expect(attribute).toEqual({ ImageId: imageId, LaunchPermissions: [{ UserId: '210987654321' }] });
+}, 30_000);
+
+it('kms create-key, create-grant and list-grants answer as KMS', async () => {
+  const created = (await awsCli('kms', 'create-key', '--description', 'backups')) as {
+    KeyMetadata: { KeyId: string; Arn: string; KeyManager: string };
+  };
+  expect(created.KeyMetadata).toMatchObject({
+    KeyManager: 'CUSTOMER',
+    Arn: expect.stringContaining(':123456789012:key/'),
+  });
+  const grant = (await awsCli(
+    'kms',
+    'create-grant',
+    '--key-id',
+    created.KeyMetadata.Arn,
+    '--grantee-principal',
+    'arn:aws:iam::210987654321:root',
+    '--operations',
+    'Decrypt',
+    'CreateGrant',
+  )) as { GrantId: string; GrantToken: string };
+  const grants = (await awsCli('kms', 'list-grants', '--key-id', created.KeyMetadata.KeyId)) as { Grants: unknown[] };
+  expect(grants.Grants).toEqual([
+    expect.objectContaining({ GrantId: grant.GrantId, Operations: ['Decrypt', 'CreateGrant'] }),
+  ]);
+  const missing = awsCli('kms', 'describe-key', '--key-id', 'alias/none');
+  await expect(missing).rejects.toMatchObject({ stderr: expect.stringContaining('NotFoundException') });
 }, 30_000);

@@ -18,6 +18,8 @@ const lookup: Ec2ResourceLookup = {
       'snap-1': new Map<string, string>(),
     })[id],
   snapshotIdsOf: (imageId) => (imageId === 'ami-1' ? ['snap-1'] : []),
+  imageOf: (id) => (id === 'ami-1' ? { owner: '123456789012', isPublic: false } : undefined),
+  snapshotOf: (id) => (id === 'snap-1' ? { owner: '123456789012', volumeSize: 8 } : undefined),
 };
 
 const checksOf = (action: string, params: Record<string, string>) =>
@@ -53,6 +55,32 @@ describe('requestTagContext', () => {
 });
 
 describe('ec2AuthorizationChecks', () => {
+  it('tells IAM whom ModifySnapshotAttribute shares with, and the image attribute ModifyImageAttribute changes', () => {
+    const [snapshot] = checksOf('ModifySnapshotAttribute', {
+      SnapshotId: 'snap-1',
+      'CreateVolumePermission.Add.1.Group': 'all',
+      'CreateVolumePermission.Add.2.UserId': '210987654321',
+    }).required;
+    expect(snapshot?.resource).toBe('arn:aws:ec2:eu-west-1::snapshot/snap-1');
+    expect(snapshot?.context).toMatchObject({
+      'ec2:Attribute': 'createVolumePermission',
+      'ec2:Add/group': ['all'],
+      'ec2:Add/userId': ['210987654321'],
+      'ec2:Owner': '123456789012',
+    });
+    expect(snapshot?.context).not.toHaveProperty('ec2:Remove/userId');
+    const [image] = checksOf('ModifyImageAttribute', {
+      ImageId: 'ami-1',
+      'LaunchPermission.Add.1.UserId': '210987654321',
+    }).required;
+    expect(image?.context).toMatchObject({
+      'ec2:Attribute': 'launchPermission',
+      'ec2:ImageID': 'ami-1',
+      'ec2:Public': 'false',
+      'ec2:ResourceTag/ami-backup:managed-by': 'ami-backup',
+    });
+  });
+
   it('authorizes Describe calls on *', () => {
     expect(checksOf('DescribeInstances', {}).required).toEqual([
       { action: 'ec2:DescribeInstances', resource: '*', context: { 'ec2:Region': 'eu-west-1' } },
