@@ -4,11 +4,12 @@
  *
  * Usage: npm run bench -- [--instances 10000] [--nights 2] [--latency 100] [--group-size 10]
  *                         [--max-concurrent-reboots N] [--competing-load F] [--retain 1] [--history 0]
- *                         [--json] [--no-bundles] [--timeline FILE]
+ *                         [--json] [--no-bundles] [--no-heap] [--timeline FILE]
  *
  * `--retain N` is the fleet's `ami-backup:retain`; `--history N` starts each instance with N images of earlier nights,
  * so that rotation holds a steady fleet's images from the first night. Each function's peak heap in its largest
- * invocation is measured (bench/heap.ts) and must stay under {@link MEMORY_HEADROOM} of its `memorySize`.
+ * invocation is measured (bench/heap.ts) and must stay under {@link MEMORY_HEADROOM} of its `memorySize`; `--no-heap`
+ * skips that measure (its full collections take most of a large fleet's wall time) and reports no heap.
  *
  * `--competing-load F` (0 to 1): another client of the account takes that share of each mutating bucket's refill
  * all night; the bound is then the one for what it leaves, and the throttled calls show what adapting cost.
@@ -77,6 +78,8 @@ interface Options {
   history: number;
   json: boolean;
   bundles: boolean;
+  /** Whether each function's peak heap is measured. */
+  measureHeap: boolean;
   /** Where to write the nights' timeline, if anywhere. */
   timeline: string | undefined;
 }
@@ -99,6 +102,7 @@ function readOptions(): Options {
       history: { type: 'string', default: '0' },
       json: { type: 'boolean', default: false },
       'no-bundles': { type: 'boolean', default: false },
+      'no-heap': { type: 'boolean', default: false },
       timeline: { type: 'string' },
     },
   });
@@ -129,6 +133,7 @@ function readOptions(): Options {
     history: whole('history', values.history, 0),
     json: values.json,
     bundles: !values['no-bundles'],
+    measureHeap: !values['no-heap'],
     timeline: values.timeline,
   };
 }
@@ -172,7 +177,7 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles' 
   const owner = environment.OWNER;
   if (owner === undefined) throw new Error("the functions' OWNER is not set");
   const time = installVirtualTime(ec2.clock, options.latencyMs);
-  const heap = new HeapMeter();
+  const heap = options.measureHeap ? new HeapMeter() : undefined;
   /** Cumulative EC2 calls at the start of each night's reboot, and after the last invocation. */
   const boundaries: Record<string, number>[] = [];
   let latest: Record<string, number> = {};
@@ -235,7 +240,7 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles' 
           throttledBoundaries.push(throttledCounts());
         }
         try {
-          return await heap.measure(functionName, () => time.drive(invoke));
+          return await (heap === undefined ? time.drive(invoke) : heap.measure(functionName, () => time.drive(invoke)));
         } finally {
           latest = counts();
           latestThrottled = throttledCounts();
@@ -252,15 +257,15 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles' 
       night: { start: START.getTime(), end: ec2.clock.nowMs(), audit },
       fleet: launched,
       environment,
-      heap: heap.report(),
-      heapCollections: { count: heap.collections, seconds: heap.collectionMs / 1000 },
+      heap: heap?.report() ?? {},
+      heapCollections: { count: heap?.collections ?? 0, seconds: (heap?.collectionMs ?? 0) / 1000 },
       callsByNight: nightTallies([...boundaries, latest]),
       throttledByNight: nightTallies([...throttledBoundaries, latestThrottled]),
       wallSeconds: (performance.now() - wallStart) / 1000,
       peakRss,
     };
   } finally {
-    heap.stop();
+    heap?.stop();
     time.uninstall();
     deployment.remove();
     await ec2.stop();
@@ -414,7 +419,8 @@ async function main(): Promise<void> {
     invocations: records.length,
     wallSeconds: Math.round(wallSeconds * 10) / 10,
     peakRssMiB: Math.round(peakRss / 1024 / 1024),
-    // Each function's largest invocation, and the memory it is given.
+    // Each function's largest invocation (none with --no-heap), and the memory it is given.
+    heapMeasured: options.measureHeap,
     peakHeapMiB: Object.fromEntries(Object.entries(heap).map(([name, measured]) => [name, measured.peakHeapMiB])),
     memorySizeMiB: memory,
     heap,
