@@ -2,7 +2,7 @@
  * An instance's backup policy, read from the tags an operator sets. Invalid values are reported, never guessed:
  * an instance whose retention cannot be read never has an image expired.
  */
-import { AUTO_SCALING_GROUP_TAG, BackupMode, CopyTag, ImageTag, OperatorTag, type Tags } from './tags';
+import { AUTO_SCALING_GROUP_TAG, BackupMode, CopyTag, ImageTag, OperatorTag, ShareTag, type Tags } from './tags';
 
 export interface Retention {
   /** Keep this many newest good images (≥ 1: the last good backup is always kept). */
@@ -216,6 +216,43 @@ export function copyPolicyProblems(tags: Tags, settings: CopySettings, floor: Re
     ...(policy.ok ? [] : policy.problems),
     ...(retention.ok ? floorProblems(tags, own, floor) : retention.problems),
   ];
+}
+
+/** An AWS account id: exactly 12 digits. `all` (public) is not one, so no tag can ever make a backup public. */
+export const ACCOUNT_ID = /^[0-9]{12}$/;
+
+export interface SharePolicy {
+  /** The accounts each good backup is shared with (none: not shared, and any sharing is revoked). */
+  readonly accounts: readonly string[];
+}
+
+/**
+ * The accounts an instance's backups are shared with: its `ami-backup:share-with` tag (an empty value: none), else
+ * the deployment's default (`shareAccounts`). Each must be a 12-digit account id, not the service's own account, named
+ * once; anything else is a policy error and nothing is shared or revoked for that instance.
+ */
+export function parseSharePolicy(
+  tags: Tags,
+  defaultAccounts: readonly string[],
+  ownAccount: string,
+): Parsed<SharePolicy> {
+  const raw = tags[ShareTag.shareWith];
+  if (raw === undefined) return { ok: true, value: { accounts: defaultAccounts } };
+  const ids = raw.trim() === '' ? [] : raw.split(',').map((id) => id.trim());
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const id of ids) {
+    const why = !ACCOUNT_ID.test(id)
+      ? 'is not a 12-digit account id'
+      : id === ownAccount
+        ? 'is the account the backups are in'
+        : seen.has(id)
+          ? 'is listed twice'
+          : undefined;
+    if (why !== undefined) problems.push(`${ShareTag.shareWith}: ${JSON.stringify(id)} ${why}`);
+    seen.add(id);
+  }
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, value: { accounts: ids } };
 }
 
 /** The retention recorded on an image when it was made (used once its instance is gone or opted out). */

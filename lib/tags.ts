@@ -196,6 +196,32 @@ export function parseCopyRecord(value: string | undefined): Map<string, CopyReco
 }
 
 /**
+ * Sharing with other accounts: an operator names the accounts on an instance; each good backup gets launch permission
+ * for them (and its snapshots create-volume permission), through a re-encrypted copy when its key cannot be shared.
+ */
+export const ShareTag = {
+  /** On an instance (operator): comma-separated 12-digit account ids its good backups are shared with. */
+  shareWith: 'ami-backup:share-with',
+  /**
+   * On a shared image (service): the accounts it is shared with, sorted (see {@link formatAccounts}); an empty value
+   * once unshared. Written after the permissions change: a record to read without DescribeImageAttribute.
+   */
+  sharedWith: 'ami-backup:shared-with',
+  /**
+   * On a re-encrypted copy (at creation): the image it was copied from. The copy is shared in its source's place and
+   * goes when its source goes.
+   */
+  reencryptedFrom: 'ami-backup:reencrypted-from',
+  /** On an instance (service): why its backups cannot be shared, and what to set; removed once they can. */
+  shareError: 'ami-backup:share-error',
+} as const;
+
+/** `111122223333,444455556666`: sorted and deduplicated, so equal sets are equal strings. */
+export function formatAccounts(accounts: Iterable<string>): string {
+  return [...new Set(accounts)].sort().join(',');
+}
+
+/**
  * Tags of restore tests: an instance launched from an image, checked, then terminated. The test instance also carries
  * the ownership tag ({@link ImageTag.managedBy}) and the instance its image was made from ({@link ImageTag.instanceId}).
  */

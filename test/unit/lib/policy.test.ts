@@ -13,10 +13,11 @@ import {
   parseMode,
   parseRecordedRetention,
   parseRetention,
+  parseSharePolicy,
   partitionOf,
   retentionTags,
 } from '../../../lib/policy';
-import { AUTO_SCALING_GROUP_TAG, CopyTag, ImageTag, OperatorTag } from '../../../lib/tags';
+import { AUTO_SCALING_GROUP_TAG, CopyTag, ImageTag, OperatorTag, ShareTag } from '../../../lib/tags';
 
 const DEFAULT_RETAIN = 7;
 
@@ -334,5 +335,51 @@ describe('copy policy', () => {
     expect(copyPolicyProblems({ [CopyTag.copyRetain]: '1' }, settings, floor)).toEqual([
       `${CopyTag.copyRetain}="1" is below the deployment's floor of 2 (minRetain): 2 kept`,
     ]);
+  });
+});
+
+describe('parseSharePolicy', () => {
+  const OWN = '123456789012';
+  const OTHER = '210987654321';
+  const THIRD = '111122223333';
+
+  it("shares with the accounts an instance names, else with the deployment's default, an empty tag with none", () => {
+    expect(parseSharePolicy({ [ShareTag.shareWith]: `${OTHER}, ${THIRD}` }, [], OWN)).toEqual({
+      ok: true,
+      value: { accounts: [OTHER, THIRD] },
+    });
+    expect(parseSharePolicy({}, [THIRD], OWN)).toEqual({ ok: true, value: { accounts: [THIRD] } });
+    expect(parseSharePolicy({ [ShareTag.shareWith]: ' ' }, [THIRD], OWN)).toEqual({
+      ok: true,
+      value: { accounts: [] },
+    });
+  });
+
+  it('names each entry that is not an account id, the own account or a repeat as a policy error', () => {
+    const parsed = parseSharePolicy(
+      { [ShareTag.shareWith]: `all,${OWN},12345,${OTHER},${OTHER},,a23456789012` },
+      [],
+      OWN,
+    );
+    expect(parsed).toEqual({
+      ok: false,
+      problems: [
+        `${ShareTag.shareWith}: "all" is not a 12-digit account id`,
+        `${ShareTag.shareWith}: "${OWN}" is the account the backups are in`,
+        `${ShareTag.shareWith}: "12345" is not a 12-digit account id`,
+        `${ShareTag.shareWith}: "${OTHER}" is listed twice`,
+        `${ShareTag.shareWith}: "" is not a 12-digit account id`,
+        `${ShareTag.shareWith}: "a23456789012" is not a 12-digit account id`,
+      ],
+    });
+  });
+
+  it('never lets anything but 12-digit account ids through, whatever the tag says (public sharing cannot be asked for)', () => {
+    fc.assert(
+      fc.property(fc.string(), (raw) => {
+        const parsed = parseSharePolicy({ [ShareTag.shareWith]: raw }, [], OWN);
+        if (parsed.ok) expect(parsed.value.accounts.every((id) => /^[0-9]{12}$/.test(id) && id !== OWN)).toBe(true);
+      }),
+    );
   });
 });

@@ -5,6 +5,7 @@ import {
   ApprovalTag,
   approvalAfterRestoreTest,
   BACKUP_STEPS,
+  formatAccounts,
   formatRunId,
   ImageTag,
   IN_PROGRESS_STEPS,
@@ -14,6 +15,7 @@ import {
   MAX_TAG_VALUE_LENGTH,
   OperatorTag,
   parseRunId,
+  ShareTag,
   TAG_PREFIX,
   tagValue,
 } from '../../../lib/tags';
@@ -28,7 +30,12 @@ const instants = fc.date({ min: new Date(0), max: new Date('9999-12-31T23:59:59.
 describe('tag keys', () => {
   it('puts every key the service writes under its prefix, which IAM scopes CreateTags to', () => {
     // Prepare
-    const keys = [...Object.values(OperatorTag), ...Object.values(InstanceTag), ...Object.values(ImageTag)];
+    const keys = [
+      ...Object.values(OperatorTag),
+      ...Object.values(InstanceTag),
+      ...Object.values(ImageTag),
+      ...Object.values(ShareTag),
+    ];
 
     // Act
     const outside = keys.filter((key) => !key.startsWith(TAG_PREFIX));
@@ -204,5 +211,19 @@ describe('parseRunId', () => {
     for (const bad of [undefined, '', '20261126T0300', '20261326T0300Z', '20261126T2400Z', 'x20261126T0300Z']) {
       expect(parseRunId(bad)).toBeUndefined();
     }
+  });
+});
+
+describe('formatAccounts', () => {
+  it('records a set of accounts as one sorted string, whatever their order and repeats', () => {
+    const accounts = fc.uniqueArray(fc.stringMatching(/^[0-9]{12}$/), { maxLength: 8 });
+    fc.assert(
+      fc.property(accounts, (ids) => {
+        const value = formatAccounts([...ids, ...ids]);
+        expect(value.split(',').filter((id) => id !== '')).toEqual([...ids].sort());
+        expect(formatAccounts([...ids].reverse())).toBe(value);
+      }),
+    );
+    expect(formatAccounts([])).toBe('');
   });
 });
