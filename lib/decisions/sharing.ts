@@ -1,0 +1,359 @@
+/**
+ * Sharing good backups with other accounts: which launch and create-volume permissions to add and remove, which key
+ * grants to create and retire, which re-encrypted copies to make and expire, what to record, and what to publish.
+ * Pure: a function of the service's images with their permissions, the keys of their snapshots, the service's grants,
+ * and the instances' share policies.
+ *
+ * An image whose snapshots are unencrypted, or encrypted with customer managed keys, is shared itself: launch
+ * permission on the image, create-volume permission on each snapshot, and for each key a grant to each account of the
+ * operations launching needs ({@link GRANT_OPERATIONS}). An image encrypted with the AWS managed key cannot be shared
+ * (that key's policy cannot be changed): with a share key configured, a copy re-encrypted with it is made and shared
+ * in its place; without one, the share fails with what to set.
+ *
+ * What it promises: only 12-digit account ids are ever added (never `all`: a backup is never public); only accounts a
+ * valid policy names are added; nothing is added to or revoked from an instance whose share tag is invalid; an image
+ * encrypted with the AWS managed key is never shared; no grant is retired while an image still shared (or about to be)
+ * with its account needs its key, and a grant exists for every such need; a re-encrypted copy goes with its source.
+ */
+import type { Image, TagWrite } from '../model';
+import { ACCOUNT_ID, type Parsed, type SharePolicy } from '../policy';
+import { formatAccounts, ImageTag, ShareTag, tagValue } from '../tags';
+import { isGood } from './rotation';
+
+/**
+ * The KMS operations a target account is granted on a customer managed key, for each key of a shared image: those the
+ * EBS User Guide lists for using a shared encrypted snapshot ("Share the KMS key used to encrypt a shared Amazon EBS
+ * snapshot": DescribeKey, CreateGrant, GenerateDataKey, GenerateDataKeyWithoutPlaintext, ReEncrypt, Decrypt), with
+ * ReEncrypt named as the grant operations that carry it (ReEncryptFrom, ReEncryptTo).
+ */
+export const GRANT_OPERATIONS = [
+  'CreateGrant',
+  'Decrypt',
+  'DescribeKey',
+  'GenerateDataKey',
+  'GenerateDataKeyWithoutPlaintext',
+  'ReEncryptFrom',
+  'ReEncryptTo',
+] as const;
+export type GrantOperation = (typeof GRANT_OPERATIONS)[number];
+
+/** Who manages a KMS key (DescribeKey `KeyManager`): an AWS managed key (`aws/ebs`) cannot be shared. */
+export type KeyManager = 'AWS' | 'CUSTOMER';
+
+export interface SharedSnapshot {
+  readonly id: string;
+  /** The key it is encrypted with (its ARN); absent for an unencrypted snapshot. */
+  readonly kmsKeyId?: string;
+  /** The accounts with create-volume permission (DescribeSnapshotAttribute). */
+  readonly createVolumeAccounts: readonly string[];
+}
+
+/** One of the service's images in the home Region, with what it is shared with now. */
+export interface ShareableImage {
+  readonly image: Image;
+  /** The accounts with launch permission (DescribeImageAttribute). */
+  readonly launchAccounts: readonly string[];
+  readonly snapshots: readonly SharedSnapshot[];
+}
+
+/** An opted-in instance, as sharing sees it. */
+export interface ShareSource {
+  readonly instanceId: string;
+  readonly policy: Parsed<SharePolicy>;
+  /** Its current `ami-backup:share-error`, so that a failure is published once, and cleared once it is gone. */
+  readonly shareError?: string;
+}
+
+/** A grant the service made: its name says the account (see {@link grantName}). */
+export interface ServiceGrant {
+  readonly keyId: string;
+  readonly grantId: string;
+  readonly account: string;
+}
+
+export interface ShareSettings {
+  /** The ownership tag's value: grant names start with it, so the service finds its own grants. */
+  readonly owner: string;
+  /** The customer managed key re-encrypted copies are made with (`shareKmsKey`); absent: no copies. */
+  readonly shareKmsKey?: string;
+}
+
+/** Permissions to add to or remove from an image and its snapshots, for some accounts. */
+export interface PermissionChange {
+  readonly imageId: string;
+  readonly snapshotIds: readonly string[];
+  readonly accounts: readonly string[];
+}
+
+export interface GrantRequest {
+  readonly keyId: string;
+  readonly account: string;
+  /** The grant's name: CreateGrant with the same name and parameters returns the same grant (a rerun makes no second). */
+  readonly name: string;
+  readonly operations: readonly GrantOperation[];
+}
+
+export interface ReencryptRequest {
+  readonly instanceId: string;
+  readonly sourceImageId: string;
+  /** Its source's name with a suffix: names are unique per Region, so a rerun finds the copy it already started. */
+  readonly name: string;
+  readonly kmsKeyId: string;
+  /** Tags of the copy and its snapshots, set by the CopyImage request itself. */
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export type ShareEvent =
+  | {
+      readonly type: 'Image Shared';
+      readonly instanceId: string;
+      readonly imageId: string;
+      readonly accounts: readonly string[];
+    }
+  | {
+      readonly type: 'Share Revoked';
+      readonly instanceId: string;
+      readonly imageId: string;
+      readonly accounts: readonly string[];
+    }
+  | { readonly type: 'Share Failed'; readonly instanceId: string; readonly imageId: string; readonly reason: string };
+
+export interface SharePlan {
+  /** Granted first: an account sees an image only once it can use the image's key. */
+  readonly createGrants: readonly GrantRequest[];
+  /** Create-volume on the snapshots, then launch permission on the image. */
+  readonly add: readonly PermissionChange[];
+  /** Launch permission first, then create-volume on the snapshots. */
+  readonly remove: readonly PermissionChange[];
+  /** Retired after the removals: no image still shared with the account needs the key. */
+  readonly retireGrants: readonly ServiceGrant[];
+  readonly copies: readonly ReencryptRequest[];
+  /** Re-encrypted copies whose source is gone, or no longer needs them: unshared (in `remove`), then deregistered. */
+  readonly expireCopies: readonly { readonly imageId: string; readonly snapshotIds: readonly string[] }[];
+  /** `ami-backup:shared-with` on each image whose sharing changes, written after the permissions. */
+  readonly records: readonly TagWrite[];
+  /** `ami-backup:share-error` of each instance whose error changes (undefined: remove the tag). */
+  readonly instanceErrors: readonly { readonly instanceId: string; readonly reason: string | undefined }[];
+  readonly events: readonly ShareEvent[];
+  /** Instances whose share tag cannot be used: their images keep what they are shared with. */
+  readonly held: readonly { readonly instanceId: string; readonly reason: string }[];
+}
+
+export const REENCRYPTED_SUFFIX = '-reencrypted';
+
+/** `<owner>-<account>`: the service's grants for an account, one per key. */
+export function grantName(owner: string, account: string): string {
+  return `${owner}-${account}`;
+}
+
+/** The account a grant of the service's is for, from its name; undefined for any other grant. */
+export function accountOfGrant(owner: string, name: string | undefined): string | undefined {
+  const account = name?.startsWith(`${owner}-`) === true ? name.slice(owner.length + 1) : undefined;
+  return account !== undefined && ACCOUNT_ID.test(account) ? account : undefined;
+}
+
+/** The permissions to remove before an image is deregistered: every account it and its snapshots are shared with. */
+export function unshareBeforeExpiry(shared: ShareableImage): PermissionChange | undefined {
+  const accounts = new Set([...shared.launchAccounts, ...shared.snapshots.flatMap((s) => s.createVolumeAccounts)]);
+  if (accounts.size === 0) return undefined;
+  return {
+    imageId: shared.image.id,
+    snapshotIds: shared.snapshots.map((snapshot) => snapshot.id),
+    accounts: [...accounts].sort(),
+  };
+}
+
+/** Why an image's snapshots' keys cannot be shared, or undefined if they can. */
+function unshareableKeyReason(shared: ShareableImage, keys: ReadonlyMap<string, KeyManager>): string | undefined {
+  for (const snapshot of shared.snapshots) {
+    if (snapshot.kmsKeyId === undefined) continue;
+    const manager = keys.get(snapshot.kmsKeyId);
+    if (manager === 'CUSTOMER') continue;
+    return manager === 'AWS'
+      ? `snapshot ${snapshot.id} is encrypted with the AWS managed key, which cannot be shared`
+      : `the key of snapshot ${snapshot.id} (${snapshot.kmsKeyId}) could not be described`;
+  }
+  return undefined;
+}
+
+function minus(a: readonly string[], b: readonly string[]): string[] {
+  const exclude = new Set(b);
+  return [...new Set(a)].filter((item) => !exclude.has(item)).sort();
+}
+
+/**
+ * Plans a sharing pass. `sources` are the opted-in instances; `images` every image of the service's in the home
+ * Region (backups and re-encrypted copies) with their permissions; `keys` the manager of each key their snapshots use;
+ * `grants` the service's grants on those keys.
+ */
+export function planSharing(
+  sources: readonly ShareSource[],
+  images: readonly ShareableImage[],
+  keys: ReadonlyMap<string, KeyManager>,
+  grants: readonly ServiceGrant[],
+  settings: ShareSettings,
+): SharePlan {
+  const bySource = new Map(sources.map((source) => [source.instanceId, source]));
+  const held = sources.flatMap((source) =>
+    source.policy.ok ? [] : [{ instanceId: source.instanceId, reason: source.policy.problems.join('; ') }],
+  );
+  const copiesBySource = new Map<string, ShareableImage>();
+  for (const shared of images) {
+    const from = shared.image.tags[ShareTag.reencryptedFrom];
+    if (from !== undefined && shared.image.state !== 'deregistered') copiesBySource.set(from, shared);
+  }
+  const backups = images.filter((shared) => shared.image.tags[ShareTag.reencryptedFrom] === undefined);
+
+  /** The accounts each image is to be shared with after this pass; an image of a held instance keeps its own. */
+  const desired = new Map<string, readonly string[]>();
+  /** Images of instances whose share tag is invalid: left as they are, the key use they have kept. */
+  const heldImages = new Set<string>();
+  const copies: ReencryptRequest[] = [];
+  const failures = new Map<string, { imageId: string; reason: string }>();
+  const neededCopies = new Set<string>();
+  for (const shared of backups) {
+    const { image } = shared;
+    const instanceId = image.tags[ImageTag.instanceId] ?? '';
+    const source = bySource.get(instanceId);
+    if (source !== undefined && !source.policy.ok) {
+      heldImages.add(image.id);
+      const copy = copiesBySource.get(image.id);
+      if (copy !== undefined) {
+        heldImages.add(copy.image.id);
+        neededCopies.add(copy.image.id);
+      }
+      continue;
+    }
+    const accounts = source?.policy.ok === true && isGood(image) ? source.policy.value.accounts : [];
+    const why = unshareableKeyReason(shared, keys);
+    if (why === undefined) {
+      desired.set(image.id, accounts);
+      continue;
+    }
+    desired.set(image.id, []);
+    if (accounts.length === 0) continue;
+    if (settings.shareKmsKey === undefined) {
+      failures.set(instanceId, {
+        imageId: image.id,
+        reason: `${why}: set the deployment's shareKmsKey (a customer managed key) to share a re-encrypted copy`,
+      });
+      continue;
+    }
+    const copy = copiesBySource.get(image.id);
+    if (copy === undefined) {
+      copies.push(reencryptRequest(instanceId, image, settings.shareKmsKey));
+      continue;
+    }
+    neededCopies.add(copy.image.id);
+    if (copy.image.state === 'available') desired.set(copy.image.id, accounts);
+    else if (copy.image.state !== 'pending') {
+      failures.set(instanceId, {
+        imageId: image.id,
+        reason: `re-encrypted copy ${copy.image.id} ${copy.image.state}: ${copy.image.stateReason ?? 'no reason given'}`,
+      });
+    }
+  }
+  // A copy whose source is gone (expired) or no longer shared through it goes: unshared first.
+  const expireCopies: { imageId: string; snapshotIds: string[] }[] = [];
+  for (const copy of copiesBySource.values()) {
+    if (neededCopies.has(copy.image.id)) continue;
+    desired.set(copy.image.id, []);
+    expireCopies.push({ imageId: copy.image.id, snapshotIds: copy.snapshots.map((snapshot) => snapshot.id) });
+  }
+
+  const add: PermissionChange[] = [];
+  const remove: PermissionChange[] = [];
+  const records: TagWrite[] = [];
+  const events: ShareEvent[] = [];
+  const needed = new Map<string, { keyId: string; account: string }>();
+  const needKeys = (shared: ShareableImage, accounts: readonly string[]): void => {
+    for (const snapshot of shared.snapshots) {
+      if (snapshot.kmsKeyId === undefined || keys.get(snapshot.kmsKeyId) !== 'CUSTOMER') continue;
+      for (const account of accounts) {
+        needed.set(`${snapshot.kmsKeyId} ${account}`, { keyId: snapshot.kmsKeyId, account });
+      }
+    }
+  };
+  /** A held image's grants are neither created nor retired: any account it is shared with now keeps its key use. */
+  const kept = new Set<string>();
+  const keepKeys = (shared: ShareableImage): void => {
+    const accounts = [...shared.launchAccounts, ...shared.snapshots.flatMap((s) => s.createVolumeAccounts)];
+    for (const snapshot of shared.snapshots) {
+      if (snapshot.kmsKeyId === undefined) continue;
+      for (const account of accounts) kept.add(`${snapshot.kmsKeyId} ${account}`);
+    }
+  };
+  for (const shared of images) {
+    const { image } = shared;
+    if (heldImages.has(image.id)) {
+      keepKeys(shared);
+      continue;
+    }
+    const accounts = (desired.get(image.id) ?? []).filter((account) => ACCOUNT_ID.test(account));
+    const instanceId = image.tags[ImageTag.instanceId] ?? '';
+    const snapshotIds = shared.snapshots.map((snapshot) => snapshot.id);
+    const added = minus(accounts, shared.launchAccounts);
+    const missing = [
+      ...new Set([...added, ...shared.snapshots.flatMap((s) => minus(accounts, s.createVolumeAccounts))]),
+    ];
+    if (missing.length > 0) add.push({ imageId: image.id, snapshotIds, accounts: missing.sort() });
+    const removed = minus(
+      [...shared.launchAccounts, ...shared.snapshots.flatMap((s) => s.createVolumeAccounts)],
+      accounts,
+    );
+    if (removed.length > 0) remove.push({ imageId: image.id, snapshotIds, accounts: removed });
+    if (added.length > 0) events.push({ type: 'Image Shared', instanceId, imageId: image.id, accounts: added });
+    const revoked = minus(shared.launchAccounts, accounts);
+    if (revoked.length > 0) events.push({ type: 'Share Revoked', instanceId, imageId: image.id, accounts: revoked });
+    // An image never shared gets no record; one shared once keeps an empty record after it is unshared.
+    const record = formatAccounts(accounts);
+    const recorded = image.tags[ShareTag.sharedWith];
+    if (recorded !== record && !(recorded === undefined && record === '')) {
+      records.push({ resourceId: image.id, tags: { [ShareTag.sharedWith]: record } });
+    }
+    needKeys(shared, accounts);
+  }
+  const existing = new Set(grants.map((grant) => `${grant.keyId} ${grant.account}`));
+  const createGrants: GrantRequest[] = [...needed.entries()]
+    .filter(([key]) => !existing.has(key))
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([, { keyId, account }]) => ({
+      keyId,
+      account,
+      name: grantName(settings.owner, account),
+      operations: GRANT_OPERATIONS,
+    }));
+  const retireGrants = grants.filter((grant) => {
+    const key = `${grant.keyId} ${grant.account}`;
+    return !needed.has(key) && !kept.has(key);
+  });
+
+  const instanceErrors: { instanceId: string; reason: string | undefined }[] = [];
+  for (const source of sources) {
+    if (!source.policy.ok) continue;
+    const failure = failures.get(source.instanceId);
+    const reason = failure === undefined ? undefined : tagValue(failure.reason);
+    if (reason === source.shareError) continue;
+    instanceErrors.push({ instanceId: source.instanceId, reason });
+    if (failure !== undefined && reason !== undefined) {
+      events.push({ type: 'Share Failed', instanceId: source.instanceId, imageId: failure.imageId, reason });
+    }
+  }
+  return { createGrants, add, remove, retireGrants, copies, expireCopies, records, instanceErrors, events, held };
+}
+
+/** The same-Region copy of an image re-encrypted with the share key, tagged at creation as the service's own. */
+function reencryptRequest(instanceId: string, image: Image, kmsKeyId: string): ReencryptRequest {
+  return {
+    instanceId,
+    sourceImageId: image.id,
+    name: `${image.name}${REENCRYPTED_SUFFIX}`,
+    kmsKeyId,
+    tags: {
+      [ImageTag.managedBy]: image.tags[ImageTag.managedBy] ?? '',
+      [ImageTag.instanceId]: instanceId,
+      [ImageTag.run]: image.tags[ImageTag.run] ?? '',
+      [ShareTag.reencryptedFrom]: image.id,
+    },
+  };
+}
