@@ -18,6 +18,7 @@
 import type { Image, TagWrite } from '../model';
 import { ACCOUNT_ID, type Parsed, type SharePolicy } from '../policy';
 import { formatAccounts, ImageTag, ShareTag, tagValue } from '../tags';
+import type { CopyRequest } from './copies';
 import { isGood } from './rotation';
 
 /**
@@ -72,6 +73,8 @@ export interface ServiceGrant {
 }
 
 export interface ShareSettings {
+  /** The Region the service runs in: re-encrypted copies are made there, from there. */
+  readonly homeRegion: string;
   /** The ownership tag's value: grant names start with it, so the service finds its own grants. */
   readonly owner: string;
   /** The customer managed key re-encrypted copies are made with (`shareKmsKey`); absent: no copies. */
@@ -91,16 +94,6 @@ export interface GrantRequest {
   /** The grant's name: CreateGrant with the same name and parameters returns the same grant (a rerun makes no second). */
   readonly name: string;
   readonly operations: readonly GrantOperation[];
-}
-
-export interface ReencryptRequest {
-  readonly instanceId: string;
-  readonly sourceImageId: string;
-  /** Its source's name with a suffix: names are unique per Region, so a rerun finds the copy it already started. */
-  readonly name: string;
-  readonly kmsKeyId: string;
-  /** Tags of the copy and its snapshots, set by the CopyImage request itself. */
-  readonly tags: Readonly<Record<string, string>>;
 }
 
 export type ShareEvent =
@@ -127,7 +120,11 @@ export interface SharePlan {
   readonly remove: readonly PermissionChange[];
   /** Retired after the removals: no image still shared with the account needs the key. */
   readonly retireGrants: readonly ServiceGrant[];
-  readonly copies: readonly ReencryptRequest[];
+  /**
+   * Same-Region copies re-encrypted with the share key (CopyImage, as copies to other Regions are made). The name is
+   * the source's with a suffix: names are unique per Region, so a rerun finds the copy it already started.
+   */
+  readonly copies: readonly CopyRequest[];
   /** Re-encrypted copies whose source is gone, or no longer needs them: unshared (in `remove`), then deregistered. */
   readonly expireCopies: readonly { readonly imageId: string; readonly snapshotIds: readonly string[] }[];
   /** `ami-backup:shared-with` on each image whose sharing changes, written after the permissions. */
@@ -208,7 +205,7 @@ export function planSharing(
   const desired = new Map<string, readonly string[]>();
   /** Images of instances whose share tag is invalid: left as they are, the key use they have kept. */
   const heldImages = new Set<string>();
-  const copies: ReencryptRequest[] = [];
+  const copies: CopyRequest[] = [];
   const failures = new Map<string, { imageId: string; reason: string }>();
   const neededCopies = new Set<string>();
   for (const shared of backups) {
@@ -232,7 +229,8 @@ export function planSharing(
     }
     desired.set(image.id, []);
     if (accounts.length === 0) continue;
-    if (settings.shareKmsKey === undefined) {
+    const { shareKmsKey } = settings;
+    if (shareKmsKey === undefined) {
       failures.set(instanceId, {
         imageId: image.id,
         reason: `${why}: set the deployment's shareKmsKey (a customer managed key) to share a re-encrypted copy`,
@@ -241,7 +239,7 @@ export function planSharing(
     }
     const copy = copiesBySource.get(image.id);
     if (copy === undefined) {
-      copies.push(reencryptRequest(instanceId, image, settings.shareKmsKey));
+      copies.push(reencryptRequest(instanceId, image, { ...settings, shareKmsKey }));
       continue;
     }
     neededCopies.add(copy.image.id);
@@ -343,17 +341,25 @@ export function planSharing(
 }
 
 /** The same-Region copy of an image re-encrypted with the share key, tagged at creation as the service's own. */
-function reencryptRequest(instanceId: string, image: Image, kmsKeyId: string): ReencryptRequest {
+function reencryptRequest(
+  instanceId: string,
+  image: Image,
+  settings: ShareSettings & { shareKmsKey: string },
+): CopyRequest {
   return {
     instanceId,
+    region: settings.homeRegion,
     sourceImageId: image.id,
+    sourceRegion: settings.homeRegion,
     name: `${image.name}${REENCRYPTED_SUFFIX}`,
-    kmsKeyId,
+    description: `ami-backup copy of ${image.id} re-encrypted for sharing`,
     tags: {
       [ImageTag.managedBy]: image.tags[ImageTag.managedBy] ?? '',
       [ImageTag.instanceId]: instanceId,
       [ImageTag.run]: image.tags[ImageTag.run] ?? '',
       [ShareTag.reencryptedFrom]: image.id,
     },
+    encrypted: true,
+    kmsKeyId: settings.shareKmsKey,
   };
 }

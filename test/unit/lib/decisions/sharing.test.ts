@@ -30,8 +30,8 @@ const KEYS = new Map<string, KeyManager>([
   [AWS_KEY, 'AWS'],
   [SHARE_KEY, 'CUSTOMER'],
 ]);
-const SETTINGS: ShareSettings = { owner: OWNER };
-const WITH_SHARE_KEY: ShareSettings = { owner: OWNER, shareKmsKey: SHARE_KEY };
+const SETTINGS: ShareSettings = { homeRegion: 'us-east-1', owner: OWNER };
+const WITH_SHARE_KEY: ShareSettings = { ...SETTINGS, shareKmsKey: SHARE_KEY };
 
 /** An opted-in instance whose share tag is `shareWith` (undefined: no tag, the deployment's default of none). */
 function source(instanceId: string, shareWith: string | undefined, shareError?: string): ShareSource {
@@ -251,8 +251,12 @@ describe('planSharing', () => {
     expect(plan.copies).toEqual([
       {
         instanceId: 'i-0a',
+        region: 'us-east-1',
         sourceImageId: 'ami-0a01',
+        sourceRegion: 'us-east-1',
         name: `${backup.name}${REENCRYPTED_SUFFIX}`,
+        description: 'ami-backup copy of ami-0a01 re-encrypted for sharing',
+        encrypted: true,
         kmsKeyId: SHARE_KEY,
         tags: {
           [ImageTag.managedBy]: OWNER,
