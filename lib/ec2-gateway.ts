@@ -10,9 +10,14 @@ import {
   DeleteSnapshotCommand,
   DeleteTagsCommand,
   DeregisterImageCommand,
+  DescribeImageAttributeCommand,
   DescribeInstanceStatusCommand,
+  DescribeSnapshotAttributeCommand,
+  DescribeSnapshotsCommand,
   EC2Client,
   type Filter,
+  ModifyImageAttributeCommand,
+  ModifySnapshotAttributeCommand,
   paginateDescribeImages,
   paginateDescribeInstances,
   paginateDescribeSnapshots,
@@ -27,6 +32,7 @@ import { isThrottlingError } from '@smithy/core/retry';
 import type { FinalizeRequestMiddleware, MiddlewareStack, SdkError } from '@smithy/types';
 import type { CopyRequest } from './decisions/copies';
 import type { ImageRequest } from './decisions/progress';
+import type { PermissionChange, ShareableImage, SharedSnapshot } from './decisions/sharing';
 import {
   ATTEMPT_RESERVE_MS,
   chunk,
@@ -50,6 +56,7 @@ import type {
   TagWrite,
 } from './model';
 import { Pacers } from './pacing';
+import { ACCOUNT_ID } from './policy';
 import { ImageMode, ImageTag, type Tags } from './tags';
 
 /** EC2's limits: ids per CreateTags call, ids per DescribeInstanceStatus call, values per filter (kept modest). */
@@ -172,6 +179,16 @@ function counting(): FinalizeRequestMiddleware<object, object> {
 
 function defined<T>(value: T | undefined): value is T {
   return value !== undefined;
+}
+
+/**
+ * The accounts of a permission change, refused whole if any is not a 12-digit account id: a backup is never made
+ * public (`all`), whatever a caller passes (IAM refuses it too).
+ */
+function accountIds(accounts: readonly string[]): string[] {
+  const refused = accounts.filter((account) => !ACCOUNT_ID.test(account));
+  if (refused.length > 0) throw new Error(`not account ids, nothing shared: ${refused.join(', ')}`);
+  return [...accounts];
 }
 
 export interface InstanceQuery {
@@ -554,6 +571,91 @@ export class Ec2Gateway {
       } catch (error: unknown) {
         if (errorCode(error) === 'InvalidSnapshot.NotFound') return false;
         throw error;
+      }
+    });
+  }
+
+  /**
+   * What an image is shared with: the accounts with launch permission on it (DescribeImageAttribute), and each of its
+   * snapshots' key and accounts with create-volume permission (DescribeSnapshots, DescribeSnapshotAttribute).
+   */
+  findSharing(image: Image): Promise<ShareableImage> {
+    return this.within(async () => {
+      const attribute = await this.client.send(
+        new DescribeImageAttributeCommand({ ImageId: image.id, Attribute: 'launchPermission' }),
+      );
+      const launchAccounts = (attribute.LaunchPermissions ?? []).map((permission) => permission.UserId).filter(defined);
+      const keys = new Map<string, string | undefined>();
+      if (image.snapshotIds.length > 0) {
+        const described = await this.client.send(new DescribeSnapshotsCommand({ SnapshotIds: [...image.snapshotIds] }));
+        for (const snapshot of described.Snapshots ?? []) {
+          if (snapshot.SnapshotId !== undefined)
+            keys.set(snapshot.SnapshotId, snapshot.Encrypted ? snapshot.KmsKeyId : undefined);
+        }
+      }
+      const snapshots: SharedSnapshot[] = [];
+      for (const snapshotId of image.snapshotIds) {
+        const permissions = await this.client.send(
+          new DescribeSnapshotAttributeCommand({ SnapshotId: snapshotId, Attribute: 'createVolumePermission' }),
+        );
+        const kmsKeyId = keys.get(snapshotId);
+        snapshots.push({
+          id: snapshotId,
+          ...(kmsKeyId === undefined ? {} : { kmsKeyId }),
+          createVolumeAccounts: (permissions.CreateVolumePermissions ?? [])
+            .map((permission) => permission.UserId)
+            .filter(defined),
+        });
+      }
+      return { image, launchAccounts, snapshots };
+    });
+  }
+
+  /**
+   * Shares an image with accounts: create-volume permission on each snapshot first, then launch permission on the
+   * image, so that an account that can see the image can launch it. Only account ids: never the group `all`.
+   */
+  sharePermissions(change: PermissionChange): Promise<void> {
+    return this.within(async () => {
+      const users = accountIds(change.accounts);
+      for (const snapshotId of change.snapshotIds) {
+        await this.client.send(
+          new ModifySnapshotAttributeCommand({
+            SnapshotId: snapshotId,
+            Attribute: 'createVolumePermission',
+            OperationType: 'add',
+            UserIds: users,
+          }),
+        );
+      }
+      await this.client.send(
+        new ModifyImageAttributeCommand({
+          ImageId: change.imageId,
+          LaunchPermission: { Add: users.map((UserId) => ({ UserId })) },
+        }),
+      );
+    });
+  }
+
+  /** Unshares an image from accounts: launch permission on the image first, then create-volume on its snapshots. */
+  unsharePermissions(change: PermissionChange): Promise<void> {
+    return this.within(async () => {
+      const users = accountIds(change.accounts);
+      await this.client.send(
+        new ModifyImageAttributeCommand({
+          ImageId: change.imageId,
+          LaunchPermission: { Remove: users.map((UserId) => ({ UserId })) },
+        }),
+      );
+      for (const snapshotId of change.snapshotIds) {
+        await this.client.send(
+          new ModifySnapshotAttributeCommand({
+            SnapshotId: snapshotId,
+            Attribute: 'createVolumePermission',
+            OperationType: 'remove',
+            UserIds: users,
+          }),
+        );
       }
     });
   }

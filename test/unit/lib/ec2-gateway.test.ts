@@ -8,15 +8,19 @@ import {
   DeleteSnapshotCommand,
   DeleteTagsCommand,
   DeregisterImageCommand,
+  DescribeImageAttributeCommand,
   DescribeImagesCommand,
   type DescribeImagesCommandInput,
   DescribeInstanceStatusCommand,
   type DescribeInstanceStatusCommandInput,
   DescribeInstancesCommand,
   type DescribeInstancesCommandInput,
+  DescribeSnapshotAttributeCommand,
   DescribeSnapshotsCommand,
   EC2Client,
   EC2ServiceException,
+  ModifyImageAttributeCommand,
+  ModifySnapshotAttributeCommand,
   type Instance as SdkInstance,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -709,5 +713,128 @@ describe('Ec2Gateway.deleteSnapshot', () => {
 
     // Act / Assess
     await expect(new Ec2Gateway(new EC2Client({})).deleteSnapshot('snap-00000001')).rejects.toBe(error);
+  });
+});
+
+describe('Ec2Gateway: sharing', () => {
+  const TEAM = '111122223333';
+  const AUDIT = '444455556666';
+  const KEY = 'arn:aws:kms:us-east-1:123456789012:key/customer';
+  const image = {
+    id: 'ami-0a01',
+    name: 'ami-backup-i-0a-20261126T0300Z',
+    state: 'available' as const,
+    createdAt: new Date('2026-11-26T03:00:00.000Z'),
+    tags: {},
+    snapshotIds: ['snap-0a', 'snap-0b'],
+  };
+
+  it("reads an image's launch accounts and each snapshot's key and create-volume accounts (groups left out)", async () => {
+    // Prepare
+    ec2.on(DescribeImageAttributeCommand).resolves({ LaunchPermissions: [{ UserId: TEAM }, { Group: 'all' }] });
+    ec2.on(DescribeSnapshotsCommand).resolves({
+      Snapshots: [
+        { SnapshotId: 'snap-0a', Encrypted: true, KmsKeyId: KEY },
+        { SnapshotId: 'snap-0b', Encrypted: false },
+      ],
+    });
+    ec2
+      .on(DescribeSnapshotAttributeCommand, { SnapshotId: 'snap-0a' })
+      .resolves({ CreateVolumePermissions: [{ UserId: TEAM }, { UserId: AUDIT }] })
+      .on(DescribeSnapshotAttributeCommand, { SnapshotId: 'snap-0b' })
+      .resolves({});
+
+    // Act
+    const shared = await new Ec2Gateway(new EC2Client({})).findSharing(image);
+
+    // Assess
+    expect(shared).toEqual({
+      image,
+      launchAccounts: [TEAM],
+      snapshots: [
+        { id: 'snap-0a', kmsKeyId: KEY, createVolumeAccounts: [TEAM, AUDIT] },
+        { id: 'snap-0b', createVolumeAccounts: [] },
+      ],
+    });
+    expect(ec2.commandCalls(DescribeImageAttributeCommand)[0]?.args[0].input).toEqual({
+      ImageId: 'ami-0a01',
+      Attribute: 'launchPermission',
+    });
+    expect(ec2.commandCalls(DescribeSnapshotAttributeCommand).map((call) => call.args[0].input.Attribute)).toEqual([
+      'createVolumePermission',
+      'createVolumePermission',
+    ]);
+  });
+
+  it('shares create-volume on each snapshot before launch on the image, for account ids only', async () => {
+    // Prepare
+    const order: string[] = [];
+    ec2.on(ModifySnapshotAttributeCommand).callsFake((input: { SnapshotId: string }) => {
+      order.push(input.SnapshotId);
+      return {};
+    });
+    ec2.on(ModifyImageAttributeCommand).callsFake((input: { ImageId: string }) => {
+      order.push(input.ImageId);
+      return {};
+    });
+
+    // Act
+    await new Ec2Gateway(new EC2Client({})).sharePermissions({
+      imageId: 'ami-0a01',
+      snapshotIds: ['snap-0a', 'snap-0b'],
+      accounts: [TEAM, AUDIT],
+    });
+
+    // Assess
+    expect(order).toEqual(['snap-0a', 'snap-0b', 'ami-0a01']);
+    expect(ec2.commandCalls(ModifySnapshotAttributeCommand)[0]?.args[0].input).toEqual({
+      SnapshotId: 'snap-0a',
+      Attribute: 'createVolumePermission',
+      OperationType: 'add',
+      UserIds: [TEAM, AUDIT],
+    });
+    expect(ec2.commandCalls(ModifyImageAttributeCommand)[0]?.args[0].input).toEqual({
+      ImageId: 'ami-0a01',
+      LaunchPermission: { Add: [{ UserId: TEAM }, { UserId: AUDIT }] },
+    });
+  });
+
+  it('unshares launch on the image before create-volume on its snapshots', async () => {
+    // Prepare
+    const order: string[] = [];
+    ec2.on(ModifySnapshotAttributeCommand).callsFake((input: { SnapshotId: string; OperationType: string }) => {
+      order.push(`${input.SnapshotId} ${input.OperationType}`);
+      return {};
+    });
+    ec2.on(ModifyImageAttributeCommand).callsFake((input: { ImageId: string }) => {
+      order.push(input.ImageId);
+      return {};
+    });
+
+    // Act
+    await new Ec2Gateway(new EC2Client({})).unsharePermissions({
+      imageId: 'ami-0a01',
+      snapshotIds: ['snap-0a'],
+      accounts: [AUDIT],
+    });
+
+    // Assess
+    expect(order).toEqual(['ami-0a01', 'snap-0a remove']);
+    expect(ec2.commandCalls(ModifyImageAttributeCommand)[0]?.args[0].input).toEqual({
+      ImageId: 'ami-0a01',
+      LaunchPermission: { Remove: [{ UserId: AUDIT }] },
+    });
+  });
+
+  it('refuses to make a backup public: a change naming anything but account ids makes no call at all', async () => {
+    // Prepare
+    const gateway = new Ec2Gateway(new EC2Client({}));
+    const change = { imageId: 'ami-0a01', snapshotIds: ['snap-0a'], accounts: [TEAM, 'all'] };
+
+    // Act, Assess
+    await expect(gateway.sharePermissions(change)).rejects.toThrow('not account ids, nothing shared: all');
+    await expect(gateway.unsharePermissions(change)).rejects.toThrow('not account ids, nothing shared: all');
+    expect(ec2.commandCalls(ModifyImageAttributeCommand)).toHaveLength(0);
+    expect(ec2.commandCalls(ModifySnapshotAttributeCommand)).toHaveLength(0);
   });
 });
