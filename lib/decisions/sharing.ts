@@ -4,7 +4,8 @@
  * Pure: a function of the service's images with their permissions, the keys of their snapshots, the service's grants,
  * and the instances' share policies.
  *
- * An image whose snapshots are unencrypted, or encrypted with customer managed keys, is shared itself: launch
+ * An image whose snapshots are unencrypted, or encrypted with customer managed keys the deployment names, is shared
+ * itself: launch
  * permission on the image, create-volume permission on each snapshot, and for each key a grant to each account of the
  * operations launching needs ({@link GRANT_OPERATIONS}). An image encrypted with the AWS managed key cannot be shared
  * (that key's policy cannot be changed): with a share key configured, a copy re-encrypted with it is made and shared
@@ -79,6 +80,12 @@ export interface ShareSettings {
   readonly owner: string;
   /** The customer managed key re-encrypted copies are made with (`shareKmsKey`); absent: no copies. */
   readonly shareKmsKey?: string;
+  /**
+   * Other customer managed keys the deployment names, whose images are shared as they are: IAM lets the service grant
+   * the use of the keys it names only. An image under any other key is shared as a re-encrypted copy, like one under
+   * the AWS managed key.
+   */
+  readonly grantableKeys: readonly string[];
 }
 
 /** Permissions to add to or remove from an image and its snapshots, for some accounts. */
@@ -160,15 +167,25 @@ export function unshareBeforeExpiry(shared: ShareableImage): PermissionChange | 
   };
 }
 
+/** Whether the service may grant accounts the use of a key: a customer managed key the deployment names. */
+function isGrantable(keyId: string, keys: ReadonlyMap<string, KeyManager>, settings: ShareSettings): boolean {
+  return keys.get(keyId) === 'CUSTOMER' && (keyId === settings.shareKmsKey || settings.grantableKeys.includes(keyId));
+}
+
 /** Why an image's snapshots' keys cannot be shared, or undefined if they can. */
-function unshareableKeyReason(shared: ShareableImage, keys: ReadonlyMap<string, KeyManager>): string | undefined {
+function unshareableKeyReason(
+  shared: ShareableImage,
+  keys: ReadonlyMap<string, KeyManager>,
+  settings: ShareSettings,
+): string | undefined {
   for (const snapshot of shared.snapshots) {
-    if (snapshot.kmsKeyId === undefined) continue;
+    if (snapshot.kmsKeyId === undefined || isGrantable(snapshot.kmsKeyId, keys, settings)) continue;
     const manager = keys.get(snapshot.kmsKeyId);
-    if (manager === 'CUSTOMER') continue;
     return manager === 'AWS'
       ? `snapshot ${snapshot.id} is encrypted with the AWS managed key, which cannot be shared`
-      : `the key of snapshot ${snapshot.id} (${snapshot.kmsKeyId}) could not be described`;
+      : manager === 'CUSTOMER'
+        ? `snapshot ${snapshot.id} is encrypted with ${snapshot.kmsKeyId}, a key this deployment may not grant`
+        : `the key of snapshot ${snapshot.id} (${snapshot.kmsKeyId}) could not be described`;
   }
   return undefined;
 }
@@ -222,7 +239,7 @@ export function planSharing(
       continue;
     }
     const accounts = source?.policy.ok === true && isGood(image) ? source.policy.value.accounts : [];
-    const why = unshareableKeyReason(shared, keys);
+    const why = unshareableKeyReason(shared, keys, settings);
     if (why === undefined) {
       desired.set(image.id, accounts);
       continue;
@@ -266,7 +283,7 @@ export function planSharing(
   const needed = new Map<string, { keyId: string; account: string }>();
   const needKeys = (shared: ShareableImage, accounts: readonly string[]): void => {
     for (const snapshot of shared.snapshots) {
-      if (snapshot.kmsKeyId === undefined || keys.get(snapshot.kmsKeyId) !== 'CUSTOMER') continue;
+      if (snapshot.kmsKeyId === undefined || !isGrantable(snapshot.kmsKeyId, keys, settings)) continue;
       for (const account of accounts) {
         needed.set(`${snapshot.kmsKeyId} ${account}`, { keyId: snapshot.kmsKeyId, account });
       }

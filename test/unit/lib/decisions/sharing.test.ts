@@ -30,7 +30,11 @@ const KEYS = new Map<string, KeyManager>([
   [AWS_KEY, 'AWS'],
   [SHARE_KEY, 'CUSTOMER'],
 ]);
-const SETTINGS: ShareSettings = { homeRegion: 'us-east-1', owner: OWNER };
+const SETTINGS: ShareSettings = {
+  homeRegion: 'us-east-1',
+  owner: OWNER,
+  grantableKeys: [CUSTOMER_KEY, OTHER_CUSTOMER_KEY],
+};
 const WITH_SHARE_KEY: ShareSettings = { ...SETTINGS, shareKmsKey: SHARE_KEY };
 
 /** An opted-in instance whose share tag is `shareWith` (undefined: no tag, the deployment's default of none). */
@@ -233,6 +237,21 @@ describe('planSharing', () => {
   it('clears a share error once the instance can be shared again', () => {
     const plan = planSharing([source('i-0a', TEAM, 'earlier')], [shared(backup)], KEYS, [], SETTINGS);
     expect(plan.instanceErrors).toEqual([{ instanceId: 'i-0a', reason: undefined }]);
+  });
+
+  it('shares an image under a customer managed key the deployment does not name as a re-encrypted copy, or fails', () => {
+    const settings = { ...SETTINGS, grantableKeys: [] };
+    const images = [shared(backup, { keys: [CUSTOMER_KEY] })];
+    const failed = planSharing([source('i-0a', TEAM)], images, KEYS, [], settings);
+    const copied = planSharing([source('i-0a', TEAM)], images, KEYS, [], { ...settings, shareKmsKey: SHARE_KEY });
+    expect(failed.add).toEqual([]);
+    expect(failed.createGrants).toEqual([]);
+    expect(failed.instanceErrors[0]?.reason).toMatch(
+      `snapshot snap-0a010 is encrypted with ${CUSTOMER_KEY}, a key this deployment may not grant: set`,
+    );
+    expect(copied.copies.map((request) => [request.sourceImageId, request.kmsKeyId])).toEqual([
+      ['ami-0a01', SHARE_KEY],
+    ]);
   });
 
   it('treats a key it could not describe as not shareable', () => {
@@ -485,7 +504,7 @@ describe('planSharing properties', () => {
           sources.find((s) => s.instanceId === shared.image.tags[ImageTag.instanceId])?.policy.ok === false;
         const uses = (shared: ShareableImage, accounts: Iterable<string>) =>
           shared.snapshots.flatMap((snapshot) =>
-            snapshot.kmsKeyId === undefined || KEYS.get(snapshot.kmsKeyId) !== 'CUSTOMER'
+            snapshot.kmsKeyId === undefined || !SETTINGS.grantableKeys.includes(snapshot.kmsKeyId)
               ? []
               : [...accounts].map((account) => `${snapshot.kmsKeyId} ${account}`),
           );
