@@ -3,7 +3,7 @@
  * A missing or invalid variable fails loudly and names itself.
  */
 import { EC2_RATES, type Rate } from './pacing';
-import { type CopySettings, partitionOf, REGION_NAME } from './policy';
+import { ACCOUNT_ID, type CopySettings, partitionOf, REGION_NAME } from './policy';
 
 export interface Config {
   /** The opt-in tag an operator sets on an instance. */
@@ -63,6 +63,18 @@ export interface Config {
   readonly rateCeilings: Readonly<Record<string, Rate>>;
   /** Copies of good backups to other Regions. */
   readonly copies: CopyConfig;
+  /** Sharing of good backups with other accounts. */
+  readonly shares: ShareConfig;
+}
+
+export interface ShareConfig {
+  /** Accounts good backups are shared with unless an instance's `ami-backup:share-with` says otherwise (`shareAccounts`). */
+  readonly defaultAccounts: readonly string[];
+  /**
+   * The customer managed key (its ARN) that backups encrypted with the AWS managed key are re-encrypted with for
+   * sharing (`shareKmsKey`); without it they are not shared.
+   */
+  readonly kmsKey?: string;
 }
 
 export interface CopyConfig extends CopySettings {
@@ -234,6 +246,35 @@ export function readConfig(env: Env = process.env): Config {
     restoreTests: readRestoreTestConfig(env, owner),
     rateCeilings: rateCeilings(env.EC2_RATE_LIMITS),
     copies: readCopyConfig(env, owner),
+    shares: readShareConfig(env),
+  });
+}
+
+/**
+ * `shareAccounts` (12-digit account ids, comma-separated) and `shareKmsKey` (a key ARN: grants and IAM name the key by
+ * it, and it must be in the service's own Region, where the re-encrypted copies are made).
+ */
+export function readShareConfig(env: Env): ShareConfig {
+  const rawAccounts = env.SHARE_ACCOUNTS?.trim() ?? '';
+  const defaultAccounts = rawAccounts === '' ? [] : rawAccounts.split(',').map((account) => account.trim());
+  for (const account of defaultAccounts) {
+    if (!ACCOUNT_ID.test(account) || defaultAccounts.indexOf(account) !== defaultAccounts.lastIndexOf(account)) {
+      throw new ConfigError(
+        `environment variable SHARE_ACCOUNTS must list distinct 12-digit account ids, got '${account}'`,
+      );
+    }
+  }
+  const kmsKey = env.SHARE_KMS_KEY?.trim() ?? '';
+  const homeRegion = env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || '';
+  const keyRegion = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key\/(?:mrk-)?[0-9a-f-]{32,36}$/.exec(kmsKey)?.[1];
+  if (kmsKey !== '' && (keyRegion === undefined || keyRegion !== homeRegion)) {
+    throw new ConfigError(
+      `environment variable SHARE_KMS_KEY must be the ARN of a key in the service's Region (${homeRegion || 'unknown'}), got '${kmsKey}'`,
+    );
+  }
+  return Object.freeze({
+    defaultAccounts: Object.freeze(defaultAccounts),
+    ...(kmsKey === '' ? {} : { kmsKey }),
   });
 }
 

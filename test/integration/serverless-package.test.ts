@@ -255,6 +255,8 @@ describe('serverless package with the default parameters', () => {
           COPY_ALLOWED_REGIONS: '',
           COPY_KMS_KEYS: '',
           COPY_PASSES_RULE: 'ami-backup-dev-copy-passes',
+          SHARE_ACCOUNTS: '',
+          SHARE_KMS_KEY: '',
           POWERTOOLS_SERVICE_NAME: 'ami-backup',
           POWERTOOLS_LOG_LEVEL: 'INFO',
           NODE_OPTIONS: '--enable-source-maps',

@@ -1,4 +1,4 @@
-import { ConfigError, rateCeilings, readConfig, readCopyConfig } from '../../../lib/config';
+import { ConfigError, rateCeilings, readConfig, readCopyConfig, readShareConfig } from '../../../lib/config';
 import { EC2_RATES } from '../../../lib/pacing';
 
 const MINIMAL = { OWNER: 'ami-backup-prod' };
@@ -39,6 +39,7 @@ describe('readConfig', () => {
         kmsKeys: {},
         passesRule: 'ami-backup-prod-copy-passes',
       },
+      shares: { defaultAccounts: [] },
     });
   });
 
@@ -66,6 +67,7 @@ describe('readConfig', () => {
       MAX_EXPIRE_PER_RUN: '20',
       ROTATE_SCHEDULE: 'cron(30 1,4-5 * * ? *)',
       EC2_RATE_LIMITS: 'CreateImage=10:100',
+      SHARE_ACCOUNTS: '111122223333',
     };
 
     // Act
@@ -102,6 +104,7 @@ describe('readConfig', () => {
         kmsKeys: {},
         passesRule: 'ami-backup-dev-copy-passes',
       },
+      shares: { defaultAccounts: ['111122223333'] },
     });
   });
 
@@ -291,4 +294,28 @@ describe('rateCeilings', () => {
       expect(() => rateCeilings(raw)).toThrow(/EC2_RATE_LIMITS/);
     },
   );
+});
+
+describe('readShareConfig', () => {
+  const KEY = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+  it('shares with no account and re-encrypts with no key by default', () => {
+    expect(readShareConfig({})).toEqual({ defaultAccounts: [] });
+    expect(readShareConfig({ SHARE_ACCOUNTS: ' ', SHARE_KMS_KEY: '' })).toEqual({ defaultAccounts: [] });
+  });
+
+  it("reads the default accounts and the share key of the service's Region", () => {
+    expect(
+      readShareConfig({ AWS_REGION: 'us-east-1', SHARE_ACCOUNTS: '111122223333, 444455556666', SHARE_KMS_KEY: KEY }),
+    ).toEqual({ defaultAccounts: ['111122223333', '444455556666'], kmsKey: KEY });
+  });
+
+  it.each([
+    [{ SHARE_ACCOUNTS: 'all' }, "SHARE_ACCOUNTS must list distinct 12-digit account ids, got 'all'"],
+    [{ SHARE_ACCOUNTS: '111122223333,111122223333' }, 'SHARE_ACCOUNTS must list distinct'],
+    [{ SHARE_KMS_KEY: 'alias/aws/ebs' }, "SHARE_KMS_KEY must be the ARN of a key in the service's Region (us-east-1)"],
+    [{ SHARE_KMS_KEY: KEY.replace('us-east-1', 'us-west-2') }, 'SHARE_KMS_KEY must be the ARN of a key'],
+  ])('refuses %j', (env, message) => {
+    expect(() => readShareConfig({ AWS_REGION: 'us-east-1', ...env })).toThrow(message);
+  });
 });
