@@ -13,6 +13,7 @@ import {
   parseGroup,
   parseInstancePolicy,
   parseMode,
+  parseSharePolicy,
 } from '../policy';
 import { BackupMode, BackupStep, formatRunId, InstanceTag, isBackupStep, OperatorTag, tagValue } from '../tags';
 import { runOf, windowEnd } from './progress';
@@ -26,6 +27,10 @@ export interface StartRunSettings {
   readonly minRetainDays: number;
   /** Where copies may go: invalid copy tags are policy errors too (no copy is made, the backup still runs). */
   readonly copies?: CopySettings;
+  /** Whom backups are shared with by default: an invalid share tag is a policy error too (nothing is shared). */
+  readonly shares?: { readonly defaultAccounts: readonly string[] };
+  /** The account the service runs in, which a share tag may not name. */
+  readonly accountId?: string;
 }
 
 export type StartDecision =
@@ -127,6 +132,11 @@ function decide(instance: Instance, now: Date, runId: string, settings: StartRun
   return { kind: 'queue', instanceId, reason: queueReason(instance, mode.value) };
 }
 
+function sharePolicyProblems(instance: Instance, settings: StartRunSettings): string[] {
+  const policy = parseSharePolicy(instance.tags, settings.shares?.defaultAccounts ?? [], settings.accountId ?? '');
+  return policy.ok ? [] : policy.problems;
+}
+
 /**
  * Plans the start of run `runId` at `now`. A rerun of the same run changes nothing (instances already in it are
  * skipped); instances left queued by an earlier run whose window is over start afresh.
@@ -151,6 +161,7 @@ export function planStartRun(
       ...(policy.ok ? [] : policy.problems),
       ...floorProblems(instance.tags, OperatorTag, floor),
       ...copyPolicyProblems(instance.tags, settings.copies ?? NO_COPIES, floor),
+      ...sharePolicyProblems(instance, settings),
     ];
     const policyError = problems.length === 0 ? undefined : problems.join('; ');
     if (policyError !== undefined && instance.tags[InstanceTag.policyError] !== tagValue(policyError)) {

@@ -87,7 +87,7 @@ export async function startRun(invocation: Invocation, context: UseCaseContext):
       ? { tag: { key: config.optIn.key, values: [config.optIn.value] } }
       : { instanceIds: invocation.instanceIds },
   );
-  const plan = planStartRun(instances, invocation.now, config);
+  const plan = planStartRun(instances, invocation.now, { ...config, accountId: context.accountId });
   const stale = staleBackups(instances, invocation.now, config);
   const summary = (errors: ReadonlyMap<string, string>): StartRunSummary => ({
     function: 'reboot',

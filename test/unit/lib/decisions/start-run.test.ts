@@ -8,6 +8,7 @@ import {
   formatRunId,
   InstanceTag,
   OperatorTag,
+  ShareTag,
   type Tags,
 } from '../../../../lib/tags';
 import { anyInstanceState, instance, NIGHT, OPT_IN, secondsAfter } from '../builders';
@@ -388,6 +389,25 @@ describe('planStartRun', () => {
       // Assess
       expect(queuedIds(plan)).toEqual(['i-00000001']);
       expect(writesFor(plan, 'i-00000001')[InstanceTag.policyError]).toBe(`${CopyTag.copyTo}: ${problem}`);
+    });
+
+    it('still backs up an instance whose share tag names the own account or no account id, and records why', () => {
+      // Act
+      const plan = planStartRun(
+        [
+          optedIn('i-00000001', 'running', { [ShareTag.shareWith]: '123456789012,all' }),
+          optedIn('i-00000002', 'running', { [ShareTag.shareWith]: '111122223333' }),
+        ],
+        NIGHT,
+        { ...SETTINGS, accountId: '123456789012', shares: { defaultAccounts: [] } },
+      );
+
+      // Assess
+      expect(queuedIds(plan)).toEqual(['i-00000001', 'i-00000002']);
+      expect(writesFor(plan, 'i-00000001')[InstanceTag.policyError]).toBe(
+        `${ShareTag.shareWith}: "123456789012" is the account the backups are in; ${ShareTag.shareWith}: "all" is not a 12-digit account id`,
+      );
+      expect(writesFor(plan, 'i-00000002')[InstanceTag.policyError]).toBeUndefined();
     });
 
     it('records a copy retention that cannot be read, or below the floor, as a policy error', () => {
