@@ -5,15 +5,15 @@
  * and the instances' share policies.
  *
  * An image whose snapshots are unencrypted, or encrypted with customer managed keys the deployment names, is shared
- * itself: launch
- * permission on the image, create-volume permission on each snapshot, and for each key a grant to each account of the
- * operations launching needs ({@link GRANT_OPERATIONS}). An image encrypted with the AWS managed key cannot be shared
- * (that key's policy cannot be changed): with a share key configured, a copy re-encrypted with it is made and shared
- * in its place; without one, the share fails with what to set.
+ * itself: launch permission on the image, create-volume permission on each snapshot, and for each key a grant to each
+ * account of the operations launching needs ({@link GRANT_OPERATIONS}). An image encrypted with the AWS managed key
+ * cannot be shared (that key's policy cannot be changed), nor one under a key the service may not grant: with a share
+ * key configured, a copy re-encrypted with it is made and shared in its place; without one, the share fails with what
+ * to set. The plan says what to call; the order of the calls is the caller's (see {@link SharePlan}).
  *
  * What it promises: only 12-digit account ids are ever added (never `all`: a backup is never public); only accounts a
  * valid policy names are added; nothing is added to or revoked from an instance whose share tag is invalid; an image
- * encrypted with the AWS managed key is never shared; no grant is retired while an image still shared (or about to be)
+ * encrypted with a key the service may not grant is never shared itself; no grant is retired while an image still shared (or about to be)
  * with its account needs its key, and a grant exists for every such need; a re-encrypted copy goes with its source.
  */
 import type { Image, TagWrite } from '../model';
