@@ -268,11 +268,10 @@ export function planSharing(
       });
     }
   }
-  // A copy whose source is gone (expired) or no longer shared through it goes: unshared first.
+  // A copy whose source is gone (expired) or no longer shared through it goes: unshared first (it is wanted for none).
   const expireCopies: { imageId: string; snapshotIds: string[] }[] = [];
   for (const copy of copiesBySource.values()) {
     if (neededCopies.has(copy.image.id)) continue;
-    desired.set(copy.image.id, []);
     expireCopies.push({ imageId: copy.image.id, snapshotIds: copy.snapshots.map((snapshot) => snapshot.id) });
   }
 

@@ -563,4 +563,50 @@ describe('planSharing properties', () => {
       }),
     );
   });
+
+  it('with a share key: never shares an image under the AWS managed key, copies it once, and expires a copy only unshared', () => {
+    const copyWorld = fc.record({
+      base: world,
+      copies: fc.uniqueArray(
+        fc.record({
+          of: fc.integer({ min: 0, max: 35 }),
+          state: fc.constantFrom<Image['state']>('available', 'pending', 'failed'),
+          accounts: fc.subarray(accountPool),
+        }),
+        { selector: (entry) => entry.of },
+      ),
+    });
+    fc.assert(
+      fc.property(copyWorld, ({ base, copies }) => {
+        const [sources, backups] = build(base);
+        const copyImages = copies.map((entry) => {
+          const source = ownedImage(`ami-${entry.of.toString(16).padStart(4, '0')}`, 'i-0a');
+          return shared(reencryptedCopy(`ami-c${entry.of.toString(16).padStart(3, '0')}`, source, entry.state), {
+            keys: [SHARE_KEY],
+            accounts: entry.accounts,
+          });
+        });
+        const images = [...backups, ...copyImages];
+        const plan = planSharing(sources, images, KEYS, [], WITH_SHARE_KEY);
+        const awsManaged = new Set(
+          backups
+            .filter((item) => item.snapshots.some((snapshot) => snapshot.kmsKeyId === AWS_KEY))
+            .map((item) => item.image.id),
+        );
+        for (const change of plan.add) expect(awsManaged.has(change.imageId)).toBe(false);
+        const copied = plan.copies.map((request) => request.sourceImageId);
+        expect(new Set(copied).size).toBe(copied.length);
+        for (const id of copied) {
+          expect(awsManaged.has(id)).toBe(true);
+          expect(copyImages.some((copy) => copy.image.tags[ShareTag.reencryptedFrom] === id)).toBe(false);
+        }
+        for (const expired of plan.expireCopies) {
+          const copy = copyImages.find((item) => item.image.id === expired.imageId);
+          expect(plan.add.some((change) => change.imageId === expired.imageId)).toBe(false);
+          const removed = plan.remove.find((change) => change.imageId === expired.imageId)?.accounts ?? [];
+          expect(removed).toEqual([...new Set(copy?.launchAccounts ?? [])].sort());
+        }
+      }),
+    );
+  });
 });
