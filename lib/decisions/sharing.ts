@@ -1,6 +1,6 @@
 /**
  * Sharing good backups with other accounts: which launch and create-volume permissions to add and remove, which key
- * grants to create and retire, which re-encrypted copies to make and expire, what to record, and what to publish.
+ * grants to create and revoke, which re-encrypted copies to make and expire, what to record, and what to publish.
  * Pure: a function of the service's images with their permissions, the keys of their snapshots, the service's grants,
  * and the instances' share policies.
  *
@@ -13,7 +13,7 @@
  *
  * What it promises: only 12-digit account ids are ever added (never `all`: a backup is never public); only accounts a
  * valid policy names are added; nothing is added to or revoked from an instance whose share tag is invalid; an image
- * encrypted with a key the service may not grant is never shared itself; no grant is retired while an image still shared (or about to be)
+ * encrypted with a key the service may not grant is never shared itself; no grant is revoked while an image still shared (or about to be)
  * with its account needs its key, and a grant exists for every such need; a re-encrypted copy goes with its source.
  */
 import type { Image, TagWrite } from '../model';
@@ -125,8 +125,11 @@ export interface SharePlan {
   readonly add: readonly PermissionChange[];
   /** Launch permission first, then create-volume on the snapshots. */
   readonly remove: readonly PermissionChange[];
-  /** Retired after the removals: no image still shared with the account needs the key. */
-  readonly retireGrants: readonly ServiceGrant[];
+  /**
+   * Revoked after the removals (RevokeGrant, which IAM authorizes on the key; RetireGrant is for the grant's retiring
+   * or grantee principal, or the account's root): no image still shared with the account needs the key.
+   */
+  readonly revokeGrants: readonly ServiceGrant[];
   /**
    * Same-Region copies re-encrypted with the share key (CopyImage, as copies to other Regions are made). The name is
    * the source's with a suffix: names are unique per Region, so a rerun finds the copy it already started.
@@ -288,7 +291,7 @@ export function planSharing(
       }
     }
   };
-  /** A held image's grants are neither created nor retired: any account it is shared with now keeps its key use. */
+  /** A held image's grants are neither created nor revoked: any account it is shared with now keeps its key use. */
   const kept = new Set<string>();
   const keepKeys = (shared: ShareableImage): void => {
     const accounts = [...shared.launchAccounts, ...shared.snapshots.flatMap((s) => s.createVolumeAccounts)];
@@ -337,7 +340,7 @@ export function planSharing(
       name: grantName(settings.owner, account),
       operations: GRANT_OPERATIONS,
     }));
-  const retireGrants = grants.filter((grant) => {
+  const revokeGrants = grants.filter((grant) => {
     const key = `${grant.keyId} ${grant.account}`;
     return !needed.has(key) && !kept.has(key);
   });
@@ -353,7 +356,7 @@ export function planSharing(
       events.push({ type: 'Share Failed', instanceId: source.instanceId, imageId: failure.imageId, reason });
     }
   }
-  return { createGrants, add, remove, retireGrants, copies, expireCopies, records, instanceErrors, events, held };
+  return { createGrants, add, remove, revokeGrants, copies, expireCopies, records, instanceErrors, events, held };
 }
 
 /** The same-Region copy of an image re-encrypted with the share key, tagged at creation as the service's own. */

@@ -141,7 +141,7 @@ describe('planSharing', () => {
       ['ami-0a00', [AUDIT]],
       ['ami-0a01', [AUDIT]],
     ]);
-    expect(plan.retireGrants).toEqual([grant(CUSTOMER_KEY, AUDIT)]);
+    expect(plan.revokeGrants).toEqual([grant(CUSTOMER_KEY, AUDIT)]);
     expect(plan.createGrants).toEqual([]);
     expect(plan.events.filter((event) => event.type === 'Share Revoked')).toHaveLength(2);
   });
@@ -161,7 +161,7 @@ describe('planSharing', () => {
 
     // Assess
     expect(plan.remove).toEqual([{ imageId: 'ami-0a01', snapshotIds: ['snap-0a010'], accounts: [TEAM] }]);
-    expect(plan.retireGrants).toEqual([grant(CUSTOMER_KEY, TEAM)]);
+    expect(plan.revokeGrants).toEqual([grant(CUSTOMER_KEY, TEAM)]);
     expect(plan.records).toEqual([{ resourceId: 'ami-0a01', tags: { [ShareTag.sharedWith]: '' } }]);
     expect(plan.events).toEqual([{ type: 'Share Revoked', instanceId: 'i-0a', imageId: 'ami-0a01', accounts: [TEAM] }]);
   });
@@ -349,7 +349,7 @@ describe('planSharing', () => {
       { imageId: 'ami-0c01', snapshotIds: ['snap-0c010'] },
     ]);
     expect(plan.remove).toEqual([{ imageId: 'ami-0c00', snapshotIds: ['snap-0c000'], accounts: [TEAM] }]);
-    expect(plan.retireGrants).toEqual([grant(SHARE_KEY, TEAM)]);
+    expect(plan.revokeGrants).toEqual([grant(SHARE_KEY, TEAM)]);
   });
 
   it('completes create-volume permission on snapshots left without it (a crash between the two calls)', () => {
@@ -391,7 +391,7 @@ function emptyPlan(): SharePlan {
     createGrants: [],
     add: [],
     remove: [],
-    retireGrants: [],
+    revokeGrants: [],
     copies: [],
     expireCopies: [],
     records: [],
@@ -521,12 +521,12 @@ describe('planSharing properties', () => {
               uses(shared, [...shared.launchAccounts, ...shared.snapshots.flatMap((s) => s.createVolumeAccounts)]),
             ),
         );
-        const retired = new Set(plan.retireGrants.map((g) => `${g.keyId} ${g.account}`));
-        const kept = input.grants.map((g) => `${g.keyId} ${g.account}`).filter((key) => !retired.has(key));
+        const revoked = new Set(plan.revokeGrants.map((g) => `${g.keyId} ${g.account}`));
+        const kept = input.grants.map((g) => `${g.keyId} ${g.account}`).filter((key) => !revoked.has(key));
         const grantsAfter = new Set([...kept, ...plan.createGrants.map((g) => `${g.keyId} ${g.account}`)]);
         for (const key of needed) expect(grantsAfter.has(key)).toBe(true);
         for (const key of grantsAfter) expect(needed.has(key) || held.has(key)).toBe(true);
-        for (const key of retired) expect(needed.has(key) || held.has(key)).toBe(false);
+        for (const key of revoked) expect(needed.has(key) || held.has(key)).toBe(false);
         for (const request of plan.createGrants) expect(needed.has(`${request.keyId} ${request.account}`)).toBe(true);
       }),
     );
@@ -548,9 +548,9 @@ describe('planSharing properties', () => {
             snapshots: shared.snapshots.map((snapshot) => ({ ...snapshot, createVolumeAccounts: accounts })),
           };
         });
-        const retired = new Set(plan.retireGrants);
+        const revoked = new Set(plan.revokeGrants);
         const grants = [
-          ...input.grants.filter((g) => !retired.has(g)),
+          ...input.grants.filter((g) => !revoked.has(g)),
           ...plan.createGrants.map((g) => grant(g.keyId, g.account)),
         ];
         const errors = new Map(plan.instanceErrors.map((entry) => [entry.instanceId, entry.reason]));
