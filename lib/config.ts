@@ -75,6 +75,11 @@ export interface ShareConfig {
    * sharing (`shareKmsKey`); without it they are not shared.
    */
   readonly kmsKey?: string;
+  /**
+   * Customer managed keys (ARNs) whose backups are shared as they are, the target accounts granted their use
+   * (`shareGrantKeys`): IAM lets the service grant these and `kmsKey` only.
+   */
+  readonly grantableKeys: readonly string[];
 }
 
 export interface CopyConfig extends CopySettings {
@@ -251,8 +256,8 @@ export function readConfig(env: Env = process.env): Config {
 }
 
 /**
- * `shareAccounts` (12-digit account ids, comma-separated) and `shareKmsKey` (a key ARN: grants and IAM name the key by
- * it, and it must be in the service's own Region, where the re-encrypted copies are made).
+ * `shareAccounts` (12-digit account ids, comma-separated), `shareKmsKey` and `shareGrantKeys` (key ARNs: grants and IAM
+ * name keys by them, and they must be in the service's own Region, where backups and re-encrypted copies are).
  */
 export function readShareConfig(env: Env): ShareConfig {
   const rawAccounts = env.SHARE_ACCOUNTS?.trim() ?? '';
@@ -264,17 +269,25 @@ export function readShareConfig(env: Env): ShareConfig {
       );
     }
   }
-  const kmsKey = env.SHARE_KMS_KEY?.trim() ?? '';
   const homeRegion = env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || '';
-  const keyRegion = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key\/(?:mrk-)?[0-9a-f-]{32,36}$/.exec(kmsKey)?.[1];
-  if (kmsKey !== '' && (keyRegion === undefined || keyRegion !== homeRegion)) {
-    throw new ConfigError(
-      `environment variable SHARE_KMS_KEY must be the ARN of a key in the service's Region (${homeRegion || 'unknown'}), got '${kmsKey}'`,
-    );
-  }
+  const keyArn = (name: string, value: string): string => {
+    const keyRegion = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key\/(?:mrk-)?[0-9a-f-]{32,36}$/.exec(value)?.[1];
+    if (keyRegion === undefined || keyRegion !== homeRegion) {
+      throw new ConfigError(
+        `environment variable ${name} must name keys by their ARN in the service's Region (${homeRegion || 'unknown'}), got '${value}'`,
+      );
+    }
+    return value;
+  };
+  const kmsKey = env.SHARE_KMS_KEY?.trim() ?? '';
+  const rawGrantable = env.SHARE_GRANT_KEYS?.trim() ?? '';
+  const grantableKeys = (rawGrantable === '' ? [] : rawGrantable.split(',')).map((key) =>
+    keyArn('SHARE_GRANT_KEYS', key.trim()),
+  );
   return Object.freeze({
     defaultAccounts: Object.freeze(defaultAccounts),
-    ...(kmsKey === '' ? {} : { kmsKey }),
+    ...(kmsKey === '' ? {} : { kmsKey: keyArn('SHARE_KMS_KEY', kmsKey) }),
+    grantableKeys: Object.freeze(grantableKeys),
   });
 }
 

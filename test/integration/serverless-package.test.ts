@@ -257,6 +257,7 @@ describe('serverless package with the default parameters', () => {
           COPY_PASSES_RULE: 'ami-backup-dev-copy-passes',
           SHARE_ACCOUNTS: '',
           SHARE_KMS_KEY: '',
+          SHARE_GRANT_KEYS: '',
           POWERTOOLS_SERVICE_NAME: 'ami-backup',
           POWERTOOLS_LOG_LEVEL: 'INFO',
           NODE_OPTIONS: '--enable-source-maps',

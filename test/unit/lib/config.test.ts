@@ -39,7 +39,7 @@ describe('readConfig', () => {
         kmsKeys: {},
         passesRule: 'ami-backup-prod-copy-passes',
       },
-      shares: { defaultAccounts: [] },
+      shares: { defaultAccounts: [], grantableKeys: [] },
     });
   });
 
@@ -104,7 +104,7 @@ describe('readConfig', () => {
         kmsKeys: {},
         passesRule: 'ami-backup-dev-copy-passes',
       },
-      shares: { defaultAccounts: ['111122223333'] },
+      shares: { defaultAccounts: ['111122223333'], grantableKeys: [] },
     });
   });
 
@@ -300,21 +300,37 @@ describe('readShareConfig', () => {
   const KEY = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
   it('shares with no account and re-encrypts with no key by default', () => {
-    expect(readShareConfig({})).toEqual({ defaultAccounts: [] });
-    expect(readShareConfig({ SHARE_ACCOUNTS: ' ', SHARE_KMS_KEY: '' })).toEqual({ defaultAccounts: [] });
+    expect(readShareConfig({})).toEqual({ defaultAccounts: [], grantableKeys: [] });
+    expect(readShareConfig({ SHARE_ACCOUNTS: ' ', SHARE_KMS_KEY: '', SHARE_GRANT_KEYS: '' })).toEqual({
+      defaultAccounts: [],
+      grantableKeys: [],
+    });
   });
 
-  it("reads the default accounts and the share key of the service's Region", () => {
+  it("reads the default accounts, the share key and the keys it may grant, of the service's Region", () => {
+    const other = KEY.replace('1234abcd', 'ffffffff');
     expect(
-      readShareConfig({ AWS_REGION: 'us-east-1', SHARE_ACCOUNTS: '111122223333, 444455556666', SHARE_KMS_KEY: KEY }),
-    ).toEqual({ defaultAccounts: ['111122223333', '444455556666'], kmsKey: KEY });
+      readShareConfig({
+        AWS_REGION: 'us-east-1',
+        SHARE_ACCOUNTS: '111122223333, 444455556666',
+        SHARE_KMS_KEY: KEY,
+        SHARE_GRANT_KEYS: `${other}, ${KEY}`,
+      }),
+    ).toEqual({ defaultAccounts: ['111122223333', '444455556666'], kmsKey: KEY, grantableKeys: [other, KEY] });
   });
 
   it.each([
     [{ SHARE_ACCOUNTS: 'all' }, "SHARE_ACCOUNTS must list distinct 12-digit account ids, got 'all'"],
     [{ SHARE_ACCOUNTS: '111122223333,111122223333' }, 'SHARE_ACCOUNTS must list distinct'],
-    [{ SHARE_KMS_KEY: 'alias/aws/ebs' }, "SHARE_KMS_KEY must be the ARN of a key in the service's Region (us-east-1)"],
-    [{ SHARE_KMS_KEY: KEY.replace('us-east-1', 'us-west-2') }, 'SHARE_KMS_KEY must be the ARN of a key'],
+    [
+      { SHARE_KMS_KEY: 'alias/aws/ebs' },
+      "SHARE_KMS_KEY must name keys by their ARN in the service's Region (us-east-1)",
+    ],
+    [{ SHARE_KMS_KEY: KEY.replace('us-east-1', 'us-west-2') }, 'SHARE_KMS_KEY must name keys by their ARN'],
+    [
+      { SHARE_GRANT_KEYS: `${KEY},1234abcd-12ab-34cd-56ef-1234567890ab` },
+      'SHARE_GRANT_KEYS must name keys by their ARN',
+    ],
   ])('refuses %j', (env, message) => {
     expect(() => readShareConfig({ AWS_REGION: 'us-east-1', ...env })).toThrow(message);
   });
