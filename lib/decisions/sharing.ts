@@ -18,9 +18,9 @@
  */
 import type { Image, TagWrite } from '../model';
 import { ACCOUNT_ID, type Parsed, type SharePolicy } from '../policy';
-import { formatAccounts, ImageTag, ShareTag, tagValue } from '../tags';
+import { formatAccounts, ImageTag, imageName, ShareTag, tagValue } from '../tags';
 import type { CopyRequest } from './copies';
-import { isGood } from './rotation';
+import { isGood, lookAlikeReasons, type Ours } from './rotation';
 
 /**
  * The KMS operations a target account is granted on a customer managed key, for each key of a shared image: those the
@@ -159,6 +159,40 @@ export function accountOfGrant(owner: string, name: string | undefined): string 
   return account !== undefined && ACCOUNT_ID.test(account) ? account : undefined;
 }
 
+/**
+ * Why an image carrying the ownership tag and `ami-backup:reencrypted-from` is not one of the service's re-encrypted
+ * copies; empty if it is. Everything must agree: the account owning it, the ownership tag, the name (its instance and
+ * run tags' name with the suffix), and the source EC2 reports for it, when it reports one.
+ */
+export function reencryptedCopyLookAlikeReasons(image: Image, ours: Ours): string[] {
+  const reasons: string[] = [];
+  if (image.ownerId === undefined || image.ownerId !== ours.accountId) {
+    reasons.push(`owned by account ${image.ownerId ?? '(not given)'}, not ${ours.accountId || '(unknown)'}`);
+  }
+  if (image.tags[ImageTag.managedBy] !== ours.owner) reasons.push(`not tagged ${ImageTag.managedBy}=${ours.owner}`);
+  const instanceId = image.tags[ImageTag.instanceId];
+  const run = image.tags[ImageTag.run];
+  if (instanceId === undefined || run === undefined) reasons.push(`no ${ImageTag.instanceId} or ${ImageTag.run} tag`);
+  const name = `${imageName(instanceId ?? '', run ?? '')}${REENCRYPTED_SUFFIX}`;
+  if (instanceId !== undefined && run !== undefined && image.name !== name) {
+    reasons.push(`named ${JSON.stringify(image.name)}, not ${JSON.stringify(name)}`);
+  }
+  const source = image.tags[ShareTag.reencryptedFrom];
+  if (source !== undefined && image.sourceImageId !== undefined && image.sourceImageId !== source) {
+    reasons.push(`copied from ${image.sourceImageId}, not ${source}`);
+  }
+  return reasons;
+}
+
+/** Whether an image passes the ownership checks of what it claims to be: a backup, or a re-encrypted copy. */
+function isOurs(image: Image, ours: Ours): boolean {
+  const reasons =
+    image.tags[ShareTag.reencryptedFrom] === undefined
+      ? lookAlikeReasons(image, ours)
+      : reencryptedCopyLookAlikeReasons(image, ours);
+  return reasons.length === 0;
+}
+
 /** The permissions to remove before an image is deregistered: every account it and its snapshots are shared with. */
 export function unshareBeforeExpiry(shared: ShareableImage): PermissionChange | undefined {
   const accounts = new Set([...shared.launchAccounts, ...shared.snapshots.flatMap((s) => s.createVolumeAccounts)]);
@@ -199,17 +233,20 @@ function minus(a: readonly string[], b: readonly string[]): string[] {
 }
 
 /**
- * Plans a sharing pass. `sources` are the opted-in instances; `images` every image of the service's in the home
- * Region (backups and re-encrypted copies) with their permissions; `keys` the manager of each key their snapshots use;
+ * Plans a sharing pass. `sources` are the opted-in instances; `candidates` the images carrying this stage's ownership
+ * tag in the home Region (backups and re-encrypted copies) with their permissions; `keys` the manager of each key their snapshots use;
  * `grants` the service's grants on those keys.
  */
 export function planSharing(
   sources: readonly ShareSource[],
-  images: readonly ShareableImage[],
+  candidates: readonly ShareableImage[],
   keys: ReadonlyMap<string, KeyManager>,
   grants: readonly ServiceGrant[],
+  ours: Ours,
   settings: ShareSettings,
 ): SharePlan {
+  // Only images that pass the ownership checks are ever touched; look-alikes are rotation's to report.
+  const images = candidates.filter((shared) => isOurs(shared.image, ours));
   const bySource = new Map(sources.map((source) => [source.instanceId, source]));
   const held = sources.flatMap((source) =>
     source.policy.ok ? [] : [{ instanceId: source.instanceId, reason: source.policy.problems.join('; ') }],

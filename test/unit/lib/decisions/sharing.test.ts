@@ -6,6 +6,7 @@ import {
   type KeyManager,
   planSharing,
   REENCRYPTED_SUFFIX,
+  reencryptedCopyLookAlikeReasons,
   type ServiceGrant,
   type ShareableImage,
   type SharePlan,
@@ -16,7 +17,7 @@ import {
 import type { Image } from '../../../../lib/model';
 import { parseSharePolicy } from '../../../../lib/policy';
 import { ImageTag, ShareTag, type Tags } from '../../../../lib/tags';
-import { ACCOUNT, OWNER, ownedImage } from '../builders';
+import { ACCOUNT, OURS, OWNER, ownedImage } from '../builders';
 
 const TEAM = '111122223333';
 const AUDIT = '444455556666';
@@ -87,7 +88,7 @@ describe('planSharing', () => {
 
   it('shares an unencrypted good backup with each account its instance names: launch, create-volume, record, event', () => {
     // Act
-    const plan = planSharing([source('i-0a', `${TEAM},${AUDIT}`)], [shared(backup)], KEYS, [], SETTINGS);
+    const plan = planSharing([source('i-0a', `${TEAM},${AUDIT}`)], [shared(backup)], KEYS, [], OURS, SETTINGS);
 
     // Assess
     expect(plan.add).toEqual([{ imageId: 'ami-0a01', snapshotIds: ['snap-0a010'], accounts: [TEAM, AUDIT] }]);
@@ -104,7 +105,14 @@ describe('planSharing', () => {
     const recorded = ownedImage('ami-0a01', 'i-0a', { tags: { [ShareTag.sharedWith]: TEAM } });
 
     // Act
-    const plan = planSharing([source('i-0a', TEAM)], [shared(recorded, { accounts: [TEAM] })], KEYS, [], SETTINGS);
+    const plan = planSharing(
+      [source('i-0a', TEAM)],
+      [shared(recorded, { accounts: [TEAM] })],
+      KEYS,
+      [],
+      OURS,
+      SETTINGS,
+    );
 
     // Assess
     expect(plan).toEqual(emptyPlan());
@@ -117,7 +125,7 @@ describe('planSharing', () => {
     });
 
     // Act
-    const plan = planSharing([source('i-0a', TEAM)], [shared(failed, { accounts: [TEAM] })], KEYS, [], SETTINGS);
+    const plan = planSharing([source('i-0a', TEAM)], [shared(failed, { accounts: [TEAM] })], KEYS, [], OURS, SETTINGS);
 
     // Assess
     expect(plan.add).toEqual([]);
@@ -134,7 +142,7 @@ describe('planSharing', () => {
     const grants = [grant(CUSTOMER_KEY, TEAM), grant(CUSTOMER_KEY, AUDIT)];
 
     // Act
-    const plan = planSharing([source('i-0a', TEAM)], images, KEYS, grants, SETTINGS);
+    const plan = planSharing([source('i-0a', TEAM)], images, KEYS, grants, OURS, SETTINGS);
 
     // Assess
     expect(plan.remove.map((change) => [change.imageId, change.accounts])).toEqual([
@@ -156,6 +164,7 @@ describe('planSharing', () => {
       [shared(recorded, { keys: [CUSTOMER_KEY], accounts: [TEAM] })],
       KEYS,
       [grant(CUSTOMER_KEY, TEAM)],
+      OURS,
       SETTINGS,
     );
 
@@ -173,6 +182,7 @@ describe('planSharing', () => {
       [shared(backup, { keys: [CUSTOMER_KEY], accounts: [AUDIT] })],
       KEYS,
       [grant(CUSTOMER_KEY, AUDIT)],
+      OURS,
       SETTINGS,
     );
 
@@ -190,6 +200,7 @@ describe('planSharing', () => {
       [shared(backup, { keys: [CUSTOMER_KEY, OTHER_CUSTOMER_KEY] })],
       KEYS,
       [],
+      OURS,
       SETTINGS,
     );
 
@@ -212,7 +223,7 @@ describe('planSharing', () => {
 
   it('fails to share an image encrypted with the AWS managed key without a share key, saying what to set, once', () => {
     // Act
-    const plan = planSharing([source('i-0a', TEAM)], [shared(backup, { keys: [AWS_KEY] })], KEYS, [], SETTINGS);
+    const plan = planSharing([source('i-0a', TEAM)], [shared(backup, { keys: [AWS_KEY] })], KEYS, [], OURS, SETTINGS);
 
     // Assess
     const reason =
@@ -228,6 +239,7 @@ describe('planSharing', () => {
       [shared(backup, { keys: [AWS_KEY] })],
       KEYS,
       [],
+      OURS,
       SETTINGS,
     );
     expect(again.instanceErrors).toEqual([]);
@@ -235,15 +247,15 @@ describe('planSharing', () => {
   });
 
   it('clears a share error once the instance can be shared again', () => {
-    const plan = planSharing([source('i-0a', TEAM, 'earlier')], [shared(backup)], KEYS, [], SETTINGS);
+    const plan = planSharing([source('i-0a', TEAM, 'earlier')], [shared(backup)], KEYS, [], OURS, SETTINGS);
     expect(plan.instanceErrors).toEqual([{ instanceId: 'i-0a', reason: undefined }]);
   });
 
   it('shares an image under a customer managed key the deployment does not name as a re-encrypted copy, or fails', () => {
     const settings = { ...SETTINGS, grantableKeys: [] };
     const images = [shared(backup, { keys: [CUSTOMER_KEY] })];
-    const failed = planSharing([source('i-0a', TEAM)], images, KEYS, [], settings);
-    const copied = planSharing([source('i-0a', TEAM)], images, KEYS, [], { ...settings, shareKmsKey: SHARE_KEY });
+    const failed = planSharing([source('i-0a', TEAM)], images, KEYS, [], OURS, settings);
+    const copied = planSharing([source('i-0a', TEAM)], images, KEYS, [], OURS, { ...settings, shareKmsKey: SHARE_KEY });
     expect(failed.add).toEqual([]);
     expect(failed.createGrants).toEqual([]);
     expect(failed.instanceErrors[0]?.reason).toMatch(
@@ -255,7 +267,7 @@ describe('planSharing', () => {
   });
 
   it('treats a key it could not describe as not shareable', () => {
-    const plan = planSharing([source('i-0a', TEAM)], [shared(backup, { keys: ['unknown'] })], KEYS, [], SETTINGS);
+    const plan = planSharing([source('i-0a', TEAM)], [shared(backup, { keys: ['unknown'] })], KEYS, [], OURS, SETTINGS);
     expect(plan.add).toEqual([]);
     expect(plan.instanceErrors[0]?.reason).toMatch(
       /^the key of snapshot snap-0a010 \(unknown\) could not be described/,
@@ -264,7 +276,14 @@ describe('planSharing', () => {
 
   it('with a share key, makes a same-Region copy re-encrypted with it, tagged as the service own, named after its source', () => {
     // Act
-    const plan = planSharing([source('i-0a', TEAM)], [shared(backup, { keys: [AWS_KEY] })], KEYS, [], WITH_SHARE_KEY);
+    const plan = planSharing(
+      [source('i-0a', TEAM)],
+      [shared(backup, { keys: [AWS_KEY] })],
+      KEYS,
+      [],
+      OURS,
+      WITH_SHARE_KEY,
+    );
 
     // Assess
     expect(plan.copies).toEqual([
@@ -295,7 +314,7 @@ describe('planSharing', () => {
     const images = [shared(backup, { keys: [AWS_KEY] }), shared(copy, { keys: [SHARE_KEY] })];
 
     // Act
-    const plan = planSharing([source('i-0a', TEAM)], images, KEYS, [], WITH_SHARE_KEY);
+    const plan = planSharing([source('i-0a', TEAM)], images, KEYS, [], OURS, WITH_SHARE_KEY);
     const pending = planSharing(
       [source('i-0a', TEAM)],
       [
@@ -304,6 +323,7 @@ describe('planSharing', () => {
       ],
       KEYS,
       [],
+      OURS,
       WITH_SHARE_KEY,
     );
 
@@ -322,6 +342,7 @@ describe('planSharing', () => {
       [shared(backup, { keys: [AWS_KEY] }), shared(failed, { keys: [SHARE_KEY] })],
       KEYS,
       [],
+      OURS,
       WITH_SHARE_KEY,
     );
     expect(plan.instanceErrors).toEqual([
@@ -341,7 +362,7 @@ describe('planSharing', () => {
     ];
 
     // Act
-    const plan = planSharing([source('i-0a', '')], images, KEYS, [grant(SHARE_KEY, TEAM)], WITH_SHARE_KEY);
+    const plan = planSharing([source('i-0a', '')], images, KEYS, [grant(SHARE_KEY, TEAM)], OURS, WITH_SHARE_KEY);
 
     // Assess
     expect(plan.expireCopies).toEqual([
@@ -358,10 +379,62 @@ describe('planSharing', () => {
       [shared(backup, { accounts: [TEAM], volumeAccounts: [] })],
       KEYS,
       [],
+      OURS,
       SETTINGS,
     );
     expect(plan.add).toEqual([{ imageId: 'ami-0a01', snapshotIds: ['snap-0a010'], accounts: [TEAM] }]);
     expect(plan.events).toEqual([]);
+  });
+});
+
+describe('ownership', () => {
+  const backup = ownedImage('ami-0a01', 'i-0a');
+
+  it('never touches an image that fails the ownership checks: a look-alike backup or re-encrypted copy', () => {
+    // Prepare
+    const foreign = ownedImage('ami-0f01', 'i-0a', { ownerId: '999999999999' });
+    const misnamed = { ...reencryptedCopy('ami-0c01', backup), name: 'something-else' };
+    const images = [
+      shared(foreign, { accounts: [AUDIT] }),
+      shared(backup, { keys: [AWS_KEY] }),
+      shared(misnamed, { keys: [SHARE_KEY], accounts: [AUDIT] }),
+    ];
+
+    // Act
+    const plan = planSharing([source('i-0a', TEAM)], images, KEYS, [], OURS, WITH_SHARE_KEY);
+
+    // Assess
+    expect(plan.remove).toEqual([]);
+    expect(plan.expireCopies).toEqual([]);
+    expect(plan.add).toEqual([]);
+    // The look-alike copy is not the backup's copy: a copy of its own is made.
+    expect(plan.copies.map((request) => request.sourceImageId)).toEqual(['ami-0a01']);
+  });
+
+  it("names each check a re-encrypted copy fails; none for the service's own", () => {
+    const copy = reencryptedCopy('ami-0c01', backup);
+    expect(reencryptedCopyLookAlikeReasons(copy, OURS)).toEqual([]);
+    expect(
+      reencryptedCopyLookAlikeReasons(
+        {
+          ...copy,
+          ownerId: '999999999999',
+          name: 'x',
+          sourceImageId: 'ami-0fff',
+          tags: { ...copy.tags, [ImageTag.managedBy]: 'other' },
+        },
+        OURS,
+      ),
+    ).toEqual([
+      `owned by account 999999999999, not ${ACCOUNT}`,
+      `not tagged ${ImageTag.managedBy}=${OWNER}`,
+      `named "x", not "${backup.name}${REENCRYPTED_SUFFIX}"`,
+      'copied from ami-0fff, not ami-0a01',
+    ]);
+    const { [ImageTag.run]: _run, ...withoutRun } = copy.tags;
+    expect(reencryptedCopyLookAlikeReasons({ ...copy, tags: withoutRun }, OURS)).toEqual([
+      `no ${ImageTag.instanceId} or ${ImageTag.run} tag`,
+    ]);
   });
 });
 
@@ -457,7 +530,7 @@ describe('planSharing properties', () => {
     fc.assert(
       fc.property(world, (input) => {
         const [sources, images] = build(input);
-        const plan = planSharing(sources, images, KEYS, input.grants, SETTINGS);
+        const plan = planSharing(sources, images, KEYS, input.grants, OURS, SETTINGS);
         for (const change of plan.add) {
           const shared = images.find((candidate) => candidate.image.id === change.imageId);
           const policy = sources.find((s) => s.instanceId === shared?.image.tags[ImageTag.instanceId])?.policy;
@@ -477,7 +550,7 @@ describe('planSharing properties', () => {
     fc.assert(
       fc.property(world, (input) => {
         const [sources, images] = build(input);
-        const plan = planSharing(sources, images, KEYS, input.grants, SETTINGS);
+        const plan = planSharing(sources, images, KEYS, input.grants, OURS, SETTINGS);
         const after = applied(images, plan);
         for (const shared of images) {
           const policy = sources.find((s) => s.instanceId === shared.image.tags[ImageTag.instanceId])?.policy;
@@ -498,7 +571,7 @@ describe('planSharing properties', () => {
     fc.assert(
       fc.property(world, (input) => {
         const [sources, images] = build(input);
-        const plan = planSharing(sources, images, KEYS, input.grants, SETTINGS);
+        const plan = planSharing(sources, images, KEYS, input.grants, OURS, SETTINGS);
         const after = applied(images, plan);
         const isHeld = (shared: ShareableImage) =>
           sources.find((s) => s.instanceId === shared.image.tags[ImageTag.instanceId])?.policy.ok === false;
@@ -536,7 +609,7 @@ describe('planSharing properties', () => {
     fc.assert(
       fc.property(world, (input) => {
         const [sources, images] = build(input);
-        const plan = planSharing(sources, images, KEYS, input.grants, SETTINGS);
+        const plan = planSharing(sources, images, KEYS, input.grants, OURS, SETTINGS);
         const after = applied(images, plan);
         const next = images.map((shared) => {
           if (plan.held.some((entry) => entry.instanceId === shared.image.tags[ImageTag.instanceId])) return shared;
@@ -558,7 +631,7 @@ describe('planSharing properties', () => {
           const reason = errors.has(s.instanceId) ? errors.get(s.instanceId) : s.shareError;
           return reason === undefined ? { instanceId: s.instanceId, policy: s.policy } : { ...s, shareError: reason };
         });
-        const again = planSharing(nextSources, next, KEYS, grants, SETTINGS);
+        const again = planSharing(nextSources, next, KEYS, grants, OURS, SETTINGS);
         expect({ ...again, held: [] }).toEqual(emptyPlan());
       }),
     );
@@ -587,7 +660,7 @@ describe('planSharing properties', () => {
           });
         });
         const images = [...backups, ...copyImages];
-        const plan = planSharing(sources, images, KEYS, [], WITH_SHARE_KEY);
+        const plan = planSharing(sources, images, KEYS, [], OURS, WITH_SHARE_KEY);
         const awsManaged = new Set(
           backups
             .filter((item) => item.snapshots.some((snapshot) => snapshot.kmsKeyId === AWS_KEY))
