@@ -351,7 +351,13 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
     const ids = params.list('SnapshotId');
     const page = pageRequest(params);
     validatePageRequest(page, PAGE_LIMITS.snapshots, ids.length, 'snapshotIds');
-    const result = context.backend.describeSnapshots(ids, params.list('Owner'), params.filters(), page);
+    const result = context.backend.describeSnapshots(
+      ids,
+      params.list('Owner'),
+      params.filters(),
+      page,
+      params.list('RestorableBy'),
+    );
     return {
       snapshotSet: itemList(result.items.map((snapshot) => snapshotXml(snapshot, context))),
       nextToken: result.nextToken,

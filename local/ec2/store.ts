@@ -1100,9 +1100,27 @@ export class Ec2Backend {
 
   // ---- snapshots ------------------------------------------------------------------------------------------------
 
-  describeSnapshots(ids: string[], owners: string[], filters: Filter[], page: PageRequest): Page<SnapshotRecord> {
+  /**
+   * DescribeSnapshots: this account's snapshots. `restorableBy` keeps those the accounts named have explicit
+   * create-volume permission for (`all`: the public ones; `self` or this account: all of its own).
+   */
+  describeSnapshots(
+    ids: string[],
+    owners: string[],
+    filters: Filter[],
+    page: PageRequest,
+    restorableBy: string[] = [],
+  ): Page<SnapshotRecord> {
     for (const id of ids) assertSnapshotId(id);
-    const matches = compileFilters(filters, snapshotFilters(this.options.account));
+    const filtered = compileFilters(filters, snapshotFilters(this.options.account));
+    const restorable = (snapshot: SnapshotRecord): boolean =>
+      restorableBy.length === 0 ||
+      restorableBy.some((user) => {
+        if (user === 'all') return snapshot.createVolumePublic === true;
+        if (user === 'self' || user === this.options.account) return true;
+        return (snapshot.createVolumeUserIds ?? []).includes(user);
+      });
+    const matches = (snapshot: SnapshotRecord): boolean => restorable(snapshot) && filtered(snapshot);
     const ownedHere = owners.length === 0 || owners.some((owner) => owner === 'self' || owner === this.options.account);
     if (!ownedHere) return { items: [], nextToken: undefined };
     if (ids.length > 0) {

@@ -179,6 +179,22 @@ describe('without IAM', () => {
       new DescribeSnapshotAttributeCommand({ SnapshotId: snapshotId, Attribute: 'createVolumePermission' }),
     );
     expect(described.CreateVolumePermissions).toEqual([{ UserId: TARGET }]);
+    // The owner finds its snapshots an account may restore, in one describe (RestorableByUserIds).
+    const restorable = async (account: string): Promise<string[]> => {
+      const { Snapshots: found } = await owner.send(
+        new DescribeSnapshotsCommand({ OwnerIds: ['self'], RestorableByUserIds: [account] }),
+      );
+      return (found ?? []).map((snapshot) => snapshot.SnapshotId as string);
+    };
+    expect(await restorable(TARGET)).toEqual([snapshotId]);
+    expect(await restorable('111122223333')).toEqual([]);
+    expect(await restorable('all')).toEqual([]);
+    // As images are found by who may launch them (ExecutableUsers).
+    const executable = await owner.send(new DescribeImagesCommand({ Owners: ['self'], ExecutableUsers: [TARGET] }));
+    expect(executable.Images).toEqual([]);
+    await shareWith(imageId, TARGET);
+    const nowExecutable = await owner.send(new DescribeImagesCommand({ Owners: ['self'], ExecutableUsers: [TARGET] }));
+    expect(nowExecutable.Images?.map((image) => image.ImageId)).toEqual([imageId]);
     const missing = await failureOf(
       owner.send(
         new DescribeSnapshotAttributeCommand({
