@@ -24,6 +24,12 @@ export const EventType = {
   copySucceeded: 'Copy Succeeded',
   /** A copy failed, or was still pending after the image timeout and was cleaned up. */
   copyFailed: 'Copy Failed',
+  /** A good backup (or its re-encrypted copy) became launchable from more accounts (`accounts`: those added). */
+  imageShared: 'Image Shared',
+  /** A backup cannot be shared, with why and what to set (recorded on the instance as `ami-backup:share-error`). */
+  shareFailed: 'Share Failed',
+  /** Accounts no longer named lost their launch permission on a backup kept (`accounts`: those removed). */
+  shareRevoked: 'Share Revoked',
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 

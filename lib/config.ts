@@ -80,6 +80,8 @@ export interface ShareConfig {
    * (`shareGrantKeys`): IAM lets the service grant these and `kmsKey` only.
    */
   readonly grantableKeys: readonly string[];
+  /** The rule of the share passes: on from a run's start while some instance's backups are to be shared. */
+  readonly passesRule: string;
 }
 
 export interface CopyConfig extends CopySettings {
@@ -251,7 +253,7 @@ export function readConfig(env: Env = process.env): Config {
     restoreTests: readRestoreTestConfig(env, owner),
     rateCeilings: rateCeilings(env.EC2_RATE_LIMITS),
     copies: readCopyConfig(env, owner),
-    shares: readShareConfig(env),
+    shares: readShareConfig(env, owner),
   });
 }
 
@@ -259,7 +261,7 @@ export function readConfig(env: Env = process.env): Config {
  * `shareAccounts` (12-digit account ids, comma-separated), `shareKmsKey` and `shareGrantKeys` (key ARNs: grants and IAM
  * name keys by them, and they must be in the service's own Region, where backups and re-encrypted copies are).
  */
-export function readShareConfig(env: Env): ShareConfig {
+export function readShareConfig(env: Env, owner: string): ShareConfig {
   const rawAccounts = env.SHARE_ACCOUNTS?.trim() ?? '';
   const defaultAccounts = rawAccounts === '' ? [] : rawAccounts.split(',').map((account) => account.trim());
   for (const account of defaultAccounts) {
@@ -288,6 +290,7 @@ export function readShareConfig(env: Env): ShareConfig {
     defaultAccounts: Object.freeze(defaultAccounts),
     ...(kmsKey === '' ? {} : { kmsKey: keyArn('SHARE_KMS_KEY', kmsKey) }),
     grantableKeys: Object.freeze(grantableKeys),
+    passesRule: text(env, 'SHARE_PASSES_RULE', `${owner}-share-passes`),
   });
 }
 

@@ -10,10 +10,7 @@ import {
   DeleteSnapshotCommand,
   DeleteTagsCommand,
   DeregisterImageCommand,
-  DescribeImageAttributeCommand,
   DescribeInstanceStatusCommand,
-  DescribeSnapshotAttributeCommand,
-  DescribeSnapshotsCommand,
   EC2Client,
   type Filter,
   ModifyImageAttributeCommand,
@@ -32,7 +29,8 @@ import { isThrottlingError } from '@smithy/core/retry';
 import type { FinalizeRequestMiddleware, MiddlewareStack, SdkError } from '@smithy/types';
 import type { CopyRequest } from './decisions/copies';
 import type { ImageRequest } from './decisions/progress';
-import type { PermissionChange, ShareableImage, SharedSnapshot } from './decisions/sharing';
+import { imageIdOfSnapshot } from './decisions/rotation';
+import type { PermissionChange } from './decisions/sharing';
 import {
   ATTEMPT_RESERVE_MS,
   chunk,
@@ -189,6 +187,18 @@ function accountIds(accounts: readonly string[]): string[] {
   const refused = accounts.filter((account) => !ACCOUNT_ID.test(account));
   if (refused.length > 0) throw new Error(`not account ids, nothing shared: ${refused.join(', ')}`);
   return [...accounts];
+}
+
+/** Who the service's images and snapshots are shared with (see {@link Ec2Gateway.findSharedWith}). */
+export interface SharedResources {
+  /** The images shared with any of the accounts. */
+  readonly images: readonly Image[];
+  /** Image id → the accounts with launch permission on it, among those asked about. */
+  readonly launchAccounts: ReadonlyMap<string, readonly string[]>;
+  /** Snapshot id → the accounts with create-volume permission on it, among those asked about. */
+  readonly createVolumeAccounts: ReadonlyMap<string, readonly string[]>;
+  /** The images whose shared snapshots name them (their descriptions): shared snapshots of an image not shared. */
+  readonly imagesOfSharedSnapshots: readonly string[];
 }
 
 export interface InstanceQuery {
@@ -575,39 +585,93 @@ export class Ec2Gateway {
     });
   }
 
-  /**
-   * What an image is shared with: the accounts with launch permission on it (DescribeImageAttribute), and each of its
-   * snapshots' key and accounts with create-volume permission (DescribeSnapshots, DescribeSnapshotAttribute).
-   */
-  findSharing(image: Image): Promise<ShareableImage> {
+  /** Images carrying the ownership tag made from these instances (their `ami-backup:instance-id`). */
+  findOwnedImagesOf(owner: string, instanceIds: readonly string[]): Promise<Image[]> {
     return this.within(async () => {
-      const attribute = await this.client.send(
-        new DescribeImageAttributeCommand({ ImageId: image.id, Attribute: 'launchPermission' }),
-      );
-      const launchAccounts = (attribute.LaunchPermissions ?? []).map((permission) => permission.UserId).filter(defined);
-      const keys = new Map<string, string | undefined>();
-      if (image.snapshotIds.length > 0) {
-        const described = await this.client.send(new DescribeSnapshotsCommand({ SnapshotIds: [...image.snapshotIds] }));
-        for (const snapshot of described.Snapshots ?? []) {
-          if (snapshot.SnapshotId !== undefined)
-            keys.set(snapshot.SnapshotId, snapshot.Encrypted ? snapshot.KmsKeyId : undefined);
+      const images: Image[] = [];
+      for (const values of chunk(instanceIds, FILTER_VALUES)) {
+        images.push(
+          ...(await this.findImages([
+            { Name: `tag:${ImageTag.managedBy}`, Values: [owner] },
+            { Name: `tag:${ImageTag.instanceId}`, Values: [...values] },
+          ])),
+        );
+      }
+      return images;
+    });
+  }
+
+  /** Images carrying the ownership tag and a tag with this key, whatever its value. */
+  findOwnedImagesTagged(owner: string, key: string): Promise<Image[]> {
+    return this.within(() =>
+      this.findImages([
+        { Name: `tag:${ImageTag.managedBy}`, Values: [owner] },
+        { Name: 'tag-key', Values: [key] },
+      ]),
+    );
+  }
+
+  /**
+   * Which of the service's images and snapshots each account may launch or restore: per account one paged
+   * DescribeImages (ExecutableUsers) and one DescribeSnapshots (RestorableByUserIds), not an attribute read per image
+   * and snapshot. The images are returned too: one shared by a crashed pass may have no other reason to be read.
+   */
+  findSharedWith(owner: string, accounts: readonly string[]): Promise<SharedResources> {
+    return this.within(async () => {
+      const images = new Map<string, Image>();
+      const launch = new Map<string, string[]>();
+      const createVolume = new Map<string, { account: string[]; imageId?: string }>();
+      const ownership = [{ Name: `tag:${ImageTag.managedBy}`, Values: [owner] }];
+      for (const account of accountIds(accounts)) {
+        for await (const page of paginateDescribeImages(
+          { client: this.client, pageSize: PAGE_SIZE },
+          { Owners: ['self'], ExecutableUsers: [account], Filters: ownership },
+        )) {
+          for (const image of (page.Images ?? []).map(toImage).filter(defined)) {
+            images.set(image.id, image);
+            launch.set(image.id, [...(launch.get(image.id) ?? []), account]);
+          }
+        }
+        for await (const page of paginateDescribeSnapshots(
+          { client: this.client, pageSize: PAGE_SIZE },
+          { OwnerIds: ['self'], RestorableByUserIds: [account], Filters: ownership },
+        )) {
+          for (const snapshot of (page.Snapshots ?? []).map(toSnapshot).filter(defined)) {
+            const entry = createVolume.get(snapshot.id) ?? { account: [] };
+            const imageId = imageIdOfSnapshot(snapshot);
+            createVolume.set(snapshot.id, {
+              account: [...entry.account, account],
+              ...(imageId === undefined ? {} : { imageId }),
+            });
+          }
         }
       }
-      const snapshots: SharedSnapshot[] = [];
-      for (const snapshotId of image.snapshotIds) {
-        const permissions = await this.client.send(
-          new DescribeSnapshotAttributeCommand({ SnapshotId: snapshotId, Attribute: 'createVolumePermission' }),
-        );
-        const kmsKeyId = keys.get(snapshotId);
-        snapshots.push({
-          id: snapshotId,
-          ...(kmsKeyId === undefined ? {} : { kmsKeyId }),
-          createVolumeAccounts: (permissions.CreateVolumePermissions ?? [])
-            .map((permission) => permission.UserId)
-            .filter(defined),
-        });
+      return {
+        images: [...images.values()],
+        launchAccounts: launch,
+        createVolumeAccounts: new Map([...createVolume].map(([id, entry]) => [id, entry.account])),
+        imagesOfSharedSnapshots: [...new Set([...createVolume.values()].flatMap((entry) => entry.imageId ?? []))],
+      };
+    });
+  }
+
+  /** The key of each of these snapshots that is encrypted (its ARN); unencrypted or gone ones are left out. */
+  findSnapshotKeys(snapshotIds: readonly string[]): Promise<Map<string, string>> {
+    return this.within(async () => {
+      const keys = new Map<string, string>();
+      for (const values of chunk(snapshotIds, FILTER_VALUES)) {
+        for await (const page of paginateDescribeSnapshots(
+          { client: this.client, pageSize: PAGE_SIZE },
+          { OwnerIds: ['self'], Filters: [{ Name: 'snapshot-id', Values: [...values] }] },
+        )) {
+          for (const snapshot of page.Snapshots ?? []) {
+            if (snapshot.SnapshotId !== undefined && snapshot.Encrypted === true && snapshot.KmsKeyId !== undefined) {
+              keys.set(snapshot.SnapshotId, snapshot.KmsKeyId);
+            }
+          }
+        }
       }
-      return { image, launchAccounts, snapshots };
+      return keys;
     });
   }
 

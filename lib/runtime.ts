@@ -1,15 +1,17 @@
 /**
  * The handlers' shared wiring, made once per cold start: configuration (validated), the EC2 adapter and the event
  * publisher, each with a client reused across warm invocations. Endpoints come from the SDK's usual settings
- * (`AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL_EVENTBRIDGE`, region), so the same code talks to AWS or a local endpoint.
+ * (`AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL_EVENTBRIDGE`, `AWS_ENDPOINT_URL_KMS`, region), so the same code talks to AWS or a local endpoint.
  */
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { KMSClient } from '@aws-sdk/client-kms';
 import type { Context } from 'aws-lambda';
 import { BackupEvents } from './backup-events';
 import { ConfigError, readConfig } from './config';
 import { Ec2Gateway } from './ec2-gateway';
 import { DEFAULT_MAX_ATTEMPTS, DeadlineRetryStrategy } from './errors';
+import { KmsGateway } from './kms-gateway';
 import { logger } from './logger';
 import { metrics } from './metrics';
 import { Pacers } from './pacing';
@@ -60,6 +62,8 @@ export function createRuntime(env: NodeJS.ProcessEnv = process.env): (lambda: Co
   const passes = new Passes({ regular: config.passesRule, minutely: config.minutePassesRule }, eventBridge);
   const rotationPasses = new SwitchedRule(config.rotationPassesRule, eventBridge);
   const copyPasses = new SwitchedRule(config.copies.passesRule, eventBridge);
+  const sharePasses = new SwitchedRule(config.shares.passesRule, eventBridge);
+  const kms = new KmsGateway(new KMSClient({ retryStrategy: new DeadlineRetryStrategy(maxAttempts) }));
   metrics.setDefaultDimensions({ stage: config.stage });
   logger.debug('configuration', { config });
   return (lambda) => {
@@ -72,6 +76,8 @@ export function createRuntime(env: NodeJS.ProcessEnv = process.env): (lambda: Co
       passes: passes.forInvocation(remainingMs),
       rotationPasses: rotationPasses.forInvocation(remainingMs),
       copyPasses: copyPasses.forInvocation(remainingMs),
+      sharePasses: sharePasses.forInvocation(remainingMs),
+      kms: kms.forInvocation(remainingMs),
       logger,
       remainingMs,
       accountId: accountOf(lambda.invokedFunctionArn),

@@ -193,15 +193,24 @@ function isOurs(image: Image, ours: Ours): boolean {
   return reasons.length === 0;
 }
 
-/** The permissions to remove before an image is deregistered: every account it and its snapshots are shared with. */
-export function unshareBeforeExpiry(shared: ShareableImage): PermissionChange | undefined {
-  const accounts = new Set([...shared.launchAccounts, ...shared.snapshots.flatMap((s) => s.createVolumeAccounts)]);
-  if (accounts.size === 0) return undefined;
-  return {
-    imageId: shared.image.id,
-    snapshotIds: shared.snapshots.map((snapshot) => snapshot.id),
-    accounts: [...accounts].sort(),
-  };
+/** The accounts an image's `shared-with` record names that are account ids (a forged value names nothing else). */
+export function recordedShareAccounts(image: Image): string[] {
+  return (image.tags[ShareTag.sharedWith] ?? '').split(',').filter((account) => ACCOUNT_ID.test(account));
+}
+
+/** Whether an image is a copy re-encrypted for sharing: rotated with its source, not by a retention of its own. */
+export function isReencryptedCopy(image: Image): boolean {
+  return image.tags[ShareTag.reencryptedFrom] !== undefined;
+}
+
+/**
+ * The permissions to remove before an image is deregistered: the accounts its record names (the record is written
+ * once its permissions are in place, and rotation reads no attribute per image). Undefined for an image not shared.
+ */
+export function unshareBeforeExpiry(image: Image): PermissionChange | undefined {
+  const accounts = recordedShareAccounts(image);
+  if (accounts.length === 0) return undefined;
+  return { imageId: image.id, snapshotIds: image.snapshotIds, accounts: accounts.sort() };
 }
 
 /** Whether the service may grant accounts the use of a key: a customer managed key the deployment names. */

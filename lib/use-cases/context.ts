@@ -3,6 +3,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { BackupEvents } from '../backup-events';
 import type { Config } from '../config';
 import type { Ec2Gateway } from '../ec2-gateway';
+import type { KmsGateway } from '../kms-gateway';
 import type { Passes, SwitchedRule } from '../passes';
 
 export interface UseCaseContext {
@@ -10,6 +11,8 @@ export interface UseCaseContext {
   readonly ec2: Ec2Gateway;
   /** The EC2 adapter of another Region (copies): a client of its own, endpoints from the SDK's usual settings. */
   readonly ec2In: (region: string) => Ec2Gateway;
+  /** KMS in the service's Region (sharing: key managers and the grants of the keys the deployment names). */
+  readonly kms: KmsGateway;
   readonly events: BackupEvents;
   /** The createImages passes' schedule, on while a run has work in flight. */
   readonly passes: Passes;
@@ -17,6 +20,8 @@ export interface UseCaseContext {
   readonly rotationPasses: SwitchedRule;
   /** The copy passes' schedule, on from a run's start while copies are wanted or in flight. */
   readonly copyPasses: SwitchedRule;
+  /** The share passes' schedule, on from a run's start while some instance's backups are to be shared. */
+  readonly sharePasses: SwitchedRule;
   readonly logger: Logger;
   /** Milliseconds left in this invocation: work stops in time and the next invocation carries on from the tags. */
   readonly remainingMs: () => number;

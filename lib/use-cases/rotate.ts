@@ -12,10 +12,12 @@ import {
   planRotation,
   type RotationPolicy,
 } from '../decisions/rotation';
+import { isReencryptedCopy, reencryptedCopyLookAlikeReasons, unshareBeforeExpiry } from '../decisions/sharing';
 import { errorMessage } from '../errors';
 import type { Invocation } from '../input';
+import type { Image } from '../model';
 import { parseRetention } from '../policy';
-import { ImageTag, OperatorTag } from '../tags';
+import { ImageTag, OperatorTag, ShareTag } from '../tags';
 import { forEachLimit, type InstanceOutcome, SAFETY_MARGIN_MS, type Summary, type UseCaseContext } from './context';
 
 /** Deregistrations under way at once: DeregisterImage refills at about 5 a second. */
@@ -43,6 +45,8 @@ export interface RotateSummary extends Summary {
   readonly lookAlikes: readonly string[];
   /** Expiries and orphan deletions due that this invocation had no time for: the rotation passes carry on. */
   readonly deferred: number;
+  /** Copies re-encrypted for sharing deregistered with their source (or after it, when it was already gone). */
+  readonly reencryptedCopiesExpired: number;
   readonly errors: readonly string[];
 }
 
@@ -52,9 +56,16 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
   const inScope = (tags: Readonly<Record<string, string>>): boolean =>
     wanted === undefined || wanted.has(tags[ImageTag.instanceId] ?? '');
 
-  const owned = await ec2.findOwnedImages(config.owner);
-  const listed = new Set(owned.map((image) => image.id));
-  const used = new Set(owned.flatMap((image) => image.snapshotIds));
+  const everyOwned = await ec2.findOwnedImages(config.owner);
+  const listed = new Set(everyOwned.map((image) => image.id));
+  const ours = { owner: config.owner, accountId: context.accountId };
+  // Copies re-encrypted for sharing go with their source, not by a retention of their own (nor as look-alikes).
+  const owned = everyOwned.filter((image) => !isReencryptedCopy(image));
+  const reencrypted = everyOwned.filter(
+    (image) => isReencryptedCopy(image) && inScope(image.tags) && image.state !== 'deregistered',
+  );
+  const copyLookAlikes = reencrypted.filter((image) => reencryptedCopyLookAlikeReasons(image, ours).length > 0);
+  const used = new Set(everyOwned.flatMap((image) => image.snapshotIds));
   // Snapshots are as many as images: each is seen as its page is read, and only what rotation needs of it is kept.
   // The images our snapshots name that do not carry our tag (a look-alike's, or one whose tag was removed): a snapshot
   // of an image that still exists is never an orphan, whatever the image's tags.
@@ -85,7 +96,7 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
     images.filter((image) => inScope(image.tags) || !listed.has(image.id)),
     snapshots.filter((snapshot) => inScope(snapshot.tags)),
     policies,
-    { owner: config.owner, accountId: context.accountId },
+    ours,
     invocation.now,
     {
       floor: { retain: config.minRetain, retainDays: config.minRetainDays },
@@ -133,6 +144,7 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
   const expiredIds = new Set<string>(invocation.dryRun ? plan.expired.map((expiry) => expiry.imageId) : []);
   /** Expiries and orphan deletions this invocation had no time for: the rotation passes carry on. */
   let deferred = 0;
+  let copiesExpired = 0;
   if (!invocation.dryRun) {
     const more = (): boolean => remainingMs() > SAFETY_MARGIN_MS;
     const countDeleted = (instanceId: string, count: number): void => {
@@ -177,8 +189,13 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
         }
       }
     };
+    const imagesById = new Map(images.map((image) => [image.id, image]));
     const expire = async (expiry: Expiry): Promise<void> => {
       try {
+        // Unshared before it goes: no account keeps a permission on an image deregistered under it.
+        const image = imagesById.get(expiry.imageId);
+        const unshare = image === undefined ? undefined : unshareBeforeExpiry(image);
+        if (unshare !== undefined) await ec2.unsharePermissions(unshare);
         const result = await ec2.deregister(expiry.imageId, expiry.snapshotIds);
         expiredIds.add(expiry.imageId);
         countDeleted(expiry.instanceId, result.snapshotsDeleted);
@@ -212,6 +229,28 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
       deferred += (await forEachLimit(expiries, DELETE_CONCURRENCY, more, expire)).length;
     }
     await publishExpiries(false);
+    // A re-encrypted copy whose source is expired now or gone: unshared, then deregistered (its snapshots with it).
+    const dueCopies = reencrypted.filter((copy) => {
+      const source = copy.tags[ShareTag.reencryptedFrom] ?? '';
+      return !copyLookAlikes.includes(copy) && (expiredIds.has(source) || !listed.has(source));
+    });
+    deferred += (
+      await forEachLimit(dueCopies, DELETE_CONCURRENCY, more, async (copy: Image) => {
+        try {
+          const unshare = unshareBeforeExpiry(copy);
+          if (unshare !== undefined) await ec2.unsharePermissions(unshare);
+          await ec2.deregister(copy.id, copy.snapshotIds);
+          copiesExpired += 1;
+          logger.info('re-encrypted copy expired with its source', {
+            imageId: copy.id,
+            sourceImageId: copy.tags[ShareTag.reencryptedFrom],
+          });
+        } catch (error: unknown) {
+          errors.push(`${copy.id}: ${errorMessage(error)}`);
+          logger.error('re-encrypted copy not deregistered', { imageId: copy.id, error: errorMessage(error) });
+        }
+      })
+    ).length;
   }
 
   const instances: RotationOutcome[] = plan.instances.map((rotation) => ({
@@ -248,8 +287,9 @@ export async function rotate(invocation: Invocation, context: UseCaseContext): P
     imagesExpired: invocation.dryRun ? 0 : expiredIds.size,
     snapshotsDeleted: [...snapshotsDeletedBy.values()].reduce((sum, count) => sum + count, 0),
     orphanSnapshots: orphanSnapshotIds,
-    lookAlikes: plan.lookAlikes.map((lookAlike) => lookAlike.imageId),
+    lookAlikes: [...plan.lookAlikes.map((lookAlike) => lookAlike.imageId), ...copyLookAlikes.map((copy) => copy.id)],
     deferred,
+    reencryptedCopiesExpired: copiesExpired,
     errors,
   };
 }

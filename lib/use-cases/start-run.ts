@@ -8,7 +8,7 @@ import { planStartRun, type StartDecision } from '../decisions/start-run';
 import { errorMessage } from '../errors';
 import type { Invocation } from '../input';
 import type { Instance } from '../model';
-import { type CopySettings, parseCopyPolicy } from '../policy';
+import { type CopySettings, parseCopyPolicy, parseSharePolicy } from '../policy';
 import { IN_PROGRESS_STEPS, InstanceTag } from '../tags';
 import type { InstanceOutcome, Summary, UseCaseContext } from './context';
 
@@ -80,6 +80,18 @@ export function wantsCopies(instances: readonly Instance[], settings: CopySettin
   });
 }
 
+/** Whether some instance's backups are to be shared with another account (its tag, else the stage's default). */
+export function wantsSharing(
+  instances: readonly Instance[],
+  settings: { readonly defaultAccounts: readonly string[] },
+  accountId: string,
+): boolean {
+  return instances.some((instance) => {
+    const policy = parseSharePolicy(instance.tags, settings.defaultAccounts, accountId);
+    return policy.ok && policy.value.accounts.length > 0;
+  });
+}
+
 export async function startRun(invocation: Invocation, context: UseCaseContext): Promise<StartRunSummary> {
   const { config, ec2, logger } = context;
   const instances = await ec2.findInstances(
@@ -140,6 +152,16 @@ export async function startRun(invocation: Invocation, context: UseCaseContext):
     } catch (error: unknown) {
       passesError = errorMessage(error);
       logger.error('starting the copy passes failed', { runId: plan.runId, error: passesError });
+    }
+  }
+
+  // The share passes too, when some instance's backups are to be shared: they share each backup once it is good.
+  if (passesError === undefined && wantsSharing(instances, config.shares, context.accountId)) {
+    try {
+      await context.sharePasses.enable();
+    } catch (error: unknown) {
+      passesError = errorMessage(error);
+      logger.error('starting the share passes failed', { runId: plan.runId, error: passesError });
     }
   }
 

@@ -39,7 +39,7 @@ describe('readConfig', () => {
         kmsKeys: {},
         passesRule: 'ami-backup-prod-copy-passes',
       },
-      shares: { defaultAccounts: [], grantableKeys: [] },
+      shares: { defaultAccounts: [], grantableKeys: [], passesRule: 'ami-backup-prod-share-passes' },
     });
   });
 
@@ -104,7 +104,7 @@ describe('readConfig', () => {
         kmsKeys: {},
         passesRule: 'ami-backup-dev-copy-passes',
       },
-      shares: { defaultAccounts: ['111122223333'], grantableKeys: [] },
+      shares: { defaultAccounts: ['111122223333'], grantableKeys: [], passesRule: 'ami-backup-dev-share-passes' },
     });
   });
 
@@ -300,23 +300,37 @@ describe('readShareConfig', () => {
   const KEY = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
   it('shares with no account and re-encrypts with no key by default', () => {
-    expect(readShareConfig({})).toEqual({ defaultAccounts: [], grantableKeys: [] });
-    expect(readShareConfig({ SHARE_ACCOUNTS: ' ', SHARE_KMS_KEY: '', SHARE_GRANT_KEYS: '' })).toEqual({
+    expect(readShareConfig({}, 'ami-backup-dev')).toEqual({
       defaultAccounts: [],
       grantableKeys: [],
+      passesRule: 'ami-backup-dev-share-passes',
     });
+    expect(
+      readShareConfig(
+        { SHARE_ACCOUNTS: ' ', SHARE_KMS_KEY: '', SHARE_GRANT_KEYS: '', SHARE_PASSES_RULE: 'passes' },
+        'ami-backup-dev',
+      ),
+    ).toEqual({ defaultAccounts: [], grantableKeys: [], passesRule: 'passes' });
   });
 
   it("reads the default accounts, the share key and the keys it may grant, of the service's Region", () => {
     const other = KEY.replace('1234abcd', 'ffffffff');
     expect(
-      readShareConfig({
-        AWS_REGION: 'us-east-1',
-        SHARE_ACCOUNTS: '111122223333, 444455556666',
-        SHARE_KMS_KEY: KEY,
-        SHARE_GRANT_KEYS: `${other}, ${KEY}`,
-      }),
-    ).toEqual({ defaultAccounts: ['111122223333', '444455556666'], kmsKey: KEY, grantableKeys: [other, KEY] });
+      readShareConfig(
+        {
+          AWS_REGION: 'us-east-1',
+          SHARE_ACCOUNTS: '111122223333, 444455556666',
+          SHARE_KMS_KEY: KEY,
+          SHARE_GRANT_KEYS: `${other}, ${KEY}`,
+        },
+        'ami-backup-dev',
+      ),
+    ).toEqual({
+      defaultAccounts: ['111122223333', '444455556666'],
+      kmsKey: KEY,
+      grantableKeys: [other, KEY],
+      passesRule: 'ami-backup-dev-share-passes',
+    });
   });
 
   it.each([
@@ -332,6 +346,6 @@ describe('readShareConfig', () => {
       'SHARE_GRANT_KEYS must name keys by their ARN',
     ],
   ])('refuses %j', (env, message) => {
-    expect(() => readShareConfig({ AWS_REGION: 'us-east-1', ...env })).toThrow(message);
+    expect(() => readShareConfig({ AWS_REGION: 'us-east-1', ...env }, 'ami-backup-dev')).toThrow(message);
   });
 });

@@ -439,14 +439,18 @@ describe('ownership', () => {
 });
 
 describe('unshareBeforeExpiry', () => {
-  it('removes every account an expiring image or its snapshots are shared with; nothing for an unshared one', () => {
+  it('removes every account an expiring image is recorded shared with, and only account ids; nothing for an unshared one', () => {
     const image = ownedImage('ami-0a01', 'i-0a');
-    expect(unshareBeforeExpiry(shared(image, { accounts: [TEAM], volumeAccounts: [AUDIT, TEAM] }))).toEqual({
+    const recorded = (value: string) => ({ ...image, tags: { ...image.tags, [ShareTag.sharedWith]: value } });
+    expect(unshareBeforeExpiry(recorded(`${TEAM},${AUDIT}`))).toEqual({
       imageId: 'ami-0a01',
-      snapshotIds: ['snap-0a010'],
-      accounts: [TEAM, AUDIT],
+      snapshotIds: image.snapshotIds,
+      accounts: [AUDIT, TEAM].sort(),
     });
-    expect(unshareBeforeExpiry(shared(image))).toBeUndefined();
+    // A forged record names no group: `all` is never passed on.
+    expect(unshareBeforeExpiry(recorded(`all,${TEAM}`))?.accounts).toEqual([TEAM]);
+    expect(unshareBeforeExpiry(recorded(''))).toBeUndefined();
+    expect(unshareBeforeExpiry(image)).toBeUndefined();
   });
 });
 
