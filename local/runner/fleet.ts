@@ -27,6 +27,11 @@ export interface FleetMember {
    * fails verification and its image is kept, never counted as a good one.
    */
   readonly unhealthyAfterImage?: boolean;
+  /**
+   * Its root volume encrypted: with this KMS key (id, ARN or alias), or the account's default EBS key (the AWS managed
+   * `aws/ebs`) when none is named. Its backups' snapshots are encrypted with the same key.
+   */
+  readonly encryptedRoot?: { readonly kmsKeyId?: string };
   /** Launched from an instance-store-backed AMI (the local endpoint's): screened, never imaged or rebooted. */
   readonly instanceStoreRoot?: boolean;
   /** Launched with hibernation configured and hibernated before the first night: screened. */
@@ -121,6 +126,16 @@ export async function launchFleet(client: EC2Client, fleet: readonly FleetMember
         MaxCount: 1,
         TagSpecifications: [{ ResourceType: 'instance', Tags: toTags(member) }],
         ...(member.hibernated ? { HibernationOptions: { Configured: true } } : {}),
+        ...(member.encryptedRoot === undefined
+          ? {}
+          : {
+              BlockDeviceMappings: [
+                {
+                  DeviceName: '/dev/xvda',
+                  Ebs: { VolumeSize: 8, Encrypted: true, ...member.encryptedRoot },
+                },
+              ],
+            }),
       }),
     );
     const instanceId = output.Instances?.[0]?.InstanceId;

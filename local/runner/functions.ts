@@ -75,6 +75,7 @@ export async function loadFunctions(file: string, options: LoadFunctionsOptions)
   Object.assign(process.env, environment, {
     AWS_ENDPOINT_URL_EC2: options.endpoint,
     AWS_ENDPOINT_URL_EVENTBRIDGE: options.endpoint,
+    AWS_ENDPOINT_URL_KMS: options.endpoint,
     AWS_REGION: options.region,
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
