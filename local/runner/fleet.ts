@@ -132,7 +132,11 @@ export async function launchFleet(client: EC2Client, fleet: readonly FleetMember
               BlockDeviceMappings: [
                 {
                   DeviceName: '/dev/xvda',
-                  Ebs: { VolumeSize: 8, Encrypted: true, ...member.encryptedRoot },
+                  Ebs: {
+                    VolumeSize: 8,
+                    Encrypted: true,
+                    ...(member.encryptedRoot.kmsKeyId === undefined ? {} : { KmsKeyId: member.encryptedRoot.kmsKeyId }),
+                  },
                 },
               ],
             }),
