@@ -161,6 +161,8 @@ export interface AuditEntry {
   /** Images: the state before the change, and when the image was created. */
   readonly previousState?: string;
   readonly creationDate?: number;
+  /** `image-deregistered`: the accounts with launch permission on it then (an image should be unshared first). */
+  readonly launchAccounts?: readonly string[];
   /** `image-created`: the source instance, CreateImage's NoReboot (false when absent), the instance's state then. */
   readonly instanceId?: string;
   readonly noReboot?: boolean;
@@ -1062,7 +1064,13 @@ export class Ec2Backend {
       }
     }
     this.record(
-      { kind: 'image-deregistered', id: image.id, previousState: image.state, creationDate: image.creationDate },
+      {
+        kind: 'image-deregistered',
+        id: image.id,
+        previousState: image.state,
+        creationDate: image.creationDate,
+        launchAccounts: [...(image.launchUserIds ?? [])],
+      },
       image.tags,
     );
     image.state = 'deregistered';

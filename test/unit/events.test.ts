@@ -19,6 +19,7 @@ describe('events/', () => {
       'copy-pass.json',
       'queue-batch.json',
       'scheduled.json',
+      'share-pass.json',
     ]);
   });
 
@@ -44,11 +45,11 @@ describe('events/', () => {
     },
   );
 
-  it('copy-pass.json is a pass of the copy passes, named by its rule', () => {
-    const [, event] = samples.find(([file]) => file === 'copy-pass.json') ?? [];
-    expect(parseInvocation(event, () => new Date('2026-11-26T12:00:00Z'))).toMatchObject({
-      trigger: 'schedule',
-      rule: 'ami-backup-dev-copy-passes',
-    });
+  it.each([
+    ['copy-pass.json', 'ami-backup-dev-copy-passes'],
+    ['share-pass.json', 'ami-backup-dev-share-passes'],
+  ])('%s is a pass of its passes, named by its rule', (file, rule) => {
+    const [, event] = samples.find(([name]) => name === file) ?? [];
+    expect(parseInvocation(event, () => new Date('2026-11-26T12:00:00Z'))).toMatchObject({ trigger: 'schedule', rule });
   });
 });

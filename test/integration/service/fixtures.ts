@@ -110,6 +110,15 @@ export async function startService(
     audit: true,
     iam: await deployedIam(params),
   });
+  return { ec2, client: clientFor(ec2.url, 3), invoke: await invokerOn(ec2, params, options) };
+}
+
+/** Loads the functions with deployment `params` against a running endpoint, and invokes them by name as Lambda would. */
+export async function invokerOn(
+  ec2: LocalEc2,
+  params: Readonly<Record<string, string>> = {},
+  options: { readonly metrics?: 'stdout' } = {},
+): Promise<ServiceUnderTest['invoke']> {
   const functions = await loadFunctions(SERVERLESS_FILE, {
     stage: 'dev',
     endpoint: ec2.url,
@@ -127,15 +136,11 @@ export async function startService(
   await deployRules(functions, eventBridge);
   eventBridge.destroy();
   const handlers = new Map(functions.map((fn) => [fn.name, fn.handler]));
-  return {
-    ec2,
-    client: clientFor(ec2.url, 3),
-    invoke: async (name, event, timeoutSeconds = 900) => {
-      const handler = handlers.get(name);
-      if (handler === undefined) throw new Error(`no function ${name}`);
-      const context = lambdaContext(name, timeoutSeconds, 'us-east-1', LOCAL_ACCOUNT_ID);
-      return (await handler(event, context)) as Record<string, unknown>;
-    },
+  return async (name, event, timeoutSeconds = 900) => {
+    const handler = handlers.get(name);
+    if (handler === undefined) throw new Error(`no function ${name}`);
+    const context = lambdaContext(name, timeoutSeconds, 'us-east-1', LOCAL_ACCOUNT_ID);
+    return (await handler(event, context)) as Record<string, unknown>;
   };
 }
 
