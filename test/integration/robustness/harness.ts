@@ -19,7 +19,7 @@ import { installVirtualTime, type VirtualTime } from '../../../bench/virtual-tim
 import { type Config, readConfig } from '../../../lib/config';
 import { copyLookAlikeReasons } from '../../../lib/decisions/copies';
 import { isGood } from '../../../lib/decisions/rotation';
-import { CopyTag, formatRunId, ImageTag, InstanceTag, parseCopyRecord } from '../../../lib/tags';
+import { CopyTag, formatRunId, ImageTag, InstanceTag, parseCopyRecord, ShareTag } from '../../../lib/tags';
 import { type BackendState, LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
 import { type FleetMember, type LaunchedMember, launchFleet, stopMembers } from '../../../local/runner/fleet';
 import { loadFunctions } from '../../../local/runner/functions';
@@ -53,13 +53,25 @@ export function night(n: number, time: string): Date {
 
 /** The Region the fleets' copies go to: the harness deploys with it allowed. */
 export const COPY_REGION = 'us-west-2';
+/** The account `web`'s backups are shared with. */
+export const SHARE_ACCOUNT = '210987654321';
 
 /**
  * A small mixed fleet: both modes, a group of two imaged one at a time, a stopped instance, short retentions
- * (rotation at work), failing images, and good backups copied to another Region (rotated there too).
+ * (rotation at work), failing images, good backups copied to another Region (rotated there too), and good backups
+ * shared with another account (unshared before they expire).
  */
 export const MIXED_FLEET: readonly FleetMember[] = [
-  { name: 'web', tags: { Backup: 'true', 'ami-backup:retain': '1', 'ami-backup:group': 'web' }, optedIn: true },
+  {
+    name: 'web',
+    tags: {
+      Backup: 'true',
+      'ami-backup:retain': '1',
+      'ami-backup:group': 'web',
+      [ShareTag.shareWith]: SHARE_ACCOUNT,
+    },
+    optedIn: true,
+  },
   { name: 'web-b', tags: { Backup: 'true', 'ami-backup:retain': '1', 'ami-backup:group': 'web' }, optedIn: true },
   {
     name: 'db',
