@@ -12,6 +12,9 @@
  * sampled where they repeat (of a pass's launches, the first and the last), and no test instance may outlive its
  * test, whatever was cut.
  *
+ * So does sharing (the fleet's `web` shares its good backups with another account): the share passes' permission
+ * changes and records, and rotation's unsharing before an expiry.
+ *
  * So do the copies to another Region (the fleet's `db` copies its good backups to us-west-2, keeping one there): the
  * copy passes' CopyImage, the outcomes recorded on copy and source, and the rotation of the copies there are cut
  * like the rest, and each good backup must have exactly one copy, recorded good, with no orphan snapshot and nothing
@@ -93,6 +96,8 @@ it('a clean night keeps every promise', () => {
   );
   // The copy steps are among them: the copy started, its outcome recorded, the older copy expired in its Region.
   expect(stepsCut).toEqual(expect.arrayContaining(['CopyImage', 'DeregisterImage', 'EnableRule', 'DisableRule']));
+  // And the sharing steps: create-volume on the snapshots, launch on the image, unsharing before an expiry.
+  expect(stepsCut).toEqual(expect.arrayContaining(['ModifySnapshotAttribute', 'ModifyImageAttribute']));
   const copies = [...harness.ec2.backendIn(COPY_REGION).images.values()].filter(
     (image) => image.state === 'available' && image.tags.get('ami-backup:source-image') !== undefined,
   );
