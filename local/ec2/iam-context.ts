@@ -183,12 +183,18 @@ export function ec2AuthorizationChecks(
     case 'CopyImage': {
       // The source image in its own Region (resource-level permissions on the source since October 2024, User Guide,
       // "Grant permissions to copy AMIs"), then the new image and snapshots here with the tags they get on creation.
+      // The source's keys are ec2:ImageID and ec2:Owner (no resource tags: Service Authorization Reference, CopyImage);
+      // its owner is known here for a copy within this Region (the lookup is this Region's).
       const sourceImageId = params.requiredString('SourceImageId');
-      const source = ec2Arn({ ...scope, region: params.requiredString('SourceRegion') }, sourceImageId);
+      const sourceRegion = params.requiredString('SourceRegion');
+      const source = ec2Arn({ ...scope, region: sourceRegion }, sourceImageId);
+      const sourceImage = sourceRegion === scope.region ? lookup.imageOf(sourceImageId) : undefined;
+      const sourceContext = {
+        'ec2:ImageID': sourceImageId,
+        ...(sourceImage === undefined ? {} : { 'ec2:Owner': sourceImage.owner }),
+      };
       return only([
-        ...(source === undefined
-          ? []
-          : [{ action: ec2Action, resource: source, context: { 'ec2:ImageID': sourceImageId } }]),
+        ...(source === undefined ? [] : [{ action: ec2Action, resource: source, context: sourceContext }]),
         ...onNewResource(action, 'image', tagsFor(params, 'image'), scope),
         ...onNewResource(action, 'snapshot', tagsFor(params, 'snapshot'), scope),
       ]);

@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { GRANT_OPERATIONS } from '../../lib/decisions/sharing';
 import {
   APPROVED_VALUES,
   ApprovalTag,
@@ -18,6 +19,7 @@ import {
   OUTCOME_TAG_KEYS,
   RestoreTestTag,
   RotationTag,
+  ShareTag,
   TAG_PREFIX,
 } from '../../lib/tags';
 
@@ -25,7 +27,7 @@ const run = promisify(execFile);
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const SERVERLESS_BIN = path.join(REPO_ROOT, 'node_modules', '.bin', 'serverless');
-/** Bundling four functions takes a few seconds; the margin is for a loaded machine. */
+/** Bundling the functions takes a few seconds; the margin is for a loaded machine. */
 const PACKAGE_TIMEOUT_MS = 120_000;
 
 interface Statement {
@@ -58,6 +60,7 @@ const FUNCTIONS = [
   { name: 'rotate', file: 'rotate', timeout: 900, retries: 0 },
   { name: 'restoreTests', file: 'restore-tests', timeout: 300, retries: 2 },
   { name: 'copyImages', file: 'copy-images', timeout: 900, retries: 0 },
+  { name: 'shareImages', file: 'share-images', timeout: 900, retries: 0 },
 ] as const;
 
 // The `${AWS::...}` placeholders below are CloudFormation's Fn::Sub syntax, not template strings.
@@ -104,6 +107,44 @@ const COPY_CREATION_KEYS = [
   ImageTag.retainDays,
 ];
 const IMAGE_STATE_QUEUE_ARN = { 'Fn::GetAtt': ['ImageStateQueue', 'Arn'] };
+/** The tags a re-encrypted copy (and its snapshots) gets from its CopyImage request, in this Region. */
+const REENCRYPTED_COPY_KEYS = [ImageTag.managedBy, ImageTag.instanceId, ImageTag.run, ShareTag.reencryptedFrom];
+/** The keys sharing may use with no key named: one in a Region that does not exist, so the statements grant nothing. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+const NO_SHARE_KEYS = [sub('arn:${AWS::Partition}:kms:none:${AWS::AccountId}:key/none')];
+/** The statements of shareImages that depend on the keys named (shareKmsKey, shareGrantKeys), given those keys. */
+function shareKeyStatements(keys: readonly unknown[], copyKey: readonly unknown[]): Statement[] {
+  return [
+    {
+      Sid: 'ListGrantsOfNamedKeys',
+      Effect: 'Allow',
+      Action: ['kms:ListGrants', 'kms:RevokeGrant'],
+      Resource: keys,
+    },
+    {
+      Sid: 'GrantNamedKeysToAccounts',
+      Effect: 'Allow',
+      Action: ['kms:CreateGrant'],
+      Resource: keys,
+      Condition: {
+        // Exactly the operations the code grants, to another account's root only.
+        'ForAllValues:StringEquals': { 'kms:GrantOperations': [...GRANT_OPERATIONS] },
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+        StringLike: { 'kms:GranteePrincipal': sub('arn:${AWS::Partition}:iam::????????????:root') },
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+        StringNotEquals: { 'kms:GranteePrincipal': sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:root') },
+      },
+    },
+    {
+      Sid: 'EncryptCopiesWithShareKey',
+      Effect: 'Allow',
+      Action: KMS_ACTIONS,
+      Resource: copyKey,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+      Condition: { StringEquals: { 'kms:ViaService': sub('ec2.${AWS::Region}.amazonaws.com') } },
+    },
+  ];
+}
 
 /**
  * Runs `serverless package` into a fresh directory outside the repository. The child gets no AWS credentials or
@@ -204,7 +245,7 @@ describe('serverless package with the default parameters', () => {
     await rm(service.dir, { recursive: true, force: true });
   });
 
-  it('declares exactly the four functions, on nodejs22.x arm64, with their handlers and timeouts', () => {
+  it('declares exactly the functions of the contract, on nodejs22.x arm64, with their handlers and timeouts', () => {
     const functions = resourcesOfType(service.template, 'AWS::Lambda::Function');
     expect(functions).toHaveLength(FUNCTIONS.length);
     for (const { name, file, timeout } of FUNCTIONS) {
@@ -258,6 +299,7 @@ describe('serverless package with the default parameters', () => {
           SHARE_ACCOUNTS: '',
           SHARE_KMS_KEY: '',
           SHARE_GRANT_KEYS: '',
+          SHARE_PASSES_RULE: 'ami-backup-dev-share-passes',
           POWERTOOLS_SERVICE_NAME: 'ami-backup',
           POWERTOOLS_LOG_LEVEL: 'INFO',
           NODE_OPTIONS: '--enable-source-maps',
@@ -266,7 +308,7 @@ describe('serverless package with the default parameters', () => {
     }
   });
 
-  it('schedules reboot, createImages (its passes, by a named rule, and its sweep) and rotate by default', () => {
+  it('schedules each function by default: the fixed schedules, and the passes the service switches by their names', () => {
     const schedules = resourcesOfType(service.template, 'AWS::Events::Rule')
       .filter((rule) => rule.Properties.ScheduleExpression !== undefined)
       .map((rule) => ({
@@ -320,22 +362,35 @@ describe('serverless package with the default parameters', () => {
         name: 'ami-backup-dev-copy-passes',
         state: 'DISABLED',
       },
+      // The share passes, deployed off: a run's start turns them on while backups are to be shared; and a daily
+      // pass (shareSchedule), which revokes what instances no longer name.
+      {
+        target: 'ShareImagesLambdaFunction',
+        expression: 'rate(15 minutes)',
+        name: 'ami-backup-dev-share-passes',
+        state: 'DISABLED',
+      },
+      { target: 'ShareImagesLambdaFunction', expression: 'cron(0 10 * * ? *)', name: undefined, state: 'ENABLED' },
     ]);
   });
 
-  it('runs one copy pass at a time, dropping a throttled one after a minute, without retry or destination', () => {
-    const config = resourcesOfType(service.template, 'AWS::Lambda::EventInvokeConfig').find((candidate) =>
-      JSON.stringify(candidate.Properties.FunctionName).includes('CopyImagesLambdaFunction'),
-    );
-    expect(config?.Properties).toEqual({
-      FunctionName: { Ref: 'CopyImagesLambdaFunction' },
-      Qualifier: '$LATEST',
-      MaximumRetryAttempts: 0,
-      MaximumEventAgeInSeconds: 60,
-      DestinationConfig: {},
-    });
-    expect(lambdaFunction(service.template, 'copyImages').Properties.ReservedConcurrentExecutions).toBe(1);
-  });
+  it.each(['copyImages', 'shareImages'])(
+    'runs one %s pass at a time, dropping a throttled one after a minute, without retry or destination',
+    (name) => {
+      const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction`;
+      const config = resourcesOfType(service.template, 'AWS::Lambda::EventInvokeConfig').find((candidate) =>
+        JSON.stringify(candidate.Properties.FunctionName).includes(logicalId),
+      );
+      expect(config?.Properties).toEqual({
+        FunctionName: { Ref: logicalId },
+        Qualifier: '$LATEST',
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 60,
+        DestinationConfig: {},
+      });
+      expect(lambdaFunction(service.template, name).Properties.ReservedConcurrentExecutions).toBe(1);
+    },
+  );
 
   it('sends available and failed AMI state changes from the default bus to the image state queue only', () => {
     const patternRules = resourcesOfType(service.template, 'AWS::Events::Rule').filter(
@@ -399,7 +454,7 @@ describe('serverless package with the default parameters', () => {
 
   it('retries reboot and restoreTests as configured and sends what still fails to the failure queue', () => {
     const configs = resourcesOfType(service.template, 'AWS::Lambda::EventInvokeConfig');
-    expect(configs).toHaveLength(5);
+    expect(configs).toHaveLength(6);
     const retried: readonly string[] = ['reboot', 'restoreTests'];
     for (const { name, retries } of FUNCTIONS.filter(({ name }) => retried.includes(name))) {
       const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction`;
@@ -507,6 +562,12 @@ describe('serverless package with the default parameters', () => {
       // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
       'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/ami-backup-dev-copy-passes',
     );
+    const sharePassesRule = sub(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+      'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/ami-backup-dev-share-passes',
+    );
+    /** Only this stage's re-encrypted copies: they carry their source from their creation. */
+    const ownCopies = { StringEquals: owned, Null: { [`aws:ResourceTag/${ShareTag.reencryptedFrom}`]: 'false' } };
     const publish: Statement = {
       Sid: 'PublishOutcomes',
       Effect: 'Allow',
@@ -529,7 +590,12 @@ describe('serverless package with the default parameters', () => {
           policyError,
         ]),
         tagInstances('ClearPolicyErrors', 'ec2:DeleteTags', [policyError]),
-        { Sid: 'StartPasses', Effect: 'Allow', Action: ['events:EnableRule'], Resource: [passesRule, copyPassesRule] },
+        {
+          Sid: 'StartPasses',
+          Effect: 'Allow',
+          Action: ['events:EnableRule'],
+          Resource: [passesRule, copyPassesRule, sharePassesRule],
+        },
         publish,
       ],
       createImages: [
@@ -616,6 +682,22 @@ describe('serverless package with the default parameters', () => {
           Action: ['ec2:CreateTags'],
           Resource: IMAGES,
           Condition: { StringEquals: owned, ...exactly([RotationTag.expiredToday]) },
+        },
+        // An image recorded as shared is unshared before it goes: any change to its launch permission (IAM names
+        // neither the accounts nor the group ModifyImageAttribute adds), removals only on its snapshots.
+        {
+          Sid: 'UnshareOwnImagesBeforeExpiry',
+          Effect: 'Allow',
+          Action: ['ec2:ModifyImageAttribute'],
+          Resource: IMAGES,
+          Condition: { StringEquals: owned },
+        },
+        {
+          Sid: 'UnshareOwnSnapshotsBeforeExpiry',
+          Effect: 'Allow',
+          Action: ['ec2:ModifySnapshotAttribute'],
+          Resource: SNAPSHOTS,
+          Condition: { StringEquals: owned, Null: { 'ec2:Add/userId': 'true', 'ec2:Add/group': 'true' } },
         },
         {
           Sid: 'SwitchRotationPasses',
@@ -779,6 +861,95 @@ describe('serverless package with the default parameters', () => {
         },
         publish,
       ],
+      shareImages: [
+        logs('shareImages'),
+        describe('DescribeBackups', ['DescribeInstances', 'DescribeImages', 'DescribeSnapshots']),
+        {
+          Sid: 'ShareOwnImages',
+          Effect: 'Allow',
+          Action: ['ec2:ModifyImageAttribute'],
+          Resource: IMAGES,
+          Condition: { StringEquals: owned },
+        },
+        {
+          Sid: 'ShareOwnSnapshotsWithAccounts',
+          Effect: 'Allow',
+          Action: ['ec2:ModifySnapshotAttribute'],
+          Resource: SNAPSHOTS,
+          Condition: { StringEquals: owned, Null: { 'ec2:Add/group': 'true', 'ec2:Remove/group': 'true' } },
+        },
+        {
+          Sid: 'CopyOwnImagesHere',
+          Effect: 'Allow',
+          Action: ['ec2:CopyImage'],
+          Resource: IMAGES,
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+          Condition: { StringEquals: { 'ec2:Owner': sub('${AWS::AccountId}') } },
+        },
+        {
+          Sid: 'CreateOwnedCopies',
+          Effect: 'Allow',
+          Action: ['ec2:CopyImage'],
+          Resource: [IMAGES, SNAPSHOTS],
+          Condition: { StringEquals: { [`aws:RequestTag/${ImageTag.managedBy}`]: 'ami-backup-dev' } },
+        },
+        {
+          Sid: 'TagCopiesOnCreation',
+          Effect: 'Allow',
+          Action: ['ec2:CreateTags'],
+          Resource: [IMAGES, SNAPSHOTS],
+          Condition: {
+            StringEquals: {
+              'ec2:CreateAction': 'CopyImage',
+              [`aws:RequestTag/${ImageTag.managedBy}`]: 'ami-backup-dev',
+            },
+            ...exactly(REENCRYPTED_COPY_KEYS),
+          },
+        },
+        {
+          Sid: 'RecordSharing',
+          Effect: 'Allow',
+          Action: ['ec2:CreateTags'],
+          Resource: IMAGES,
+          Condition: { StringEquals: owned, ...exactly([ShareTag.sharedWith]) },
+        },
+        {
+          Sid: 'RecordShareErrors',
+          Effect: 'Allow',
+          Action: ['ec2:CreateTags', 'ec2:DeleteTags'],
+          Resource: INSTANCES,
+          Condition: { StringEquals: optedIn, ...exactly([ShareTag.shareError]) },
+        },
+        {
+          Sid: 'DeregisterOwnCopies',
+          Effect: 'Allow',
+          Action: ['ec2:DeregisterImage'],
+          Resource: IMAGES,
+          Condition: ownCopies,
+        },
+        {
+          Sid: 'DeleteOwnCopySnapshots',
+          Effect: 'Allow',
+          Action: ['ec2:DeleteSnapshot'],
+          Resource: SNAPSHOTS,
+          Condition: ownCopies,
+        },
+        {
+          Sid: 'DescribeKeys',
+          Effect: 'Allow',
+          Action: ['kms:DescribeKey'],
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub
+          Resource: sub('arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*'),
+        },
+        ...shareKeyStatements(NO_SHARE_KEYS, NO_SHARE_KEYS),
+        {
+          Sid: 'SwitchSharePasses',
+          Effect: 'Allow',
+          Action: ['events:EnableRule', 'events:DisableRule'],
+          Resource: sharePassesRule,
+        },
+        publish,
+      ],
     };
     for (const { name } of FUNCTIONS)
       expect({ [name]: statementsOf(service.template, name) }).toEqual({ [name]: expected[name] });
@@ -796,17 +967,17 @@ describe('serverless package with the default parameters', () => {
     }
   });
 
-  it('lets only createImages create images (and so reboot), only rotate and copyImages delete, and no one reboot directly', () => {
+  it('lets only createImages create images (and so reboot), only rotate, copyImages and shareImages delete, and no one reboot directly', () => {
     const actions = (name: string) => new Set(statementsOf(service.template, name).flatMap(actionsOf));
     const holders = (action: string) => FUNCTIONS.map(({ name }) => name).filter((name) => actions(name).has(action));
     expect(holders('ec2:CreateImage')).toEqual(['createImages']);
-    expect(holders('ec2:DeregisterImage')).toEqual(['rotate', 'copyImages']);
-    expect(holders('ec2:DeleteSnapshot')).toEqual(['rotate', 'copyImages']);
-    expect(holders('ec2:CopyImage')).toEqual(['copyImages']);
-    expect(holders('ec2:DeleteTags')).toEqual(['reboot']);
+    expect(holders('ec2:DeregisterImage')).toEqual(['rotate', 'copyImages', 'shareImages']);
+    expect(holders('ec2:DeleteSnapshot')).toEqual(['rotate', 'copyImages', 'shareImages']);
+    expect(holders('ec2:CopyImage')).toEqual(['copyImages', 'shareImages']);
+    expect(holders('ec2:DeleteTags')).toEqual(['reboot', 'shareImages']);
     expect(holders('ec2:RebootInstances')).toEqual([]);
-    expect(holders('events:EnableRule')).toEqual(['reboot', 'createImages', 'rotate', 'copyImages']);
-    expect(holders('events:DisableRule')).toEqual(['createImages', 'rotate', 'copyImages']);
+    expect(holders('events:EnableRule')).toEqual(['reboot', 'createImages', 'rotate', 'copyImages', 'shareImages']);
+    expect(holders('events:DisableRule')).toEqual(['createImages', 'rotate', 'copyImages', 'shareImages']);
     expect(holders('ec2:CreateTags')).toEqual([
       'reboot',
       'createImages',
@@ -814,12 +985,39 @@ describe('serverless package with the default parameters', () => {
       'rotate',
       'restoreTests',
       'copyImages',
+      'shareImages',
     ]);
     expect(holders('ec2:RunInstances')).toEqual(['restoreTests']);
     expect(holders('ec2:TerminateInstances')).toEqual(['restoreTests']);
+    // Sharing: only shareImages adds permissions and grants; rotate only unshares before an expiry.
+    expect(holders('ec2:ModifyImageAttribute')).toEqual(['rotate', 'shareImages']);
+    expect(holders('ec2:ModifySnapshotAttribute')).toEqual(['rotate', 'shareImages']);
+    expect(holders('kms:ListGrants')).toEqual(['shareImages']);
+    expect(holders('kms:RevokeGrant')).toEqual(['shareImages']);
+    expect(holders('kms:RetireGrant')).toEqual([]);
+    expect(holders('kms:CreateGrant')).toEqual(['copyImages', 'shareImages']);
+  });
+
+  it('lets no role make a snapshot public: every ModifySnapshotAttribute statement refuses a request naming a group', () => {
+    const statements = FUNCTIONS.flatMap(({ name }) => statementsOf(service.template, name)).filter((candidate) =>
+      actionsOf(candidate).includes('ec2:ModifySnapshotAttribute'),
+    );
+    expect(statements.map((candidate) => candidate.Sid)).toEqual([
+      'UnshareOwnSnapshotsBeforeExpiry',
+      'ShareOwnSnapshotsWithAccounts',
+    ]);
+    for (const candidate of statements) {
+      expect(candidate.Resource).toEqual(SNAPSHOTS);
+      expect(candidate.Condition?.StringEquals).toEqual({
+        [`aws:ResourceTag/${ImageTag.managedBy}`]: 'ami-backup-dev',
+      });
+      expect(candidate.Condition?.Null).toMatchObject({ 'ec2:Add/group': 'true' });
+    }
   });
 
   it('lets every tagging statement write only keys of lib/tags.ts, by name, and never no key', () => {
+    /** The keys the service sets on instances: a run's, and why its backups cannot be shared. */
+    const INSTANCE_KEYS = [...Object.values(InstanceTag), ShareTag.shareError];
     const instanceKeys = new Set<string>();
     for (const { name } of FUNCTIONS) {
       for (const candidate of statementsOf(service.template, name)) {
@@ -834,9 +1032,13 @@ describe('serverless package with the default parameters', () => {
           expect(keys).toEqual(TEST_INSTANCE_KEYS);
         } else if (JSON.stringify(candidate.Resource) === JSON.stringify(INSTANCES)) {
           for (const key of keys) instanceKeys.add(key);
-          expect(Object.values(InstanceTag)).toEqual(expect.arrayContaining([...keys]));
+          expect(INSTANCE_KEYS).toEqual(expect.arrayContaining([...keys]));
         } else if (candidate.Condition?.StringEquals?.['ec2:CreateAction'] === 'CreateImage') {
           expect(keys).toEqual(Object.values(ImageTag));
+        } else if (candidate.Condition?.StringEquals?.['ec2:CreateAction'] === 'CopyImage' && name === 'shareImages') {
+          // Re-encrypted copies and their snapshots, in this Region, tagged by their request.
+          expect(candidate.Resource).toEqual([IMAGES, SNAPSHOTS]);
+          expect(keys).toEqual(REENCRYPTED_COPY_KEYS);
         } else if (candidate.Condition?.StringEquals?.['ec2:CreateAction'] === 'CopyImage') {
           // Copies and their snapshots, in the destination Regions only, tagged by their request.
           expect(candidate.Resource).toEqual([NO_REGION_IMAGES, NO_REGION_SNAPSHOTS]);
@@ -854,12 +1056,13 @@ describe('serverless package with the default parameters', () => {
             [RestoreTestTag.result, ApprovalTag.approved],
             [RotationTag.expiredToday],
             [CopyTag.copies],
+            [ShareTag.sharedWith],
           ]).toContainEqual(keys);
         }
       }
     }
     // Every key the service sets on instances is allowed to some function.
-    expect([...instanceKeys].sort()).toEqual(Object.values(InstanceTag).sort());
+    expect([...instanceKeys].sort()).toEqual([...INSTANCE_KEYS].sort());
   });
 
   it('deletes images and snapshots only when they carry the ownership tag of this stage', () => {
@@ -869,6 +1072,11 @@ describe('serverless package with the default parameters', () => {
     }
     for (const sid of ['DeregisterOwnCopies', 'DeleteOwnCopySnapshots']) {
       expect(statementOf(service.template, 'copyImages', sid).Condition).toEqual(ownershipCondition);
+      // shareImages deletes only its re-encrypted copies (they carry their source), never a backup.
+      expect(statementOf(service.template, 'shareImages', sid).Condition).toEqual({
+        ...ownershipCondition,
+        Null: { [`aws:ResourceTag/${ShareTag.reencryptedFrom}`]: 'false' },
+      });
     }
   });
 
@@ -947,6 +1155,11 @@ describe('serverless package with the default parameters', () => {
         'ApproximateNumberOfMessagesVisible',
       ]),
     );
+    // The errors of every function are charted.
+    const errors = widgets.find((widget) => widget.properties.metrics[0]?.[1] === 'Errors');
+    expect(errors?.properties.metrics.map((metric) => metric.at(-1))).toEqual(
+      FUNCTIONS.map(({ name }) => `\${${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction}`),
+    );
   });
 
   it('writes one bundled zip per function, holding its handler', async () => {
@@ -961,6 +1174,12 @@ describe('serverless package with the default parameters', () => {
 
 /** A KMS key id, as copyKmsKeys takes it. */
 const COPY_KEY = '1234abcd-12ab-34cd-56ef-1234567890ab';
+/** Keys sharing may use, by ARN (shareKmsKey, shareGrantKeys). */
+const SHARE_KEY = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const GRANT_KEYS = [
+  'arn:aws:kms:eu-west-1:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321',
+  'arn:aws:kms:eu-west-1:111122223333:key/11111111-2222-3333-4444-555555555555',
+];
 
 describe('serverless package with overridden stage and parameters', () => {
   let service: PackagedService;
@@ -983,6 +1202,11 @@ describe('serverless package with overridden stage and parameters', () => {
       '--param=copyRegions=us-west-2',
       '--param=copyAllowedRegions=ap-south-1',
       `--param=copyKmsKeys=us-west-2=${COPY_KEY},ap-south-1=alias/backups`,
+      '--param=shareAccounts=444455556666',
+      `--param=shareKmsKey=${SHARE_KEY}`,
+      // The share key named again among the grantable ones is named once.
+      `--param=shareGrantKeys=${GRANT_KEYS.join(',')},${SHARE_KEY}`,
+      '--param=shareSchedule=cron(30 11 * * ? *)',
     ]);
   }, PACKAGE_TIMEOUT_MS);
 
@@ -1019,6 +1243,26 @@ describe('serverless package with overridden stage and parameters', () => {
         COPY_PASSES_RULE: 'ami-backup-prod-copy-passes',
       },
     });
+  });
+
+  it('lets shareImages grant, list and revoke on the named keys only, and EC2 copy with the share key only', () => {
+    const statements = statementsOf(service.template, 'shareImages');
+    const sids = shareKeyStatements([], []).map((candidate) => candidate.Sid);
+    expect(statements.filter((candidate) => sids.includes(candidate.Sid))).toEqual(
+      shareKeyStatements([SHARE_KEY, ...GRANT_KEYS], [SHARE_KEY]),
+    );
+    expect(lambdaFunction(service.template, 'shareImages').Properties.Environment).toMatchObject({
+      Variables: {
+        SHARE_ACCOUNTS: '444455556666',
+        SHARE_KMS_KEY: SHARE_KEY,
+        SHARE_GRANT_KEYS: `${GRANT_KEYS.join(',')},${SHARE_KEY}`,
+        SHARE_PASSES_RULE: 'ami-backup-prod-share-passes',
+      },
+    });
+    const daily = resourcesOfType(service.template, 'AWS::Events::Rule').filter(
+      (rule) => ruleTarget(rule) === 'ShareImagesLambdaFunction' && rule.Properties.Name === undefined,
+    );
+    expect(daily.map((rule) => rule.Properties.ScheduleExpression)).toEqual(['cron(30 11 * * ? *)']);
   });
 
   afterAll(async () => {
@@ -1067,6 +1311,7 @@ describe('serverless package with overridden stage and parameters', () => {
       'ImageOptedInInstances',
       'TrackRunsOnOptedInInstances',
       'RecordOutcomesOnOptedInInstances',
+      'RecordShareErrors',
     ]);
     for (const candidate of onInstances) {
       expect(candidate.Condition?.StringEquals).toEqual({ 'aws:ResourceTag/backup-plan': 'nightly' });

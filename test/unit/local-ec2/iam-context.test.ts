@@ -168,6 +168,15 @@ describe('ec2AuthorizationChecks', () => {
     );
   });
 
+  it('gives the source of a copy within the Region its owner (ec2:Owner), and no resource tags', () => {
+    const { required } = checksOf('CopyImage', { SourceImageId: 'ami-1', SourceRegion: 'eu-west-1', Name: 'n' });
+    expect(required[0]).toEqual({
+      action: 'ec2:CopyImage',
+      resource: 'arn:aws:ec2:eu-west-1::image/ami-1',
+      context: { 'ec2:Region': 'eu-west-1', 'ec2:ImageID': 'ami-1', 'ec2:Owner': '123456789012' },
+    });
+  });
+
   it('authorizes the snapshot deletions of DeregisterImage apart, only when asked to delete them', () => {
     expect(checksOf('DeregisterImage', { ImageId: 'ami-1' }).snapshotDeletions).toEqual([]);
     const { required, snapshotDeletions } = checksOf('DeregisterImage', {
