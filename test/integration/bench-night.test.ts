@@ -31,7 +31,7 @@ interface Figures {
   problems: string[];
 }
 
-const FUNCTIONS = ['createImages', 'reboot', 'recordImageState', 'rotate'];
+const FUNCTIONS = ['createImages', 'reboot', 'recordImageState', 'rotate', 'shareImages'];
 
 it('backs up a 500-instance fleet in groups of ten two nights running under EC2 throttling, within Lambda’s limit', async () => {
   const finished = await run('bench/night.ts', [
