@@ -8,15 +8,17 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { parseInvocation } from '../lib/input';
 import { logger } from '../lib/logger';
-import { callMetrics, metrics } from '../lib/metrics';
+import { addMetrics, callMetrics, metrics, shareMetrics } from '../lib/metrics';
 import { createRuntime } from '../lib/runtime';
 import { type ShareSummary, shareImages } from '../lib/use-cases/share-images';
 
 const runtime = createRuntime();
 
-export const handler = middy(
-  (event: unknown, context: Context): Promise<ShareSummary> => shareImages(parseInvocation(event), runtime(context)),
-)
+export const handler = middy(async (event: unknown, context: Context): Promise<ShareSummary> => {
+  const summary = await shareImages(parseInvocation(event), runtime(context));
+  if (!summary.dryRun) addMetrics(shareMetrics(summary));
+  return summary;
+})
   .use(injectLambdaContext(logger, { clearState: true }))
   .use(logMetrics(metrics))
   .use(callMetrics());

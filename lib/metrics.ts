@@ -24,6 +24,9 @@ export const MetricName = {
   copiesSucceeded: 'CopiesSucceeded',
   copiesFailed: 'CopiesFailed',
   copiesExpired: 'CopiesExpired',
+  imagesShared: 'ImagesShared',
+  sharesRevoked: 'SharesRevoked',
+  shareFailures: 'ShareFailures',
   deniedCalls: 'DeniedCalls',
   throttledCalls: 'ThrottledCalls',
 } as const;
@@ -81,6 +84,19 @@ export function copyMetrics(summary: {
     [MetricName.copiesSucceeded]: summary.copiesSucceeded,
     [MetricName.copiesFailed]: summary.copiesFailed,
     [MetricName.copiesExpired]: summary.copiesExpired,
+  };
+}
+
+/** A share pass: images shared with more accounts, images unshared from some, and backups that could not be shared. */
+export function shareMetrics(summary: {
+  readonly imagesShared: number;
+  readonly imagesUnshared: number;
+  readonly instances: readonly InstanceOutcome[];
+}): MetricValues {
+  return {
+    [MetricName.imagesShared]: summary.imagesShared,
+    [MetricName.sharesRevoked]: summary.imagesUnshared,
+    [MetricName.shareFailures]: summary.instances.filter((outcome) => outcome.action === 'share-failed').length,
   };
 }
 

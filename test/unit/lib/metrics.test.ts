@@ -1,4 +1,4 @@
-import { MetricName, outcomeMetrics, rotationMetrics, startMetrics } from '../../../lib/metrics';
+import { MetricName, outcomeMetrics, rotationMetrics, shareMetrics, startMetrics } from '../../../lib/metrics';
 
 describe('the metrics of an invocation', () => {
   it('counts the outcomes a pass or a batch recorded, not those that failed to record', () => {
@@ -31,5 +31,18 @@ describe('the metrics of an invocation', () => {
       [MetricName.snapshotsDeleted]: 4,
       [MetricName.lookAlikeImages]: 1,
     });
+  });
+
+  it('counts what a share pass shared, unshared and could not share', () => {
+    expect(
+      shareMetrics({
+        imagesShared: 2,
+        imagesUnshared: 1,
+        instances: [
+          { instanceId: 'i-1', action: 'share', imageId: 'ami-1' },
+          { instanceId: 'i-2', action: 'share-failed', imageId: 'ami-2', reason: 'the AWS managed key' },
+        ],
+      }),
+    ).toEqual({ [MetricName.imagesShared]: 2, [MetricName.sharesRevoked]: 1, [MetricName.shareFailures]: 1 });
   });
 });
