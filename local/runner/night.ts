@@ -94,6 +94,20 @@ export interface NightOptions {
   readonly logLevel?: string;
   /** Deployment parameters, as `--param="name=value"` gives them (the roles enforced are deployed with them too). */
   readonly params?: Readonly<Record<string, string>>;
+  /**
+   * Other accounts on the embedded endpoint, by access key id (12-digit account ids): accounts backups may be shared
+   * with. With IAM enforced, each key is its account's administrator, allowed everything there.
+   */
+  readonly accounts?: Readonly<Record<string, string>>;
+  /**
+   * Runs on the embedded endpoint before the service is deployed there: makes what the deployment's parameters name,
+   * as an operator would before `serverless deploy` (a key, say), and returns those parameters, added to `params`. The
+   * roles enforced are deployed with them.
+   */
+  readonly prepare?: (endpoint: {
+    readonly url: string;
+    readonly region: string;
+  }) => Promise<Readonly<Record<string, string>>>;
   /** Launches the fleet (default: RunInstances through the EC2 API, one call per member). */
   readonly launch?: (client: EC2Client, fleet: readonly FleetMember[]) => Promise<LaunchedMember[]>;
   /** Step of the event loop (default one minute): events are delivered at most this late. */
@@ -226,6 +240,8 @@ export interface LocalIamOptions {
   readonly params?: Readonly<Record<string, string>>;
   /** Access key ids of operators, allowed everything (default: the runner's own, {@link OPERATOR_CREDENTIALS}). */
   readonly operators?: readonly string[];
+  /** Other accounts' access keys (12-digit account ids): each its account's administrator, allowed everything there. */
+  readonly accounts?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -233,14 +249,18 @@ export interface LocalIamOptions {
  * everything for the runner's (and tests') own calls: launching the fleet, reading what the nights left.
  */
 export async function localIam(options: LocalIamOptions): Promise<IamOptions> {
-  const { operators = [OPERATOR_CREDENTIALS.accessKeyId], ...deployment } = options;
+  const { operators = [OPERATOR_CREDENTIALS.accessKeyId], accounts = {}, ...deployment } = options;
   const roles = await deployedRoles({ ...deployment, account: LOCAL_ACCOUNT_ID });
   const operator = {
     arn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:user/operator`,
     policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] }],
   };
+  const administrator = (account: string) => ({ ...operator, arn: `arn:aws:iam::${account}:user/administrator` });
   return {
     principals: {
+      ...Object.fromEntries(
+        Object.entries(accounts).map(([accessKeyId, account]) => [accessKeyId, administrator(account)]),
+      ),
       ...Object.fromEntries(operators.map((accessKeyId) => [accessKeyId, operator])),
       ...Object.fromEntries(
         roles.map((role) => [
@@ -250,6 +270,35 @@ export async function localIam(options: LocalIamOptions): Promise<IamOptions> {
       ),
     },
   };
+}
+
+/**
+ * Readies an embedded endpoint for the deployment: what `prepare` makes there, then (unless `iam` is false) each
+ * function's role enforced as deployed with the parameters that gives. Returns the deployment's parameters.
+ */
+export async function deployLocally(
+  ec2: LocalEc2,
+  options: Pick<
+    NightOptions,
+    'params' | 'prepare' | 'accounts' | 'iam' | 'serverlessFile' | 'projectRoot' | 'stage'
+  > & {
+    readonly region: string;
+  },
+): Promise<Readonly<Record<string, string>> | undefined> {
+  const prepared = await options.prepare?.({ url: ec2.url, region: options.region });
+  const params = prepared === undefined ? options.params : { ...options.params, ...prepared };
+  if (options.iam !== false) {
+    await ec2.enforceIam(
+      await localIam({
+        projectRoot: options.projectRoot ?? dirname(options.serverlessFile),
+        stage: options.stage ?? 'dev',
+        region: options.region,
+        ...(params === undefined ? {} : { params }),
+        ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
+      }),
+    );
+  }
+  return params;
 }
 
 function tagsOf(tags: readonly Tag[] | undefined): Record<string, string> {
@@ -290,24 +339,21 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
   let embedded: LocalEc2 | undefined;
   let url: string;
   let clock: SimulationClock;
+  let params = options.params;
   if (options.endpoint === undefined) {
-    const iam =
-      options.ec2 === undefined && options.iam !== false
-        ? await localIam({
-            projectRoot: options.projectRoot ?? dirname(options.serverlessFile),
-            stage: options.stage ?? 'dev',
-            region,
-            ...(options.params === undefined ? {} : { params: options.params }),
-          })
-        : undefined;
-    embedded =
-      options.ec2 ??
-      (await startLocalEc2({
+    if (options.ec2 === undefined) {
+      embedded = await startLocalEc2({
         clock: SimClock.manual(options.start ?? new Date(Date.UTC(2026, 10, 25, 20))),
         throttling: options.throttling ?? false,
         region,
-        ...(iam === undefined ? {} : { iam }),
-      }));
+        ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
+      });
+      params = await deployLocally(embedded, { ...options, region });
+    } else {
+      // Started (and its IAM enforced) by the caller; what the deployment names is made here all the same.
+      embedded = options.ec2;
+      params = await deployLocally(embedded, { ...options, region, iam: false });
+    }
     const simClock = embedded.clock;
     url = embedded.url;
     clock = { now: () => simClock.now(), reach: async (time) => simClock.advanceTo(time) };
@@ -347,7 +393,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       region,
       account: LOCAL_ACCOUNT_ID,
       metrics: 'console',
-      ...(options.params === undefined ? {} : { params: options.params }),
+      ...(params === undefined ? {} : { params }),
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
       ...(options.projectRoot === undefined ? {} : { projectRoot: options.projectRoot }),
     });
@@ -419,24 +465,20 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       if (night === 1) await terminateMembers(client, launched);
     }
     const downtime = audit === undefined ? sampled : downtimeFromTimeline(audit, launched, clock.now().getTime());
-    const copies = await describeCopies(url, copyRegionsOf(options.params), launched);
+    const copies = await describeCopies(url, copyRegionsOf(params), launched);
     const report = await reportOn(client, launched, records, downtime, copies, {
       faultsInjected: embedded !== undefined,
       timeline: audit !== undefined,
       copySettings: {
         homeRegion: region,
-        defaultRegions: list(options.params?.copyRegions),
-        allowedRegions: copyRegionsOf(options.params),
+        defaultRegions: list(params?.copyRegions),
+        allowedRegions: copyRegionsOf(params),
       },
     });
     const unreceived = [...queued.values()].reduce((sum, messages) => sum + messages.length, 0);
     const denied = embedded?.denied ?? [];
     const testInstances = await liveTestInstances(client, `ami-backup-${options.stage ?? 'dev'}`);
-    const copyOrphans = await orphanSnapshotsIn(
-      url,
-      copyRegionsOf(options.params),
-      `ami-backup-${options.stage ?? 'dev'}`,
-    );
+    const copyOrphans = await orphanSnapshotsIn(url, copyRegionsOf(params), `ami-backup-${options.stage ?? 'dev'}`);
     return {
       ...report,
       problems: [
