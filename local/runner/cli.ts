@@ -97,9 +97,10 @@ function printTable(report: NightReport): void {
       'downtime',
       'restore test',
       'copies',
+      'shared with',
       'error',
     ],
-    colWidths: [null, null, null, null, null, null, null, null, null, null, null, null, 48],
+    colWidths: [null, null, null, null, null, null, null, null, null, null, null, null, null, 48],
     wordWrap: true,
   });
   for (const instance of report.instances) {
@@ -118,6 +119,7 @@ function printTable(report: NightReport): void {
         ? ''
         : `${instance.restoreTest.passed ? 'passed' : 'failed'} ${instance.restoreTest.at.slice(5, 16).replace('T', ' ')}`,
       copiesCell(instance.copies),
+      instance.sharedWith.join('\n'),
       instance.error ?? '',
     ]);
   }
@@ -130,7 +132,9 @@ function printTable(report: NightReport): void {
       `at most ${totals.maxDownAtOnce} instance(s) down at once, ${totals.maxDownInOneGroup} of one group; ` +
       `${totals.deniedCalls} call(s) denied by IAM; ${totals.restoreTestsPassed} restore test(s) passed, ` +
       `${totals.restoreTestsFailed} failed; ${totals.staleInstances} instance(s) stale at the last run's start; ` +
-      `${totals.copiesCreated} copies to other Regions made, ${totals.copiesExpired} expired there\n`,
+      `${totals.copiesCreated} copies to other Regions made, ${totals.copiesExpired} expired there; ` +
+      `${totals.imagesShared} image(s) shared with other accounts, ${totals.copiesReencrypted} copies re-encrypted ` +
+      'for sharing\n',
   );
   const metrics = Object.entries(report.metrics).map(([name, value]) => `${name} ${value}`);
   if (metrics.length > 0) process.stdout.write(`metrics (namespace ami-backup): ${metrics.join(', ')}\n`);
