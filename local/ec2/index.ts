@@ -16,7 +16,7 @@ import {
   type Latency,
 } from './faults';
 import { type IamOptions, accountOf as principalAccount, sigV4Credential } from './iam';
-import { type Denial, type Ec2Authorization, IamGate } from './iam-gate';
+import { type Denial, type Ec2Authorization, IamGate, type IamGateOptions } from './iam-gate';
 import { LocalKms } from './kms';
 import { readStateFile, savedState, writeStateFile } from './persistence';
 import { QueryParams } from './query';
@@ -206,6 +206,11 @@ export interface LocalEc2 {
   kms: LocalKms;
   /** The default account's Regions that have a model so far, the default one first. */
   readonly regions: readonly string[];
+  /**
+   * Authorizes every request from now on as `iam` says (see `LocalEc2Options.iam`), replacing what was enforced: for
+   * a caller that makes resources before the policies naming them are known (a key a deployment's role names).
+   */
+  enforceIam(iam: IamOptions): Promise<void>;
   /** Turns EC2's request throttling on or off. */
   setThrottling(enabled: boolean): void;
   /**
@@ -275,9 +280,11 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     const accessKeyId = sigV4Credential(authorization)?.accessKeyId;
     return accessKeyId === undefined ? LOCAL_ACCOUNT_ID : accountOfKey(accessKeyId);
   };
+  // The IAM enforced: given at start, or from `enforceIam` on.
+  let iam = options.iam;
   const accountOfKey = (accessKeyId: string): string => {
     const listed = options.accounts?.[accessKeyId];
-    const principal = options.iam?.principals[accessKeyId];
+    const principal = iam?.principals[accessKeyId];
     return listed ?? (principal === undefined ? undefined : principalAccount(principal.arn)) ?? LOCAL_ACCOUNT_ID;
   };
   const backend = backendIn(region);
@@ -305,39 +312,38 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
   const rules = new EventRules(region, LOCAL_ACCOUNT_ID);
   const calls = new Map<string, number>();
   const logError = options.logError ?? ((message, error) => console.error(message, error));
-  const iamGate =
-    options.iam === undefined
-      ? undefined
-      : await IamGate.create(options.iam, {
-          accountOf: accountOfKey,
-          region,
-          now: () => clock.now(),
-          lookupIn: (account, name) => {
-            const regional = backendOf(account, name);
-            return {
-              tagsOf: (id) =>
-                (
-                  regional.instances.get(id) ??
-                  regional.images.get(id) ??
-                  regional.sharedImage(id) ??
-                  regional.snapshots.get(id) ??
-                  regional.volumes.get(id)
-                )?.tags,
-              imageOf: (id) => {
-                const image = regional.images.get(id) ?? regional.sharedImage(id);
-                return image === undefined
-                  ? undefined
-                  : { owner: regional.ownerOf(image), isPublic: image.launchPublic === true };
-              },
-              snapshotOf: (id) => {
-                const snapshot = regional.snapshots.get(id);
-                return snapshot === undefined ? undefined : { volumeSize: snapshot.volumeSize, owner: account };
-              },
-              snapshotIdsOf: (imageId) =>
-                regional.images.get(imageId)?.devices.map((device) => device.snapshotId) ?? [],
-            };
-          },
-        });
+  const gateOptions: IamGateOptions = {
+    accountOf: accountOfKey,
+    region,
+    now: () => clock.now(),
+    lookupIn: (account, name) => {
+      const regional = backendOf(account, name);
+      return {
+        tagsOf: (id) =>
+          (
+            regional.instances.get(id) ??
+            regional.images.get(id) ??
+            regional.sharedImage(id) ??
+            regional.snapshots.get(id) ??
+            regional.volumes.get(id)
+          )?.tags,
+        imageOf: (id) => {
+          const image = regional.images.get(id) ?? regional.sharedImage(id);
+          return image === undefined
+            ? undefined
+            : { owner: regional.ownerOf(image), isPublic: image.launchPublic === true };
+        },
+        snapshotOf: (id) => {
+          const snapshot = regional.snapshots.get(id);
+          return snapshot === undefined ? undefined : { volumeSize: snapshot.volumeSize, owner: account };
+        },
+        snapshotIdsOf: (imageId) => regional.images.get(imageId)?.devices.map((device) => device.snapshotId) ?? [],
+      };
+    },
+  };
+  let iamGate = iam === undefined ? undefined : await IamGate.create(iam, gateOptions);
+  /** Requests refused by the gates `enforceIam` replaced. */
+  const deniedBefore: Denial[] = [];
 
   const serveEc2 = (
     params: QueryParams,
@@ -508,7 +514,15 @@ export async function startLocalEc2(options: LocalEc2Options = {}): Promise<Loca
     audit,
     putEvents,
     eventRules: rules,
-    denied: iamGate?.denied ?? [],
+    get denied() {
+      return [...deniedBefore, ...(iamGate?.denied ?? [])];
+    },
+    enforceIam: async (principals) => {
+      const gate = await IamGate.create(principals, gateOptions);
+      deniedBefore.push(...(iamGate?.denied ?? []));
+      iam = principals;
+      iamGate = gate;
+    },
     callCount: (action) =>
       action === undefined ? [...calls.values()].reduce((sum, count) => sum + count, 0) : (calls.get(action) ?? 0),
     throttledCount: (action) =>

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { JsonResponse } from './eventbridge';
 
 /**
@@ -68,10 +68,23 @@ interface KmsAlias {
   readonly creationDate: number;
 }
 
+/** A key id in KMS's form (a UUID) made from a name: the same name, the same id. */
+function keyIdOf(name: string): string {
+  const hex = createHash('sha256').update(name).digest('hex');
+  return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20, 32)].join('-');
+}
+
 /** The key id of the AWS managed EBS key of an account and Region: stable, so snapshots keep naming it. */
 export function ebsManagedKeyId(account: string, region: string): string {
-  const hex = createHash('sha256').update(`${account}/${region}/aws/ebs`).digest('hex');
-  return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20, 32)].join('-');
+  return keyIdOf(`${account}/${region}/aws/ebs`);
+}
+
+/**
+ * The id of the `number`th key CreateKey makes for an account in a Region (from 1). KMS makes random ids; here the
+ * same requests give the same ids, so that a deployment naming a key by its ARN is the same deployment run after run.
+ */
+export function customerKeyId(account: string, region: string, number: number): string {
+  return keyIdOf(`${account}/${region}/key/${number}`);
 }
 
 /** The account of an ARN (`arn:aws:<service>:<region>:<account>:…`). */
@@ -93,6 +106,8 @@ class KeyStore {
   readonly keys = new Map<string, KmsKey>();
   readonly aliases = new Map<string, KmsAlias>();
   readonly grants = new Map<string, KmsGrant>();
+  /** Keys CreateKey made so far. */
+  created = 0;
 
   constructor(
     readonly account: string,
@@ -259,7 +274,8 @@ export class LocalKms {
     };
     switch (action) {
       case 'CreateKey': {
-        const keyId = randomUUID();
+        store.created += 1;
+        const keyId = customerKeyId(account, region, store.created);
         const key: KmsKey = {
           keyId,
           arn: `arn:aws:kms:${region}:${account}:key/${keyId}`,

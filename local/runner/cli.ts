@@ -14,7 +14,8 @@ import { seededRandom } from '../ec2/events';
 import { writeNightReport } from '../timeline/html';
 import { nightTimeline } from '../timeline/lanes';
 import { recordNights } from '../timeline/record';
-import { DEMO_COPY_PARAMS, DEMO_FLEET, generatedFleet } from './fleet';
+import { demoDeployment } from './demo';
+import { DEMO_FLEET, generatedFleet } from './fleet';
 import { type NightReport, type Progress, runNights } from './night';
 
 const USAGE = `Usage: npm start -- [options]
@@ -30,28 +31,6 @@ const USAGE = `Usage: npm start -- [options]
   --timeline FILE  write the night's timeline, an HTML page, there (default night-report.html)
   --no-timeline    do not write it (nor is it written with --endpoint)
   --help`;
-
-/**
- * The demo's restore tests: a subnet and security group for their instances (the embedded endpoint records any id), so
- * that the weekly restore test runs as deployed with them.
- */
-const DEMO_PARAMS = {
-  restoreTestSubnetId: 'subnet-0de000000000000d1',
-  restoreTestSecurityGroupId: 'sg-0de000000000000d1',
-  // db-1's backups are copied to a second Region, which the embedded endpoint keeps apart.
-  ...DEMO_COPY_PARAMS,
-};
-/** A Sunday: the default restore-test schedule's day (`cron(0 12 ? * SUN *)`). */
-const DEMO_LAST_DAY = Date.UTC(2026, 10, 29);
-const DAY_MS = 86_400_000;
-
-/**
- * The evening the demo starts: the one that makes its last night a Sunday's, so that the last night includes a
- * restore test of the backups made that morning (however many nights are run).
- */
-function demoStart(nights: number): Date {
-  return new Date(DEMO_LAST_DAY - nights * DAY_MS + 20 * 3_600_000);
-}
 
 function positive(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
@@ -97,9 +76,10 @@ function printTable(report: NightReport): void {
       'downtime',
       'restore test',
       'copies',
+      'shared with',
       'error',
     ],
-    colWidths: [null, null, null, null, null, null, null, null, null, null, null, null, 48],
+    colWidths: [null, null, null, null, null, null, null, null, null, null, null, null, null, 48],
     wordWrap: true,
   });
   for (const instance of report.instances) {
@@ -118,6 +98,7 @@ function printTable(report: NightReport): void {
         ? ''
         : `${instance.restoreTest.passed ? 'passed' : 'failed'} ${instance.restoreTest.at.slice(5, 16).replace('T', ' ')}`,
       copiesCell(instance.copies),
+      instance.sharedWith.join('\n'),
       instance.error ?? '',
     ]);
   }
@@ -130,7 +111,9 @@ function printTable(report: NightReport): void {
       `at most ${totals.maxDownAtOnce} instance(s) down at once, ${totals.maxDownInOneGroup} of one group; ` +
       `${totals.deniedCalls} call(s) denied by IAM; ${totals.restoreTestsPassed} restore test(s) passed, ` +
       `${totals.restoreTestsFailed} failed; ${totals.staleInstances} instance(s) stale at the last run's start; ` +
-      `${totals.copiesCreated} copies to other Regions made, ${totals.copiesExpired} expired there\n`,
+      `${totals.copiesCreated} copies to other Regions made, ${totals.copiesExpired} expired there; ` +
+      `${totals.imagesShared} image(s) shared with other accounts, ${totals.copiesReencrypted} copies re-encrypted ` +
+      'for sharing\n',
   );
   const metrics = Object.entries(report.metrics).map(([name, value]) => `${name} ${value}`);
   if (metrics.length > 0) process.stdout.write(`metrics (namespace ami-backup): ${metrics.join(', ')}\n`);
@@ -199,9 +182,10 @@ async function main(): Promise<number> {
     // Followed only where it is shown: sampling the fleet each step costs calls.
     ...(showProgress ? { onProgress } : {}),
   };
-  // Another endpoint may not know the demo's subnet: restore tests run on the embedded one, which keeps a timeline.
+  // Another endpoint may not know the demo's subnet, nor its recovery account, nor serve KMS: restore tests run, and
+  // the share key is made, on the embedded one, which keeps a timeline.
   const { report, events } = await (values.endpoint === undefined
-    ? recordNights({ ...common, start: demoStart(nights), params: DEMO_PARAMS })
+    ? recordNights({ ...common, ...demoDeployment(nights) })
     : runNights({
         ...common,
         endpoint: values.endpoint,

@@ -9,7 +9,7 @@ import {
   type Tag,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { CopyTag, OperatorTag } from '../../lib/tags';
+import { CopyTag, OperatorTag, ShareTag } from '../../lib/tags';
 import { INSTANCE_STORE_AMI_ID } from '../ec2';
 
 export interface FleetMember {
@@ -55,13 +55,16 @@ const web = { ...optIn, [OperatorTag.group]: 'web' };
 export const DEMO_COPY_REGION = 'us-west-2';
 /** The deployment parameters under which the demo fleet's copies go to {@link DEMO_COPY_REGION}. */
 export const DEMO_COPY_PARAMS: Readonly<Record<string, string>> = { copyAllowedRegions: DEMO_COPY_REGION };
+/** A second account the demo shares backups with: a recovery account (see demo.ts for its credentials). */
+export const DEMO_SHARE_ACCOUNT = '444455556666';
 
 export const DEMO_FLEET: readonly FleetMember[] = [
   // A group imaged one at a time (maxDownPerGroup): never more than one web server down.
   { name: 'web-1', tags: { ...web }, optedIn: true },
   { name: 'web-2', tags: { ...web, [OperatorTag.retain]: '2' }, optedIn: true },
   { name: 'web-3', tags: { ...web }, optedIn: true },
-  // Its good backups also copied to a second Region (with DEMO_COPY_PARAMS), two copies kept there.
+  // Its good backups also copied to a second Region (with DEMO_COPY_PARAMS), two copies kept there, and shared with
+  // the recovery account (launch permission on each, create-volume on their snapshots).
   {
     name: 'db-1',
     tags: {
@@ -70,7 +73,16 @@ export const DEMO_FLEET: readonly FleetMember[] = [
       [OperatorTag.retain]: '3',
       [CopyTag.copyTo]: DEMO_COPY_REGION,
       [CopyTag.copyRetain]: '2',
+      [ShareTag.shareWith]: DEMO_SHARE_ACCOUNT,
     },
+    optedIn: true,
+  },
+  // Its root volume encrypted with the AWS managed key (aws/ebs), which cannot be shared: each good backup is shared
+  // with the recovery account as a copy re-encrypted with the deployment's shareKmsKey (the demo makes one).
+  {
+    name: 'vault-1',
+    tags: { ...optIn, [OperatorTag.retain]: '2', [ShareTag.shareWith]: DEMO_SHARE_ACCOUNT },
+    encryptedRoot: {},
     optedIn: true,
   },
   { name: 'batch-1', tags: { ...optIn, [OperatorTag.retain]: '2' }, stopped: true, optedIn: true },

@@ -17,6 +17,11 @@
  * 8. no restore-test instance (the ownership tag and the test-instance tag) outlives its test: none is left pending,
  *    running, stopping or stopped longer after its launch than the restore-test timeout, plus the time for a checking
  *    pass to notice; after a run has converged, none is left at all.
+ * 9. nothing is shared with an account its instance does not name: every image and snapshot of the account that
+ *    another account may launch or restore belongs (its `ami-backup:instance-id`) to an opted-in instance whose share
+ *    policy (`ami-backup:share-with`, else the deployment's `shareAccounts`) names that account, or whose share tag
+ *    cannot be read (its sharing is held as it was);
+ * 10. nothing is made public: no image or snapshot that was not public before is public after.
  * The service's own images are those of this account with its ownership tag, named from their instance and run tags,
  * and made by EC2 from that instance; any other image carrying the tag is a look-alike: foreign (4), never counted as
  * a backup (1, 2), and neither it nor its snapshots are ever deleted.
@@ -26,7 +31,7 @@
  */
 import type { Config } from '../../lib/config';
 import { ORPHAN_MIN_AGE_SECONDS } from '../../lib/decisions/rotation';
-import { isOptedIn, parseMode, parseRecordedRetention, parseRetention } from '../../lib/policy';
+import { isOptedIn, parseMode, parseRecordedRetention, parseRetention, parseSharePolicy } from '../../lib/policy';
 import {
   BackupMode,
   BackupStep,
@@ -59,16 +64,26 @@ export interface WorldImage {
   readonly ownerId?: string;
   /** The instance EC2 made it from (CreateImage); absent otherwise. */
   readonly sourceInstanceId?: string;
+  /** The other accounts it is shared with (launch permissions); absent: none. */
+  readonly launchUserIds?: readonly string[];
+  /** Launchable by everyone (`Group=all`). */
+  readonly launchPublic?: boolean;
 }
 
 export interface WorldSnapshot {
   readonly id: string;
   readonly startTime: number;
   readonly tags: Tags;
+  /** The other accounts that may create volumes from it; absent: none. */
+  readonly createVolumeUserIds?: readonly string[];
+  /** Restorable by everyone (`Group=all`). */
+  readonly createVolumePublic?: boolean;
 }
 
 /** What EC2 holds at one moment (times in epoch ms). */
 export interface World {
+  /** The account it is of; absent: unknown (an instance naming it is then not told apart). */
+  readonly account?: string;
   readonly now: number;
   readonly instances: readonly WorldInstance[];
   /** Deregistered images still listed are included, with that state. */
@@ -111,8 +126,11 @@ export type InvariantSettings = Pick<
   | 'maxDownPerGroup'
   | 'maxConcurrentReboots'
 > &
-  /** The restore tests' timeout (default 20 minutes, the deployment's). */
-  Partial<Pick<Config, 'restoreTests'>>;
+  /**
+   * The restore tests' timeout (default 20 minutes, the deployment's), and the accounts backups are shared with by
+   * default (the deployment's `shareAccounts`; none when absent).
+   */
+  Partial<Pick<Config, 'restoreTests' | 'shares'>>;
 
 export type InvariantName =
   | 'backup-or-failure'
@@ -126,7 +144,9 @@ export type InvariantName =
   | 'fleet-limit'
   | 'test-instance-ended'
   | 'copied-once'
-  | 'copy-made';
+  | 'copy-made'
+  | 'shared-as-named'
+  | 'nothing-public';
 
 export interface Violation {
   readonly invariant: InvariantName;
@@ -156,6 +176,7 @@ const record = (tags: ReadonlyMap<string, string>): Tags => Object.fromEntries(t
 /** The endpoint's state now, as plain data. */
 export function worldOf(backend: Ec2Backend, now: number): World {
   return {
+    account: backend.account,
     now,
     instances: [...backend.instances.values()].map((instance) => ({
       id: instance.id,
@@ -171,11 +192,15 @@ export function worldOf(backend: Ec2Backend, now: number): World {
       snapshotIds: image.devices.map((device) => device.snapshotId),
       ...(image.ownerId === undefined ? {} : { ownerId: image.ownerId }),
       ...(image.sourceInstanceId === undefined ? {} : { sourceInstanceId: image.sourceInstanceId }),
+      ...(image.launchUserIds === undefined ? {} : { launchUserIds: [...image.launchUserIds] }),
+      ...(image.launchPublic === true ? { launchPublic: true } : {}),
     })),
     snapshots: [...backend.snapshots.values()].map((snapshot) => ({
       id: snapshot.id,
       startTime: snapshot.startTime,
       tags: record(snapshot.tags),
+      ...(snapshot.createVolumeUserIds === undefined ? {} : { createVolumeUserIds: [...snapshot.createVolumeUserIds] }),
+      ...(snapshot.createVolumePublic === true ? { createVolumePublic: true } : {}),
     })),
   };
 }
@@ -531,6 +556,77 @@ function testInstancesEnded({ after, settings }: InvariantInput): Violation[] {
   });
 }
 
+/**
+ * (9) Every image and snapshot of the account shared with another account belongs to an opted-in instance whose share
+ * policy names that account, or whose share tag cannot be read (the service then holds its sharing as it is).
+ */
+function sharedAsNamed({ after, settings }: Pick<InvariantInput, 'after' | 'settings'>): Violation[] {
+  const instances = new Map(after.instances.map((instance) => [instance.id, instance]));
+  const defaults = settings.shares?.defaultAccounts ?? [];
+  /** The accounts the instance names, or undefined when it may keep what it shares (its share tag is invalid). */
+  const named = (instanceId: string | undefined): readonly string[] | undefined => {
+    const instance = instanceId === undefined ? undefined : instances.get(instanceId);
+    if (instance === undefined || !isOptedIn(instance.tags, settings.optIn)) return [];
+    const policy = parseSharePolicy(instance.tags, defaults, after.account ?? '');
+    return policy.ok ? policy.value.accounts : undefined;
+  };
+  const violations: Violation[] = [];
+  const check = (kind: string, id: string, tags: Tags, accounts: readonly string[] | undefined): void => {
+    if (accounts === undefined || accounts.length === 0) return;
+    const instanceId = tags[ImageTag.instanceId];
+    const allowed = named(instanceId);
+    if (allowed === undefined) return;
+    const leaked = accounts.filter((account) => !allowed.includes(account));
+    if (leaked.length === 0) return;
+    violations.push({
+      invariant: 'shared-as-named',
+      resources: [id, ...(instanceId === undefined ? [] : [instanceId])],
+      message: `${kind} ${id} is shared with ${leaked.join(', ')}, which ${instanceId === undefined ? 'no instance' : `${instanceId}`} does not name (${allowed.length === 0 ? 'none named' : `it names ${allowed.join(', ')}`})`,
+    });
+  };
+  for (const image of after.images) {
+    if (image.ownerId === undefined && image.state !== 'deregistered') {
+      check('image', image.id, image.tags, image.launchUserIds);
+    }
+  }
+  for (const snapshot of after.snapshots) check('snapshot', snapshot.id, snapshot.tags, snapshot.createVolumeUserIds);
+  return violations;
+}
+
+/** (10) No image or snapshot of the account public that was not public before. */
+function nothingPublic({ before, after }: Pick<InvariantInput, 'before' | 'after'>): Violation[] {
+  const publicBefore = new Set([
+    ...before.images.filter((image) => image.launchPublic === true).map((image) => image.id),
+    ...before.snapshots.filter((snapshot) => snapshot.createVolumePublic === true).map((snapshot) => snapshot.id),
+  ]);
+  const made = [
+    ...after.images
+      .filter((image) => image.ownerId === undefined && image.launchPublic === true && image.state !== 'deregistered')
+      .map((image) => ({ kind: 'image', id: image.id })),
+    ...after.snapshots
+      .filter((snapshot) => snapshot.createVolumePublic === true)
+      .map((snapshot) => ({ kind: 'snapshot', id: snapshot.id })),
+  ];
+  return made
+    .filter(({ id }) => !publicBefore.has(id))
+    .map(({ kind, id }) => ({
+      invariant: 'nothing-public',
+      resources: [id],
+      message: `${kind} ${id} is public (${kind === 'image' ? 'launch' : 'create-volume'} permission for all)`,
+    }));
+}
+
+/**
+ * The sharing promises alone (9, 10): what the world after shows, against what was public before (an empty world:
+ * nothing was). For a run that keeps no audit log, as the local runner's nights.
+ */
+export function checkSharing(
+  input: Pick<InvariantInput, 'after' | 'settings'> & { readonly before?: World },
+): Violation[] {
+  const before = input.before ?? { now: input.after.now, instances: [], images: [], snapshots: [] };
+  return [...sharedAsNamed(input), ...nothingPublic({ before, after: input.after })];
+}
+
 /** Every violation of the promises, each with the resources that break it; empty when they all hold. */
 export function checkInvariants(input: InvariantInput): Violation[] {
   return [
@@ -542,5 +638,7 @@ export function checkInvariants(input: InvariantInput): Violation[] {
     ...imagedAsItsModeAsks(input),
     ...withinLimits(input),
     ...testInstancesEnded(input),
+    ...sharedAsNamed(input),
+    ...nothingPublic(input),
   ];
 }

@@ -17,19 +17,23 @@ import {
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { readConfig } from '../../lib/config';
 import { chunk } from '../../lib/errors';
 import {
+  ACCOUNT_ID,
   type CopySettings,
   parseCopyPolicy,
   parseCopyRetention,
   parseInstancePolicy,
   parseMode,
+  parseSharePolicy,
 } from '../../lib/policy';
 import {
   AUTO_SCALING_GROUP_TAG,
   BackupStep,
   CopyTag,
   FailureKind,
+  formatAccounts,
   formatRunId,
   ImageTag,
   IN_PROGRESS_STEPS,
@@ -37,11 +41,13 @@ import {
   imageName,
   parseRestoreResult,
   RestoreTestTag,
+  ShareTag,
 } from '../../lib/tags';
 import type { InstanceOutcome, Summary } from '../../lib/use-cases/context';
 import type { CopySummary } from '../../lib/use-cases/copy-images';
 import type { RestoreTestSummary } from '../../lib/use-cases/restore-tests';
 import type { RotateSummary } from '../../lib/use-cases/rotate';
+import type { ShareSummary } from '../../lib/use-cases/share-images';
 import {
   type AuditEntry,
   type Denial,
@@ -61,6 +67,7 @@ import {
   terminateMembers,
 } from './fleet';
 import { functionAccessKeyId, loadFunctions } from './functions';
+import { checkSharing, worldOf } from './invariants';
 import { captureMetrics } from './metrics-capture';
 import { deployedRoles } from './roles';
 import { deployRules, ruleState } from './rules';
@@ -94,6 +101,20 @@ export interface NightOptions {
   readonly logLevel?: string;
   /** Deployment parameters, as `--param="name=value"` gives them (the roles enforced are deployed with them too). */
   readonly params?: Readonly<Record<string, string>>;
+  /**
+   * Other accounts on the embedded endpoint, by access key id (12-digit account ids): accounts backups may be shared
+   * with. With IAM enforced, each key is its account's administrator, allowed everything there.
+   */
+  readonly accounts?: Readonly<Record<string, string>>;
+  /**
+   * Runs on the embedded endpoint before the service is deployed there: makes what the deployment's parameters name,
+   * as an operator would before `serverless deploy` (a key, say), and returns those parameters, added to `params`. The
+   * roles enforced are deployed with them.
+   */
+  readonly prepare?: (endpoint: {
+    readonly url: string;
+    readonly region: string;
+  }) => Promise<Readonly<Record<string, string>>>;
   /** Launches the fleet (default: RunInstances through the EC2 API, one call per member). */
   readonly launch?: (client: EC2Client, fleet: readonly FleetMember[]) => Promise<LaunchedMember[]>;
   /** Step of the event loop (default one minute): events are delivered at most this late. */
@@ -149,6 +170,13 @@ export interface InstanceReport {
    * (`succeeded`, `failed`), else EC2's state (`pending`).
    */
   readonly copies: readonly CopyReport[];
+  /**
+   * The accounts its newest good backup may be launched from at the end, or that backup's copy re-encrypted for
+   * sharing, sorted; `all` if public. As the owner finds them (DescribeImages `ExecutableUsers`), among the accounts
+   * the fleet's share tags and the deployment name: one shared with any other is a broken promise the sharing
+   * invariants report (checked on the embedded endpoint).
+   */
+  readonly sharedWith: readonly string[];
   /** Whether it was expected to get a new image each night (opted in, valid mode, running or stopped, no fault). */
   readonly expectedBackup: boolean;
   /**
@@ -195,6 +223,12 @@ export interface NightReport {
     /** Copies started in other Regions, and copies expired there by their own retention (the copy passes' counts). */
     readonly copiesCreated: number;
     readonly copiesExpired: number;
+    /**
+     * Images given launch permission for accounts they were not shared with (a backup, or its re-encrypted copy), and
+     * copies re-encrypted for sharing started (the share passes' counts).
+     */
+    readonly imagesShared: number;
+    readonly copiesReencrypted: number;
   };
   readonly simulatedSeconds: number;
   readonly wallSeconds: number;
@@ -226,6 +260,8 @@ export interface LocalIamOptions {
   readonly params?: Readonly<Record<string, string>>;
   /** Access key ids of operators, allowed everything (default: the runner's own, {@link OPERATOR_CREDENTIALS}). */
   readonly operators?: readonly string[];
+  /** Other accounts' access keys (12-digit account ids): each its account's administrator, allowed everything there. */
+  readonly accounts?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -233,14 +269,18 @@ export interface LocalIamOptions {
  * everything for the runner's (and tests') own calls: launching the fleet, reading what the nights left.
  */
 export async function localIam(options: LocalIamOptions): Promise<IamOptions> {
-  const { operators = [OPERATOR_CREDENTIALS.accessKeyId], ...deployment } = options;
+  const { operators = [OPERATOR_CREDENTIALS.accessKeyId], accounts = {}, ...deployment } = options;
   const roles = await deployedRoles({ ...deployment, account: LOCAL_ACCOUNT_ID });
   const operator = {
     arn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:user/operator`,
     policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] }],
   };
+  const administrator = (account: string) => ({ ...operator, arn: `arn:aws:iam::${account}:user/administrator` });
   return {
     principals: {
+      ...Object.fromEntries(
+        Object.entries(accounts).map(([accessKeyId, account]) => [accessKeyId, administrator(account)]),
+      ),
       ...Object.fromEntries(operators.map((accessKeyId) => [accessKeyId, operator])),
       ...Object.fromEntries(
         roles.map((role) => [
@@ -250,6 +290,35 @@ export async function localIam(options: LocalIamOptions): Promise<IamOptions> {
       ),
     },
   };
+}
+
+/**
+ * Readies an embedded endpoint for the deployment: what `prepare` makes there, then (unless `iam` is false) each
+ * function's role enforced as deployed with the parameters that gives. Returns the deployment's parameters.
+ */
+export async function deployLocally(
+  ec2: LocalEc2,
+  options: Pick<
+    NightOptions,
+    'params' | 'prepare' | 'accounts' | 'iam' | 'serverlessFile' | 'projectRoot' | 'stage'
+  > & {
+    readonly region: string;
+  },
+): Promise<Readonly<Record<string, string>> | undefined> {
+  const prepared = await options.prepare?.({ url: ec2.url, region: options.region });
+  const params = prepared === undefined ? options.params : { ...options.params, ...prepared };
+  if (options.iam !== false) {
+    await ec2.enforceIam(
+      await localIam({
+        projectRoot: options.projectRoot ?? dirname(options.serverlessFile),
+        stage: options.stage ?? 'dev',
+        region: options.region,
+        ...(params === undefined ? {} : { params }),
+        ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
+      }),
+    );
+  }
+  return params;
 }
 
 function tagsOf(tags: readonly Tag[] | undefined): Record<string, string> {
@@ -290,24 +359,21 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
   let embedded: LocalEc2 | undefined;
   let url: string;
   let clock: SimulationClock;
+  let params = options.params;
   if (options.endpoint === undefined) {
-    const iam =
-      options.ec2 === undefined && options.iam !== false
-        ? await localIam({
-            projectRoot: options.projectRoot ?? dirname(options.serverlessFile),
-            stage: options.stage ?? 'dev',
-            region,
-            ...(options.params === undefined ? {} : { params: options.params }),
-          })
-        : undefined;
-    embedded =
-      options.ec2 ??
-      (await startLocalEc2({
+    if (options.ec2 === undefined) {
+      embedded = await startLocalEc2({
         clock: SimClock.manual(options.start ?? new Date(Date.UTC(2026, 10, 25, 20))),
         throttling: options.throttling ?? false,
         region,
-        ...(iam === undefined ? {} : { iam }),
-      }));
+        ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
+      });
+      params = await deployLocally(embedded, { ...options, region });
+    } else {
+      // Started (and its IAM enforced) by the caller; what the deployment names is made here all the same.
+      embedded = options.ec2;
+      params = await deployLocally(embedded, { ...options, region, iam: false });
+    }
     const simClock = embedded.clock;
     url = embedded.url;
     clock = { now: () => simClock.now(), reach: async (time) => simClock.advanceTo(time) };
@@ -347,7 +413,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       region,
       account: LOCAL_ACCOUNT_ID,
       metrics: 'console',
-      ...(options.params === undefined ? {} : { params: options.params }),
+      ...(params === undefined ? {} : { params }),
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
       ...(options.projectRoot === undefined ? {} : { projectRoot: options.projectRoot }),
     });
@@ -419,24 +485,26 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       if (night === 1) await terminateMembers(client, launched);
     }
     const downtime = audit === undefined ? sampled : downtimeFromTimeline(audit, launched, clock.now().getTime());
-    const copies = await describeCopies(url, copyRegionsOf(options.params), launched);
+    const copies = await describeCopies(url, copyRegionsOf(params), launched);
     const report = await reportOn(client, launched, records, downtime, copies, {
       faultsInjected: embedded !== undefined,
       timeline: audit !== undefined,
       copySettings: {
         homeRegion: region,
-        defaultRegions: list(options.params?.copyRegions),
-        allowedRegions: copyRegionsOf(options.params),
+        defaultRegions: list(params?.copyRegions),
+        allowedRegions: copyRegionsOf(params),
       },
+      params: params ?? {},
     });
     const unreceived = [...queued.values()].reduce((sum, messages) => sum + messages.length, 0);
     const denied = embedded?.denied ?? [];
     const testInstances = await liveTestInstances(client, `ami-backup-${options.stage ?? 'dev'}`);
-    const copyOrphans = await orphanSnapshotsIn(
-      url,
-      copyRegionsOf(options.params),
-      `ami-backup-${options.stage ?? 'dev'}`,
-    );
+    const copyOrphans = await orphanSnapshotsIn(url, copyRegionsOf(params), `ami-backup-${options.stage ?? 'dev'}`);
+    // The sharing promises, over what the embedded endpoint holds (the deployment's settings, as the functions read them).
+    const sharing =
+      embedded === undefined
+        ? []
+        : checkSharing({ after: worldOf(embedded.backend, embedded.clock.nowMs()), settings: readConfig() });
     return {
       ...report,
       problems: [
@@ -444,6 +512,7 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
         ...copyOrphans.map(
           ({ region, snapshotIds }) => `${region}: snapshot(s) without an image: ${snapshotIds.join(', ')}`,
         ),
+        ...sharing.map((violation) => violation.message),
         ...(testInstances.length > 0 ? [`restore test instance(s) left running: ${testInstances.join(', ')}`] : []),
         ...(unreceived > 0 ? [`${unreceived} queued message(s) not yet received after the last night`] : []),
         ...deniedProblems(denied),
@@ -738,6 +807,71 @@ function copyCounts(records: readonly InvocationRecord[]): { created: number; ex
   return { created, expired };
 }
 
+/** Images shared and copies re-encrypted for sharing over the nights, from the share passes' summaries. */
+function shareCounts(records: readonly InvocationRecord[]): { shared: number; reencrypted: number } {
+  let shared = 0;
+  let reencrypted = 0;
+  for (const record of records) {
+    const summary = record.result as Partial<ShareSummary> | undefined;
+    if (summary?.function !== 'shareImages') continue;
+    shared += summary.imagesShared ?? 0;
+    reencrypted += summary.copiesStarted ?? 0;
+  }
+  return { shared, reencrypted };
+}
+
+/**
+ * Which of these accounts (and `all`, the public) may launch each of the account's own images, as their owner finds
+ * them: DescribeImages with `ExecutableUsers`, one account at a time, so a large fleet costs a call per account.
+ */
+async function launchAccounts(client: EC2Client, accounts: readonly string[]): Promise<Map<string, string[]>> {
+  const byImage = new Map<string, string[]>();
+  for (const account of [...new Set(accounts.filter((account) => ACCOUNT_ID.test(account))), 'all']) {
+    for await (const page of paginateDescribeImages(
+      { client, pageSize: 1000 },
+      { Owners: ['self'], ExecutableUsers: [account] },
+    )) {
+      for (const image of page.Images ?? []) {
+        if (image.ImageId !== undefined) byImage.set(image.ImageId, [...(byImage.get(image.ImageId) ?? []), account]);
+      }
+    }
+  }
+  return byImage;
+}
+
+/**
+ * Why a member's newest good backup is not shared as its share policy asks: with exactly the accounts it names, itself
+ * or (its key one the deployment may not grant) through a re-encrypted copy; without a share key for such a backup,
+ * not at all, and the instance says why (`ami-backup:share-error`).
+ */
+function shareProblem(
+  member: LaunchedMember,
+  tags: Record<string, string>,
+  sharedWith: readonly string[],
+  settings: { readonly defaultAccounts: readonly string[]; readonly kmsKey: string; readonly grantableKeys: string[] },
+): string | undefined {
+  const policy = parseSharePolicy(
+    Object.keys(tags).length > 0 ? tags : member.tags,
+    settings.defaultAccounts,
+    LOCAL_ACCOUNT_ID,
+  );
+  if (!policy.ok) return undefined;
+  const wanted = formatAccounts(policy.value.accounts);
+  const key = member.encryptedRoot?.kmsKeyId;
+  const shareable =
+    member.encryptedRoot === undefined ||
+    (key !== undefined && (key === settings.kmsKey || settings.grantableKeys.includes(key)));
+  if (wanted !== '' && !shareable && settings.kmsKey === '') {
+    if (sharedWith.length > 0) return `${member.name}: shared with ${sharedWith.join(', ')} without a share key`;
+    return tags[ShareTag.shareError] === undefined
+      ? `${member.name}: names ${wanted} but cannot share without a share key, and does not say so`
+      : undefined;
+  }
+  const shared = formatAccounts(sharedWith);
+  if (shared === wanted) return undefined;
+  return `${member.name}: its newest good backup is shared with ${shared || 'no account'}, its share policy names ${wanted || 'none'}${tags[ShareTag.shareError] === undefined ? '' : ` (${tags[ShareTag.shareError]})`}`;
+}
+
 /**
  * Why a member's copies do not hold their promise: each Region it names has a good copy of a backup, and (retention
  * by count alone) no more good copies than its copy-retain.
@@ -788,7 +922,10 @@ function rotationCounts(records: readonly InvocationRecord[]): Map<string, Rotat
 function outcomes(records: readonly InvocationRecord[]): InstanceOutcome[] {
   return records.flatMap((record) => {
     const summary = record.result as Partial<Summary> | undefined;
-    return summary?.function === 'rotate' || summary?.function === 'restoreTests' || summary?.function === 'copyImages'
+    return summary?.function === 'rotate' ||
+      summary?.function === 'restoreTests' ||
+      summary?.function === 'copyImages' ||
+      summary?.function === 'shareImages'
       ? []
       : [...(summary?.instances ?? [])];
   });
@@ -920,7 +1057,13 @@ async function reportOn(
   records: readonly InvocationRecord[],
   downtime: Downtime,
   copies: ReadonlyMap<string, readonly CopyReport[]>,
-  options: { readonly faultsInjected: boolean; readonly timeline: boolean; readonly copySettings: CopySettings },
+  options: {
+    readonly faultsInjected: boolean;
+    readonly timeline: boolean;
+    readonly copySettings: CopySettings;
+    /** The deployment's parameters. */
+    readonly params: Readonly<Record<string, string>>;
+  },
 ): Promise<Omit<NightReport, 'simulatedSeconds' | 'wallSeconds' | 'metrics'>> {
   const instances = new Map((await describeFleet(client, launched)).map((instance) => [instance.InstanceId, instance]));
   const images = await describeFleetImages(client, launched);
@@ -928,6 +1071,7 @@ async function reportOn(
   const allOutcomes = outcomes(records);
   const restoreTests = restoreTestCounts(records);
   const copyTotals = copyCounts(records);
+  const shareTotals = shareCounts(records);
   const lastStart = records
     .filter((record) => record.functionName === 'reboot' && record.error === undefined)
     .map((record) => record.result as { runId?: unknown; stale?: readonly unknown[] } | undefined)
@@ -937,13 +1081,37 @@ async function reportOn(
   const problems: string[] = [];
   // Grouped once: a fleet of thousands has tens of thousands of images and outcomes.
   const imagesBySource = new Map<string, Image[]>();
+  // Copies re-encrypted for sharing, by the backup they were copied from: not backups of their own.
+  const reencryptedCopies = new Map<string, Image[]>();
   for (const image of images) {
-    const source = tagsOf(image.Tags)[ImageTag.instanceId];
+    const tags = tagsOf(image.Tags);
+    const source = tags[ImageTag.instanceId];
     if (source === undefined || image.State === 'deregistered') continue;
-    const list = imagesBySource.get(source);
-    if (list === undefined) imagesBySource.set(source, [image]);
+    const copiedFrom = tags[ShareTag.reencryptedFrom];
+    const [map, key] = copiedFrom === undefined ? [imagesBySource, source] : [reencryptedCopies, copiedFrom];
+    const list = map.get(key);
+    if (list === undefined) map.set(key, [image]);
     else list.push(image);
   }
+  const shareSettings = {
+    defaultAccounts: list(options.params.shareAccounts),
+    kmsKey: options.params.shareKmsKey ?? '',
+    grantableKeys: list(options.params.shareGrantKeys),
+  };
+  // Who may launch what, for every account the fleet's share tags or the deployment name.
+  const launchableBy = await launchAccounts(client, [
+    ...shareSettings.defaultAccounts,
+    ...launched.flatMap((member) =>
+      list(tagsOf(instances.get(member.instanceId)?.Tags)[ShareTag.shareWith] ?? member.tags[ShareTag.shareWith]),
+    ),
+  ]);
+  /** Whom an instance's newest good backup, or that backup's re-encrypted copy, may be launched by. */
+  const sharedWithOf = (instanceId: string): string[] => {
+    const newestGood = (imagesBySource.get(instanceId) ?? []).filter(isGoodImage).sort(newestFirst)[0];
+    if (newestGood?.ImageId === undefined) return [];
+    const ids = [newestGood.ImageId, ...(reencryptedCopies.get(newestGood.ImageId) ?? []).map((copy) => copy.ImageId)];
+    return [...new Set(ids.flatMap((id) => (id === undefined ? [] : (launchableBy.get(id) ?? []))))].sort();
+  };
   const successes = new Map<string, number>();
   for (const outcome of allOutcomes) {
     if (outcome.action === 'succeeded' && !outcome.error) {
@@ -1001,6 +1169,11 @@ async function reportOn(
       const problem = copyProblem(member, memberCopies, options.copySettings, defaultRetain);
       if (problem !== undefined) problems.push(problem);
     }
+    const memberSharedWith = sharedWithOf(member.instanceId);
+    if (expectedBackup) {
+      const problem = shareProblem(member, tags, memberSharedWith, shareSettings);
+      if (problem !== undefined) problems.push(problem);
+    }
     return {
       instanceId: member.instanceId,
       name: member.name,
@@ -1017,6 +1190,7 @@ async function reportOn(
       verified,
       ...(restoreTest === undefined ? {} : { restoreTest }),
       copies: memberCopies,
+      sharedWith: memberSharedWith,
       expectedBackup,
       expectedFailure,
     };
@@ -1050,6 +1224,8 @@ async function reportOn(
       restoreTestsFailed: restoreTests.failed,
       copiesCreated: copyTotals.created,
       copiesExpired: copyTotals.expired,
+      imagesShared: shareTotals.shared,
+      copiesReencrypted: shareTotals.reencrypted,
     },
     invocations: records.length,
     invocationErrors,

@@ -3,7 +3,7 @@
  * (its audit: images created, settled and deregistered, with the reboots they made), the invocations' summaries
  * (outcomes, restore tests, schedule firings) and the report. Pure: the same records give the same events.
  */
-import { BackupStep, ImageTag } from '../../lib/tags';
+import { BackupStep, ImageTag, ShareTag } from '../../lib/tags';
 import type { AuditEntry } from '../ec2';
 import { imageReboots } from '../runner/downtime';
 import type { NightReport } from '../runner/night';
@@ -30,6 +30,8 @@ export interface Span {
   /** Copies: the image's id and the Region it was copied to, where the timeline names it. */
   readonly imageId?: string;
   readonly region?: string;
+  /** A copy in the same Region, re-encrypted with the share key for sharing with other accounts (no `region`). */
+  readonly reencrypted?: true;
 }
 
 export interface Marker {
@@ -127,6 +129,7 @@ function imageSpans(audit: readonly AuditEntry[], end: number): Span[] {
     }
     const instanceId = entry.tags.get(ImageTag.instanceId);
     if (instanceId !== undefined && entry.creationDate !== undefined) {
+      const reencrypted = entry.tags.has(ShareTag.reencryptedFrom);
       spans.push({
         instanceId,
         kind: 'copy',
@@ -134,7 +137,7 @@ function imageSpans(audit: readonly AuditEntry[], end: number): Span[] {
         until: entry.at,
         ending,
         imageId: entry.id,
-        ...(entry.region === undefined ? {} : { region: entry.region }),
+        ...(reencrypted ? { reencrypted: true } : entry.region === undefined ? {} : { region: entry.region }),
       });
     }
   }
@@ -191,7 +194,11 @@ export function nightEvents(night: NightRecords): NightEvents {
     const instanceId = entry.tags.get(ImageTag.instanceId);
     if (entry.kind !== 'image-deregistered' || instanceId === undefined) return [];
     const copyRegion = copyRegions.get(entry.id);
-    const detail = copyRegion === undefined ? entry.id : `${entry.id} (its copy in ${copyRegion})`;
+    const detail = entry.tags.has(ShareTag.reencryptedFrom)
+      ? `${entry.id} (its copy re-encrypted for sharing)`
+      : copyRegion === undefined
+        ? entry.id
+        : `${entry.id} (its copy in ${copyRegion})`;
     return [{ instanceId, kind: 'expiry', at: entry.at, detail }];
   });
   const failures = records.flatMap((record) => {

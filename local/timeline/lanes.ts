@@ -105,7 +105,12 @@ const SPAN_WORDS: Record<SpanKind, string> = {
 };
 
 function spanLabel(span: Span): string {
-  const words = span.region === undefined ? SPAN_WORDS[span.kind] : `${SPAN_WORDS[span.kind]} to ${span.region}`;
+  const words =
+    span.reencrypted === true
+      ? `${SPAN_WORDS[span.kind]}, re-encrypted for sharing`
+      : span.region === undefined
+        ? SPAN_WORDS[span.kind]
+        : `${SPAN_WORDS[span.kind]} to ${span.region}`;
   const length = duration(span.until - span.from);
   switch (span.ending) {
     case 'failed':

@@ -2,9 +2,8 @@
  * Runs backup nights on the embedded endpoint as `runNights` does, keeping what the timeline is drawn from: the
  * endpoint's own timeline (its audit) and every invocation's record.
  */
-import { dirname } from 'node:path';
 import { SimClock, startLocalEc2 } from '../ec2';
-import { localIam, type NightOptions, type NightReport, runNights } from '../runner/night';
+import { deployLocally, type NightOptions, type NightReport, runNights } from '../runner/night';
 import type { InvocationRecord } from '../runner/simulation';
 import { type NightEvents, nightEvents } from './events';
 
@@ -19,26 +18,21 @@ export async function recordNights(
 ): Promise<RecordedNights> {
   const region = options.region ?? 'us-east-1';
   // As runNights starts its endpoint, but started here to read its timeline afterwards.
-  const iam =
-    options.iam === false
-      ? undefined
-      : await localIam({
-          projectRoot: options.projectRoot ?? dirname(options.serverlessFile),
-          stage: options.stage ?? 'dev',
-          region,
-          ...(options.params === undefined ? {} : { params: options.params }),
-        });
   const ec2 = await startLocalEc2({
     clock: SimClock.manual(options.start),
     throttling: options.throttling ?? false,
     region,
     audit: true,
-    ...(iam === undefined ? {} : { iam }),
+    ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
   });
   try {
+    const params = await deployLocally(ec2, { ...options, region });
     const records: InvocationRecord[] = [];
     const report = await runNights({
       ...options,
+      // Made above, with the roles enforced: runNights makes nothing more.
+      prepare: undefined,
+      ...(params === undefined ? {} : { params }),
       ec2,
       onInvocation: (record) => {
         records.push(record);

@@ -344,3 +344,32 @@ describe('PutEvents', () => {
     expect(ec2.putEvents.map((put) => put.EventBusName)).toEqual([undefined]);
   });
 });
+
+describe('IAM enforced once the endpoint runs (enforceIam)', () => {
+  it('serves any key before, then each as its principal, keeping the denials of the gates it replaced', async () => {
+    await ec2.stop();
+    ({ ec2 } = await startTestEc2());
+    const later = ec2ClientFor('LATERKEY');
+    // Without IAM: any key is served, in the default account.
+    const instanceId = (
+      await later.send(new RunInstancesCommand({ ImageId: 'ami-0123456789abcdef0', MinCount: 1, MaxCount: 1 }))
+    ).Instances?.[0]?.InstanceId as string;
+
+    await ec2.enforceIam(IAM);
+    expect(await failureOf(later.send(new DescribeInstancesCommand({})))).toMatchObject({ name: 'AuthFailure' });
+    const refused = await failureOf(
+      ec2ClientFor('BACKUPKEY').send(
+        new CreateTagsCommand({ Resources: [instanceId], Tags: [{ Key: 'x', Value: 'y' }] }),
+      ),
+    );
+    expect(refused.name).toBe('UnauthorizedOperation');
+    const seen = await ec2ClientFor('ADMINKEY').send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    expect(seen.Reservations?.[0]?.Instances?.[0]?.InstanceId).toBe(instanceId);
+
+    await ec2.enforceIam({ principals: { ADMINKEY: { arn: ADMIN_ARN, policies: [allowAll] } } });
+    expect(ec2.denied.map((denial) => [denial.accessKeyId, denial.action])).toEqual([['BACKUPKEY', 'ec2:CreateTags']]);
+    expect(await failureOf(ec2ClientFor('BACKUPKEY').send(new DescribeInstancesCommand({})))).toMatchObject({
+      name: 'AuthFailure',
+    });
+  });
+});

@@ -289,6 +289,23 @@ describe('without IAM', () => {
     expect(launched.Instances?.[0]?.InstanceId).toBeDefined();
   });
 
+  test("a new key's id follows from its account, Region and number: another endpoint given the same requests gives the same", async () => {
+    const arns = async (): Promise<string[]> => [
+      (await kmsAs('owner').send(new CreateKeyCommand({}))).KeyMetadata?.Arn as string,
+      (await kmsAs('owner').send(new CreateKeyCommand({}))).KeyMetadata?.Arn as string,
+      (await kmsAs('target').send(new CreateKeyCommand({}))).KeyMetadata?.Arn as string,
+    ];
+    const first = await arns();
+    expect(new Set(first).size).toBe(3);
+    expect(first[0]).toMatch(
+      new RegExp(`^arn:aws:kms:us-east-1:${OWNER}:key/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$`),
+    );
+    expect(first[2]).toMatch(new RegExp(`^arn:aws:kms:us-east-1:${TARGET}:key/`));
+    await ec2.stop();
+    ({ ec2 } = await startTestEc2({ accounts: { owner: OWNER, target: TARGET } }));
+    expect(await arns()).toEqual(first);
+  });
+
   test('KMS is reached through AWS_ENDPOINT_URL_KMS, and each account has its own aws/ebs key', async () => {
     const saved = process.env.AWS_ENDPOINT_URL_KMS;
     process.env.AWS_ENDPOINT_URL_KMS = ec2.url;

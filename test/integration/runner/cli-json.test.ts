@@ -1,4 +1,5 @@
 /** `npm start -- --nights 2 --json`: the machine-readable summary of the contract, and an exit status of 0. */
+import { DEMO_SHARE_ACCOUNT } from '../../../local/runner/fleet';
 import { run } from './process';
 
 interface InstanceSummary {
@@ -17,6 +18,7 @@ interface InstanceSummary {
   verified: boolean;
   restoreTest?: { at: string; passed: boolean; reason?: string };
   copies: { region: string; imageId: string; state: string }[];
+  sharedWith: string[];
 }
 
 interface Summary {
@@ -55,6 +57,8 @@ it('prints only the JSON summary on stdout, showing rotation at work, and exits 
       'restoreTestsFailed',
       'copiesCreated',
       'copiesExpired',
+      'imagesShared',
+      'copiesReencrypted',
     ].sort(),
   );
   // The functions' CloudWatch metrics, read from their output: the demo fleet's nights succeed, fail and expire.
@@ -110,6 +114,17 @@ it('prints only the JSON summary on stdout, showing rotation at work, and exits 
     'db-1',
   ]);
   expect(summary.totals).toMatchObject({ copiesCreated: 2, copiesExpired: 0 });
+  // Shared with the recovery account: db-1's backups as they are; vault-1's (its root under the AWS managed key)
+  // through a copy of each re-encrypted with the key the demo makes. Each night's backup (or copy) shared once.
+  expect(byName.get('vault-1')).toMatchObject({ mode: 'reboot', state: 'succeeded', verified: true, imagesKept: 2 });
+  expect(
+    summary.instances.filter((instance) => instance.sharedWith.length > 0).map((i) => [i.name, i.sharedWith]),
+  ).toEqual([
+    ['db-1', [DEMO_SHARE_ACCOUNT]],
+    ['vault-1', [DEMO_SHARE_ACCOUNT]],
+  ]);
+  expect(summary.instances.every((instance) => Array.isArray(instance.sharedWith))).toBe(true);
+  expect(summary.totals).toMatchObject({ imagesShared: 4, copiesReencrypted: 2 });
 }, 240_000);
 
 it("runs the weekly restore test in the demo's last night: with --nights 8, each backed-up instance's passed, none of them stale", async () => {
@@ -148,6 +163,11 @@ it("runs the weekly restore test in the demo's last night: with --nights 8, each
   ]);
   expect(summary.totals).toMatchObject({ copiesCreated: 8, copiesExpired: 6 });
   expect(summary.metrics).toMatchObject({ CopiesSucceeded: 8, CopiesFailed: 0, CopiesExpired: 6 });
+  // Every night's backup of db-1 and copy of vault-1's shared once, the expired ones unshared by rotation; the newest
+  // of each still shared with the recovery account.
+  expect(summary.totals).toMatchObject({ imagesShared: 16, copiesReencrypted: 8 });
+  expect(byName.get('db-1')?.sharedWith).toEqual([DEMO_SHARE_ACCOUNT]);
+  expect(byName.get('vault-1')?.sharedWith).toEqual([DEMO_SHARE_ACCOUNT]);
   // The four instances that never had a good backup (flaky-1, fragile-1, ephemeral-1, sleepy-1) are stale from the
   // third night's start on, two days after their first run; every other instance backs up nightly.
   expect(summary.totals.staleInstances).toBe(4);

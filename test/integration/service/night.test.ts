@@ -13,6 +13,7 @@ const BACKED_UP = [
   'web-2',
   'web-3',
   'db-1',
+  'vault-1',
   'batch-1',
   'cache-1',
   'legacy-1',
@@ -111,7 +112,17 @@ describe('a backup night', () => {
       (entry) => entry.kind === 'image-created' && entry.tags.get(ImageTag.managedBy) === OWNER,
     );
     const byName = (name: string) => created.filter((entry) => entry.instanceId === after.instance(name).InstanceId);
-    for (const name of ['web-1', 'web-2', 'web-3', 'cache-1', 'typo-1', 'worker-1', 'worker-2', 'fragile-1']) {
+    for (const name of [
+      'web-1',
+      'web-2',
+      'web-3',
+      'vault-1',
+      'cache-1',
+      'typo-1',
+      'worker-1',
+      'worker-2',
+      'fragile-1',
+    ]) {
       expect(byName(name)).toEqual([expect.objectContaining({ noReboot: false, instanceState: 'running' })]);
     }
     expect(byName('db-1')).toEqual([expect.objectContaining({ noReboot: true, instanceState: 'running' })]);

@@ -2,6 +2,7 @@
 import type { AuditEntry } from '../../../local/ec2';
 import {
   checkInvariants,
+  checkSharing,
   type InvariantInput,
   type InvariantSettings,
   publishedFailures,
@@ -493,5 +494,71 @@ describe('restore-test instances', () => {
   it("ignores another stage's test instances", () => {
     const other = { id: 'i-t7', state: 'running', tags: testTags('20261126T0500Z', 'ami-backup-prod') };
     expect(checkInvariants(withInstances([other]))).toEqual([]);
+  });
+});
+
+describe('sharing', () => {
+  const TARGET = '444455556666';
+  const OTHER = '111122223333';
+  const shares = { defaultAccounts: [], grantableKeys: [], passesRule: 'share-passes' };
+  const sharing = (
+    instanceTags: Record<string, string>,
+    shared: Partial<WorldImage>,
+    snapshotUsers: readonly string[] = [],
+  ): InvariantInput => {
+    const base = input({});
+    const img = { ...good, ...shared };
+    const after = world({
+      account: '123456789012',
+      instances: [instance('i-00000001', { ...succeeded, ...instanceTags })],
+      images: [img],
+      snapshots: snapshotsOf([img]).map((snapshot) => ({ ...snapshot, createVolumeUserIds: snapshotUsers })),
+    });
+    // Before: the same instance, its image not shared yet.
+    const before = world({ ...after, images: [good], snapshots: snapshotsOf([good]) });
+    return { ...base, before, after, settings: { ...SETTINGS, shares } };
+  };
+
+  it('allows what an instance names, by its tag or the deployment default', () => {
+    expect(
+      checkInvariants(sharing({ 'ami-backup:share-with': TARGET }, { launchUserIds: [TARGET] }, [TARGET])),
+    ).toEqual([]);
+    const byDefault = sharing({}, { launchUserIds: [TARGET] }, [TARGET]);
+    expect(
+      checkInvariants({ ...byDefault, settings: { ...SETTINGS, shares: { ...shares, defaultAccounts: [TARGET] } } }),
+    ).toEqual([]);
+    // An instance whose tag cannot be read keeps what it shares.
+    expect(checkSharing(sharing({ 'ami-backup:share-with': 'all' }, { launchUserIds: [OTHER] }, [OTHER]))).toEqual([]);
+  });
+
+  it('names an image or snapshot shared with an account its instance does not name, or of an instance gone', () => {
+    const leaked = checkSharing(
+      sharing({ 'ami-backup:share-with': TARGET }, { launchUserIds: [TARGET, OTHER] }, [OTHER]),
+    );
+    expect(leaked.map(({ invariant, resources }) => ({ invariant, resources }))).toEqual([
+      { invariant: 'shared-as-named', resources: ['ami-00000002', 'i-00000001'] },
+      { invariant: 'shared-as-named', resources: ['snap-00000002', 'i-00000001'] },
+    ]);
+    expect(leaked[0]?.message).toBe(
+      `image ami-00000002 is shared with ${OTHER}, which i-00000001 does not name (it names ${TARGET})`,
+    );
+    const gone = sharing({}, { launchUserIds: [TARGET] });
+    const violations = checkSharing({ ...gone, after: { ...gone.after, instances: [] } });
+    expect(violations.map((violation) => violation.invariant)).toEqual(['shared-as-named']);
+  });
+
+  it('names an image or snapshot made public, not one public before', () => {
+    const publicNow = sharing({}, { launchPublic: true });
+    const after = {
+      ...publicNow.after,
+      snapshots: publicNow.after.snapshots.map((snapshot) => ({ ...snapshot, createVolumePublic: true })),
+    };
+    expect(
+      checkInvariants({ ...publicNow, after }).map(({ invariant, resources }) => ({ invariant, resources })),
+    ).toEqual([
+      { invariant: 'nothing-public', resources: ['ami-00000002'] },
+      { invariant: 'nothing-public', resources: ['snap-00000002'] },
+    ]);
+    expect(checkSharing({ ...publicNow, before: after, after })).toEqual([]);
   });
 });

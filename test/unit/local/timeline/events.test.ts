@@ -1,5 +1,5 @@
 /** The night's events, read from the endpoint's timeline, the invocations' summaries and the report. */
-import { ImageTag } from '../../../../lib/tags';
+import { ImageTag, ShareTag } from '../../../../lib/tags';
 import type { AuditEntry } from '../../../../local/ec2';
 import type { InstanceReport, NightReport } from '../../../../local/runner/night';
 import type { InvocationRecord } from '../../../../local/runner/simulation';
@@ -26,6 +26,7 @@ function instance(instanceId: string, fields: Partial<InstanceReport> = {}): Ins
     downtimeSeconds: 0,
     verified: true,
     copies: [],
+    sharedWith: [],
     expectedBackup: true,
     expectedFailure: null,
     ...fields,
@@ -52,6 +53,8 @@ function report(instances: InstanceReport[]): NightReport {
       restoreTestsFailed: 0,
       copiesCreated: 0,
       copiesExpired: 0,
+      imagesShared: 0,
+      copiesReencrypted: 0,
     },
     simulatedSeconds: 86_400,
     wallSeconds: 1,
@@ -109,6 +112,29 @@ describe('nightEvents', () => {
         region: 'us-west-2',
       },
       { instanceId: 'i-c', kind: 'image', from: at(422), until: END, ending: 'open' },
+    ]);
+  });
+
+  it('spans a copy re-encrypted for sharing as a copy in no other Region, and marks its expiry so', () => {
+    const reencrypted = new Map([...tagged('i-a'), [ShareTag.reencryptedFrom, 'ami-a']]);
+    const audit = [
+      entry('image-available', 'ami-shared', 440, { tags: reencrypted, creationDate: at(430), region: 'us-east-1' }),
+      entry('image-deregistered', 'ami-shared', 610, { tags: reencrypted, region: 'us-east-1' }),
+    ];
+    const events = nightEvents({ start: START, end: END, audit, records: [], report: report([]) });
+    expect(events.spans).toEqual([
+      {
+        instanceId: 'i-a',
+        kind: 'copy',
+        from: at(430),
+        until: at(440),
+        ending: 'done',
+        imageId: 'ami-shared',
+        reencrypted: true,
+      },
+    ]);
+    expect(events.markers).toEqual([
+      { instanceId: 'i-a', kind: 'expiry', at: at(610), detail: 'ami-shared (its copy re-encrypted for sharing)' },
     ]);
   });
 

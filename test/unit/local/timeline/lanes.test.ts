@@ -64,6 +64,7 @@ describe('nightTimeline', () => {
           down('i-a', 420, 422.5),
           { instanceId: 'i-a', kind: 'image', from: at(420), until: at(425), ending: 'failed' },
           { instanceId: 'i-a', kind: 'copy', from: at(430), until: at(24 * 60), ending: 'open', region: 'us-west-2' },
+          { instanceId: 'i-a', kind: 'copy', from: at(450), until: at(460), ending: 'done', reencrypted: true },
         ],
         markers: [{ instanceId: 'i-a', kind: 'expiry', at: at(600), detail: 'ami-old' }],
       }),
@@ -73,6 +74,7 @@ describe('nightTimeline', () => {
       ['down', 'down 2 min 30 s'],
       ['image', 'image pending 5 min, failed'],
       ['copy', 'copy pending to us-west-2 16 h 50 min, not over at the end'],
+      ['copy', 'copy pending, re-encrypted for sharing 10 min'],
       ['expiry', 'expired ami-old'],
       ['restore-test', 'restore test 30 min, passed'],
     ]);
