@@ -48,7 +48,7 @@ export {
 } from './faults';
 export type { IamOptions, IamPrincipal, PolicyDocument, PolicyStatement } from './iam';
 export type { Denial } from './iam-gate';
-export { EBS_MANAGED_ALIAS, type KmsGrant, type KmsKey, LocalKms } from './kms';
+export { EBS_MANAGED_ALIAS, type KmsGrant, type KmsKey, type KmsState, LocalKms } from './kms';
 export { StateFileError } from './persistence';
 export { INSTANCE_STORE_AMI_ID } from './rules';
 export { type AuditEntry, type BackendState, Ec2Backend, MAX_CONCURRENT_COPIES } from './store';

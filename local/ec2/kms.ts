@@ -163,11 +163,50 @@ function policyAllows(policy: string, account: string, action: string): boolean 
   });
 }
 
+/** Every account's keys, aliases and grants in every Region, as plain data (saved with the EC2 state). */
+export interface KmsState {
+  readonly stores: readonly {
+    readonly account: string;
+    readonly region: string;
+    readonly keys: readonly KmsKey[];
+    readonly aliases: readonly KmsAlias[];
+    readonly grants: readonly KmsGrant[];
+    readonly created: number;
+  }[];
+}
+
 /** Every account's KMS in every Region. */
 export class LocalKms {
   private readonly stores = new Map<string, KeyStore>();
 
   constructor(private readonly now: () => number) {}
+
+  exportState(): KmsState {
+    return {
+      stores: [...this.stores.values()].map((store) => ({
+        account: store.account,
+        region: store.region,
+        keys: [...store.keys.values()],
+        aliases: [...store.aliases.values()],
+        grants: [...store.grants.values()],
+        created: store.created,
+      })),
+    };
+  }
+
+  /** Replaces every store with the state given (as {@link exportState} gave it). */
+  importState(state: KmsState): void {
+    this.stores.clear();
+    for (const saved of state.stores) {
+      const store = this.store(saved.account, saved.region);
+      store.keys.clear();
+      store.aliases.clear();
+      for (const key of saved.keys) store.keys.set(key.keyId, key);
+      for (const alias of saved.aliases) store.aliases.set(alias.name, alias);
+      for (const grant of saved.grants) store.grants.set(grant.grantId, grant);
+      store.created = saved.created;
+    }
+  }
 
   private store(account: string, region: string): KeyStore {
     const name = `${account}/${region}`;
