@@ -201,6 +201,20 @@ export interface SharedResources {
   readonly imagesOfSharedSnapshots: readonly string[];
 }
 
+/** EC2's answers that an image or snapshot no longer exists. */
+const GONE = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable', 'InvalidSnapshot.NotFound']);
+
+/** Makes a call on an image or snapshot; false if EC2 says it is gone. */
+async function unlessGone(call: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await call();
+    return true;
+  } catch (error: unknown) {
+    if (GONE.has(errorCode(error) ?? '')) return false;
+    throw error;
+  }
+}
+
 export interface InstanceQuery {
   /** Only instances carrying this tag. */
   readonly tag?: { readonly key: string; readonly values: readonly string[] };
@@ -677,48 +691,61 @@ export class Ec2Gateway {
 
   /**
    * Shares an image with accounts: create-volume permission on each snapshot first, then launch permission on the
-   * image, so that an account that can see the image can launch it. Only account ids: never the group `all`.
+   * image, so that an account that can see the image can launch it. Only account ids: never the group `all`. False
+   * when the image or one of its snapshots is gone (deregistered meanwhile, by a rotation): nothing left to share.
    */
-  sharePermissions(change: PermissionChange): Promise<void> {
+  sharePermissions(change: PermissionChange): Promise<boolean> {
     return this.within(async () => {
       const users = accountIds(change.accounts);
       for (const snapshotId of change.snapshotIds) {
-        await this.client.send(
-          new ModifySnapshotAttributeCommand({
-            SnapshotId: snapshotId,
-            Attribute: 'createVolumePermission',
-            OperationType: 'add',
-            UserIds: users,
-          }),
+        const changed = await unlessGone(() =>
+          this.client.send(
+            new ModifySnapshotAttributeCommand({
+              SnapshotId: snapshotId,
+              Attribute: 'createVolumePermission',
+              OperationType: 'add',
+              UserIds: users,
+            }),
+          ),
         );
+        if (!changed) return false;
       }
-      await this.client.send(
-        new ModifyImageAttributeCommand({
-          ImageId: change.imageId,
-          LaunchPermission: { Add: users.map((UserId) => ({ UserId })) },
-        }),
+      return unlessGone(() =>
+        this.client.send(
+          new ModifyImageAttributeCommand({
+            ImageId: change.imageId,
+            LaunchPermission: { Add: users.map((UserId) => ({ UserId })) },
+          }),
+        ),
       );
     });
   }
 
-  /** Unshares an image from accounts: launch permission on the image first, then create-volume on its snapshots. */
+  /**
+   * Unshares an image from accounts: launch permission on the image first, then create-volume on its snapshots. An
+   * image or snapshot already gone (another rotation deregistered it) is unshared already.
+   */
   unsharePermissions(change: PermissionChange): Promise<void> {
     return this.within(async () => {
       const users = accountIds(change.accounts);
-      await this.client.send(
-        new ModifyImageAttributeCommand({
-          ImageId: change.imageId,
-          LaunchPermission: { Remove: users.map((UserId) => ({ UserId })) },
-        }),
+      await unlessGone(() =>
+        this.client.send(
+          new ModifyImageAttributeCommand({
+            ImageId: change.imageId,
+            LaunchPermission: { Remove: users.map((UserId) => ({ UserId })) },
+          }),
+        ),
       );
       for (const snapshotId of change.snapshotIds) {
-        await this.client.send(
-          new ModifySnapshotAttributeCommand({
-            SnapshotId: snapshotId,
-            Attribute: 'createVolumePermission',
-            OperationType: 'remove',
-            UserIds: users,
-          }),
+        await unlessGone(() =>
+          this.client.send(
+            new ModifySnapshotAttributeCommand({
+              SnapshotId: snapshotId,
+              Attribute: 'createVolumePermission',
+              OperationType: 'remove',
+              UserIds: users,
+            }),
+          ),
         );
       }
     });

@@ -227,7 +227,12 @@ async function applyPlan(
   const sharedIds = new Set<string>();
   for (const change of plan.add) {
     if (change.accounts.some((account) => failedGrants.has(account))) continue;
-    if (await attempt(`share ${change.imageId}`, () => ec2.sharePermissions(change))) sharedIds.add(change.imageId);
+    let present = true;
+    const shared = await attempt(`share ${change.imageId}`, async () => {
+      present = await ec2.sharePermissions(change);
+    });
+    // An image deregistered meanwhile (a rotation) is neither shared nor an error.
+    if (shared && present) sharedIds.add(change.imageId);
   }
   const unsharedIds = new Set<string>();
   for (const change of plan.remove) {

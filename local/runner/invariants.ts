@@ -31,6 +31,7 @@
  */
 import type { Config } from '../../lib/config';
 import { ORPHAN_MIN_AGE_SECONDS } from '../../lib/decisions/rotation';
+import { REENCRYPTED_SUFFIX } from '../../lib/decisions/sharing';
 import { isOptedIn, parseMode, parseRecordedRetention, parseRetention, parseSharePolicy } from '../../lib/policy';
 import {
   BackupMode,
@@ -42,6 +43,7 @@ import {
   OperatorTag,
   parseRunId,
   RestoreTestTag,
+  ShareTag,
   type Tags,
 } from '../../lib/tags';
 import type { AuditEntry, Ec2Backend, PutEventsEntry } from '../ec2';
@@ -205,18 +207,19 @@ export function worldOf(backend: Ec2Backend, now: number): World {
   };
 }
 
-/** The service's own image: this account's, with its ownership tag, its deterministic name and its source instance. */
+/**
+ * The service's own image: this account's, with its ownership tag, its deterministic name and its source instance; or
+ * one of its copies re-encrypted for sharing (`ami-backup:reencrypted-from`), named after its source with the suffix.
+ */
 export function isOwnImage(image: WorldImage, owner: string): boolean {
   const instanceId = image.tags[ImageTag.instanceId];
   const run = image.tags[ImageTag.run];
-  return (
-    image.ownerId === undefined &&
-    image.tags[ImageTag.managedBy] === owner &&
-    instanceId !== undefined &&
-    run !== undefined &&
-    image.name === imageName(instanceId, run) &&
-    image.sourceInstanceId === instanceId
-  );
+  if (image.ownerId !== undefined || image.tags[ImageTag.managedBy] !== owner) return false;
+  if (instanceId === undefined || run === undefined) return false;
+  if (image.tags[ShareTag.reencryptedFrom] !== undefined) {
+    return image.name === `${imageName(instanceId, run)}${REENCRYPTED_SUFFIX}`;
+  }
+  return image.name === imageName(instanceId, run) && image.sourceInstanceId === instanceId;
 }
 
 /**

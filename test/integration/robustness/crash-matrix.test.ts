@@ -12,16 +12,29 @@
  * sampled where they repeat (of a pass's launches, the first and the last), and no test instance may outlive its
  * test, whatever was cut.
  *
- * So does sharing (the fleet's `web` shares its good backups with another account): the share passes' permission
- * changes and records, and rotation's unsharing before an expiry.
+ * So does sharing (the fleet's `web` and `vault` share their good backups with another account, unencrypted and
+ * under the AWS managed key, and `keyed`, under a customer managed key, starts to on the crashed night): the share passes' key grants, re-encrypted copies,
+ * permission changes and records, and rotation's unsharing before an expiry and its expiry of copies with their source.
  *
  * So do the copies to another Region (the fleet's `db` copies its good backups to us-west-2, keeping one there): the
  * copy passes' CopyImage, the outcomes recorded on copy and source, and the rotation of the copies there are cut
  * like the rest, and each good backup must have exactly one copy, recorded good, with no orphan snapshot and nothing
  * foreign touched in that Region either.
  */
+import { CreateTagsCommand } from '@aws-sdk/client-ec2';
+import { ShareTag } from '../../../lib/tags';
 import type { Violation, World } from '../../../local/runner/invariants';
-import { COPY_REGION, type Harness, MIXED_FLEET, night, type Saved, SOAK, SOAK_FLEET, startHarness } from './harness';
+import {
+  COPY_REGION,
+  type Harness,
+  MIXED_FLEET,
+  night,
+  type Saved,
+  SHARE_ACCOUNT,
+  SOAK,
+  SOAK_FLEET,
+  startHarness,
+} from './harness';
 
 interface CrashFailure {
   k: number;
@@ -61,6 +74,11 @@ beforeAll(async () => {
   harness = await startHarness(SOAK ? SOAK_FLEET : MIXED_FLEET, { params: RESTORE_TEST_PARAMS });
   // A first night, so that the crashed night's rotation has images to expire.
   await harness.run(CRASH_NIGHT_START);
+  // keyed starts sharing tonight: its key's grant to the account is among the crashed night's calls.
+  const keyed = harness.fleet.find((member) => member.name === 'keyed')?.instanceId ?? '';
+  await harness.client.send(
+    new CreateTagsCommand({ Resources: [keyed], Tags: [{ Key: ShareTag.shareWith, Value: SHARE_ACCOUNT }] }),
+  );
   saved = harness.save();
   await harness.restore(saved);
   before = harness.world();
@@ -96,8 +114,9 @@ it('a clean night keeps every promise', () => {
   );
   // The copy steps are among them: the copy started, its outcome recorded, the older copy expired in its Region.
   expect(stepsCut).toEqual(expect.arrayContaining(['CopyImage', 'DeregisterImage', 'EnableRule', 'DisableRule']));
-  // And the sharing steps: create-volume on the snapshots, launch on the image, unsharing before an expiry.
-  expect(stepsCut).toEqual(expect.arrayContaining(['ModifySnapshotAttribute', 'ModifyImageAttribute']));
+  // And the sharing steps: create-volume on the snapshots, launch on the image, unsharing before an expiry, the key
+  // grant, the re-encrypted copy (CopyImage, above) and its expiry with its source.
+  expect(stepsCut).toEqual(expect.arrayContaining(['ModifySnapshotAttribute', 'ModifyImageAttribute', 'CreateGrant']));
   const copies = [...harness.ec2.backendIn(COPY_REGION).images.values()].filter(
     (image) => image.state === 'available' && image.tags.get('ami-backup:source-image') !== undefined,
   );

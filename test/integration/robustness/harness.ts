@@ -20,7 +20,14 @@ import { type Config, readConfig } from '../../../lib/config';
 import { copyLookAlikeReasons } from '../../../lib/decisions/copies';
 import { isGood } from '../../../lib/decisions/rotation';
 import { CopyTag, formatRunId, ImageTag, InstanceTag, parseCopyRecord, ShareTag } from '../../../lib/tags';
-import { type BackendState, LOCAL_ACCOUNT_ID, type LocalEc2, SimClock, startLocalEc2 } from '../../../local/ec2';
+import {
+  type BackendState,
+  type KmsState,
+  LOCAL_ACCOUNT_ID,
+  type LocalEc2,
+  SimClock,
+  startLocalEc2,
+} from '../../../local/ec2';
 import { type FleetMember, type LaunchedMember, launchFleet, stopMembers } from '../../../local/runner/fleet';
 import { loadFunctions } from '../../../local/runner/functions';
 import {
@@ -53,13 +60,16 @@ export function night(n: number, time: string): Date {
 
 /** The Region the fleets' copies go to: the harness deploys with it allowed. */
 export const COPY_REGION = 'us-west-2';
-/** The account `web`'s backups are shared with. */
+/** The account `web`'s and `vault`'s backups are shared with. */
 export const SHARE_ACCOUNT = '210987654321';
+/** The customer managed key `keyed`'s volumes are encrypted with (the deployment may grant it: `shareGrantKeys`). */
+const VOLUME_KEY_ALIAS = 'alias/volumes';
 
 /**
  * A small mixed fleet: both modes, a group of two imaged one at a time, a stopped instance, short retentions
  * (rotation at work), failing images, good backups copied to another Region (rotated there too), and good backups
- * shared with another account (unshared before they expire).
+ * shared with another account (unshared before they expire): unencrypted, under a customer managed key (its use
+ * granted), and under the AWS managed key (shared as copies re-encrypted with the share key).
  */
 export const MIXED_FLEET: readonly FleetMember[] = [
   {
@@ -85,6 +95,25 @@ export const MIXED_FLEET: readonly FleetMember[] = [
     optedIn: true,
   },
   { name: 'batch', tags: { Backup: 'true', 'ami-backup:retain': '1' }, stopped: true, optedIn: true },
+  // Under keys: a customer managed key the deployment may grant (shared once a test tags it), and the AWS managed key
+  // (shared as re-encrypted copies).
+  {
+    name: 'keyed',
+    tags: { Backup: 'true', 'ami-backup:retain': '1' },
+    encryptedRoot: { kmsKeyId: VOLUME_KEY_ALIAS },
+    optedIn: true,
+  },
+  {
+    name: 'vault',
+    tags: {
+      Backup: 'true',
+      'ami-backup:mode': 'no-reboot',
+      'ami-backup:retain': '1',
+      [ShareTag.shareWith]: SHARE_ACCOUNT,
+    },
+    encryptedRoot: {},
+    optedIn: true,
+  },
   { name: 'flaky', tags: { Backup: 'true', 'ami-backup:retain': '1' }, imagesFail: true, optedIn: true },
   { name: 'scratch', tags: { Name: 'ami-backup-scratch' }, optedIn: false },
 ];
@@ -113,6 +142,8 @@ export interface Saved {
   readonly rules: Readonly<Record<string, boolean>>;
   /** The other Regions' states (the copies'). */
   readonly regions: Readonly<Record<string, BackendState>>;
+  /** KMS: the keys, and the grants sharing made. */
+  readonly kms: KmsState;
 }
 
 /** An invocation attempt that failed (threw, or was cut off). */
@@ -191,6 +222,24 @@ async function makeLookAlikes(ec2: LocalEc2, client: EC2Client, fleet: readonly 
     ec2.clock.advance(10 * MINUTE);
     await client.send(new DeregisterImageCommand({ ImageId: leftBehind }));
   }
+}
+
+/**
+ * The keys the deployment names, made as an operator would before deploying: the share key (`shareKmsKey`) and the
+ * customer managed key `keyed`'s volumes use (`shareGrantKeys`, by its alias for the launch).
+ */
+function makeShareKeys(ec2: LocalEc2): { shareKey: string; volumeKey: string } {
+  const call = (action: string, request: unknown): Record<string, unknown> => {
+    const answer = ec2.kms.handle(`TrentService.${action}`, JSON.stringify(request), LOCAL_ACCOUNT_ID, REGION);
+    if (answer.status !== 200) throw new Error(`${action}: ${JSON.stringify(answer.body)}`);
+    return answer.body as Record<string, unknown>;
+  };
+  const arnOf = (answer: Record<string, unknown>): string =>
+    String((answer.KeyMetadata as { Arn?: unknown } | undefined)?.Arn ?? '');
+  const shareKey = arnOf(call('CreateKey', { Description: 'backups shared as re-encrypted copies' }));
+  const volumeKey = arnOf(call('CreateKey', { Description: 'volumes' }));
+  call('CreateAlias', { AliasName: VOLUME_KEY_ALIAS, TargetKeyId: volumeKey });
+  return { shareKey, volumeKey };
 }
 
 export interface HarnessOptions {
@@ -382,6 +431,7 @@ export async function startHarness(
   const restoreDateHeaders = withoutDateHeaders();
   let ec2 = await startLocalEc2({ clock: SimClock.manual(EVENING), throttling: false, audit: true });
   const port = Number(new URL(ec2.url).port);
+  const shareKeys = makeShareKeys(ec2);
   const client = clientFor(ec2.url, 3);
   const launched = await launchFleet(client, fleet);
   for (const member of launched) {
@@ -417,7 +467,12 @@ export async function startHarness(
     region: REGION,
     account: LOCAL_ACCOUNT_ID,
     logLevel: 'SILENT',
-    params: { copyAllowedRegions: COPY_REGION, ...options.params },
+    params: {
+      copyAllowedRegions: COPY_REGION,
+      shareKmsKey: shareKeys.shareKey,
+      shareGrantKeys: shareKeys.volumeKey,
+      ...options.params,
+    },
   });
   // The named schedules' rules, made on the endpoint as at deploy (on), or as they were saved.
   const rules = loaded.flatMap((fn) =>
@@ -515,6 +570,7 @@ export async function startHarness(
           .filter((region) => region !== REGION)
           .map((region) => [region, structuredClone(ec2.backendIn(region).exportState())]),
       ),
+      kms: structuredClone(ec2.kms.exportState()),
     }),
     restore: async (saved) => {
       if (time !== undefined) throw new Error('a harness in virtual time cannot restore a saved state');
@@ -529,6 +585,7 @@ export async function startHarness(
       for (const [region, state] of Object.entries(saved.regions)) {
         ec2.backendIn(region).importState(structuredClone(state));
       }
+      ec2.kms.importState(structuredClone(saved.kms));
       injectFaults(ec2);
       deployRules(ec2, saved.rules);
     },

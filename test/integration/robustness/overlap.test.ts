@@ -3,7 +3,7 @@
  * once, and a slow run can meet the next). One image per instance and run, no error surfacing from the other
  * invocation's work (an image or snapshot it already deleted), and every promise kept.
  */
-import { ImageTag } from '../../../lib/tags';
+import { ImageTag, ShareTag } from '../../../lib/tags';
 import type { RotateSummary } from '../../../lib/use-cases/rotate';
 import { type Harness, night, startHarness } from './harness';
 
@@ -39,7 +39,13 @@ it('two of each invocation at once, over two nights: one image per instance and 
   // Both rotations set out to expire the same images: each image went once, and neither reported the other's work.
   const pair = (rotations[0]?.result ?? []) as RotateSummary[];
   expect(pair.flatMap((summary) => summary.instances.flatMap((outcome) => outcome.expired)).length).toBeGreaterThan(0);
-  const images = harness.world().images.filter((image) => image.tags[ImageTag.managedBy] === harness.config.owner);
+  // The backups (a copy re-encrypted for sharing carries its source's instance and run).
+  const images = harness
+    .world()
+    .images.filter(
+      (image) =>
+        image.tags[ImageTag.managedBy] === harness.config.owner && image.tags[ShareTag.reencryptedFrom] === undefined,
+    );
   const runs = images.map((image) => `${image.tags[ImageTag.instanceId]} ${image.tags[ImageTag.run]}`);
   expect(new Set(runs).size).toBe(runs.length);
   // One reboot per running reboot-mode instance: the second CreateImage of each pair was refused, not made again;
@@ -48,7 +54,7 @@ it('two of each invocation at once, over two nights: one image per instance and 
     .filter((entry) => entry.kind === 'image-created' && entry.downAt !== undefined && entry.at >= start.getTime())
     .map((entry) => entry.instanceId)
     .sort();
-  const rebootMode = ['web', 'web-b', 'flaky'].map(
+  const rebootMode = ['web', 'web-b', 'keyed', 'flaky'].map(
     (name) => harness.fleet.find((member) => member.name === name)?.instanceId,
   );
   expect(rebooted).toEqual(rebootMode.sort());

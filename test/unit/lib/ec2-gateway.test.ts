@@ -855,6 +855,33 @@ describe('Ec2Gateway: sharing', () => {
     });
   });
 
+  it('takes an image or snapshot gone meanwhile as nothing to share, and as unshared already', async () => {
+    // Prepare
+    ec2.on(ModifySnapshotAttributeCommand).resolves({});
+    ec2
+      .on(ModifyImageAttributeCommand)
+      .rejects(ec2Error('InvalidAMIID.NotFound', "The image id '[ami-0a01]' does not exist"));
+    const gateway = new Ec2Gateway(new EC2Client({}));
+    const change = { imageId: 'ami-0a01', snapshotIds: ['snap-0a'], accounts: [TEAM] };
+
+    // Act, Assess
+    await expect(gateway.sharePermissions(change)).resolves.toBe(false);
+    await expect(gateway.unsharePermissions(change)).resolves.toBeUndefined();
+    // The snapshots are still unshared after the image is found gone.
+    expect(ec2.commandCalls(ModifySnapshotAttributeCommand).map((call) => call.args[0].input.OperationType)).toEqual([
+      'add',
+      'remove',
+    ]);
+    ec2.reset();
+    ec2.on(ModifySnapshotAttributeCommand).rejects(ec2Error('InvalidSnapshot.NotFound', 'gone'));
+    await expect(gateway.sharePermissions(change)).resolves.toBe(false);
+    expect(ec2.commandCalls(ModifyImageAttributeCommand)).toHaveLength(0);
+    // Any other refusal is an error.
+    ec2.reset();
+    ec2.on(ModifySnapshotAttributeCommand).rejects(ec2Error('UnauthorizedOperation', 'denied'));
+    await expect(gateway.sharePermissions(change)).rejects.toThrow('denied');
+  });
+
   it('refuses to make a backup public: a change naming anything but account ids makes no call at all', async () => {
     // Prepare
     const gateway = new Ec2Gateway(new EC2Client({}));
