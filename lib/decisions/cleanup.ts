@@ -1,6 +1,7 @@
 /**
  * What removing a stage leaves behind: every image that is this stage's own by all of rotation's checks (account,
- * ownership tag, deterministic name, EC2's source instance) is deregistered with its snapshots, and every snapshot
+ * ownership tag, deterministic name, EC2's source instance), or one of its copies re-encrypted for sharing by theirs
+ * (the name of its source with the suffix, the source EC2 reports), is deregistered with its snapshots, and every snapshot
  * carrying the stage's ownership tag that no remaining image uses is deleted; every restore-test instance of the stage
  * (the ownership tag and the test-instance tag, as restore tests select theirs) not yet terminated is terminated.
  * Anything else carrying the tag is a look-alike: listed with its reasons, never touched.
@@ -8,7 +9,8 @@
 import type { Image, Instance, Snapshot } from '../model';
 import { ImageTag, RestoreTestTag } from '../tags';
 import { isTestInstance } from './restore-tests';
-import { lookAlikeReasons, type Ours } from './rotation';
+import type { Ours } from './rotation';
+import { homeImageLookAlikeReasons } from './sharing';
 
 export interface CleanupPlan {
   /** Images to deregister, with their snapshots. */
@@ -38,7 +40,7 @@ export function planCleanup(
   const kept = new Set<string>();
   for (const image of images) {
     if (image.state === 'deregistered') continue;
-    const reasons = lookAlikeReasons(image, ours);
+    const reasons = homeImageLookAlikeReasons(image, ours);
     if (reasons.length === 0) {
       own.push(image);
     } else {

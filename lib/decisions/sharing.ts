@@ -184,13 +184,12 @@ export function reencryptedCopyLookAlikeReasons(image: Image, ours: Ours): strin
   return reasons;
 }
 
-/** Whether an image passes the ownership checks of what it claims to be: a backup, or a re-encrypted copy. */
-function isOurs(image: Image, ours: Ours): boolean {
-  const reasons =
-    image.tags[ShareTag.reencryptedFrom] === undefined
-      ? lookAlikeReasons(image, ours)
-      : reencryptedCopyLookAlikeReasons(image, ours);
-  return reasons.length === 0;
+/**
+ * Why an image carrying the ownership tag is not the service's own, by the checks of what it claims to be: a backup,
+ * or a copy re-encrypted for sharing. Empty if it is.
+ */
+export function homeImageLookAlikeReasons(image: Image, ours: Ours): string[] {
+  return isReencryptedCopy(image) ? reencryptedCopyLookAlikeReasons(image, ours) : lookAlikeReasons(image, ours);
 }
 
 /** The accounts an image's `shared-with` record names that are account ids (a forged value names nothing else). */
@@ -255,7 +254,7 @@ export function planSharing(
   settings: ShareSettings,
 ): SharePlan {
   // Only images that pass the ownership checks are ever touched; look-alikes are rotation's to report.
-  const images = candidates.filter((shared) => isOurs(shared.image, ours));
+  const images = candidates.filter((shared) => homeImageLookAlikeReasons(shared.image, ours).length === 0);
   const bySource = new Map(sources.map((source) => [source.instanceId, source]));
   const held = sources.flatMap((source) =>
     source.policy.ok ? [] : [{ instanceId: source.instanceId, reason: source.policy.problems.join('; ') }],

@@ -1,6 +1,7 @@
 import { planCleanup } from '../../../../lib/decisions/cleanup';
+import { REENCRYPTED_SUFFIX } from '../../../../lib/decisions/sharing';
 import type { Image, Instance, InstanceState, Snapshot } from '../../../../lib/model';
-import { ImageTag, imageName, RestoreTestTag } from '../../../../lib/tags';
+import { ImageTag, imageName, RestoreTestTag, ShareTag } from '../../../../lib/tags';
 
 const OURS = { owner: 'ami-backup-prod', accountId: '111122223333' };
 const RUN = '20261126T0300Z';
@@ -54,6 +55,25 @@ describe('planCleanup', () => {
     expect(plan.leftAlone[0]?.reasons.join('; ')).toMatch(/named "golden-image"/);
     expect(plan.leftAlone[1]?.reasons.join('; ')).toMatch(/owned by account 444455556666/);
     expect(plan.leftAlone[2]?.reasons.join('; ')).toMatch(/not tagged ami-backup:managed-by=ami-backup-prod/);
+  });
+
+  it("removes the stage's copies re-encrypted for sharing, and leaves one that fails a copy's checks", () => {
+    const source = image('ami-a1', 'i-0000000000000000a');
+    const copyOf = (id: string, name: string): Image =>
+      image(id, 'i-0000000000000000a', {
+        name,
+        tags: { ...source.tags, [ShareTag.reencryptedFrom]: source.id },
+        sourceImageId: source.id,
+      });
+    delete (source as { sourceImageId?: string }).sourceImageId;
+    const copy = copyOf('ami-c1', `${source.name}${REENCRYPTED_SUFFIX}`);
+    const misnamed = copyOf('ami-c2', 'golden-reencrypted');
+
+    const plan = planCleanup([source, copy, misnamed], [], OURS);
+
+    expect(plan.images.map((candidate) => candidate.id)).toEqual(['ami-a1', 'ami-c1']);
+    expect(plan.leftAlone.map((entry) => entry.id)).toEqual(['ami-c2']);
+    expect(plan.leftAlone[0]?.reasons.join('; ')).toMatch(/named "golden-reencrypted"/);
   });
 
   it('has nothing left to do once done: a second plan over what remains is empty', () => {
