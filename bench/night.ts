@@ -250,6 +250,7 @@ export async function benchmarkNights(options: Omit<Options, 'json' | 'bundles' 
       onInvocation: (record) => {
         records.push(record);
       },
+      aroundReport: (read) => time.drive(read),
     });
     return {
       report,

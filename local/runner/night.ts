@@ -126,6 +126,11 @@ export interface NightOptions {
   readonly sample?: boolean;
   /** Runs each invocation (default: just runs it); a benchmark uses it to move virtual time while it waits. */
   readonly aroundInvocation?: (invoke: () => Promise<unknown>, functionName: string) => Promise<unknown>;
+  /**
+   * Runs the reading of the report after the last night (default: just runs it). A benchmark moves virtual time while
+   * it waits too: a large fleet's read-out is throttled by EC2's buckets, and the SDK's backoff waits on timers.
+   */
+  readonly aroundReport?: <T>(read: () => Promise<T>) => Promise<T>;
   /** Called at each step of the simulation with the current time and how many instances are in each step. */
   readonly onProgress?: (progress: Progress) => void;
   readonly onInvocation?: (record: InvocationRecord) => void;
@@ -485,21 +490,25 @@ export async function runNights(options: NightOptions): Promise<NightReport> {
       if (night === 1) await terminateMembers(client, launched);
     }
     const downtime = audit === undefined ? sampled : downtimeFromTimeline(audit, launched, clock.now().getTime());
-    const copies = await describeCopies(url, copyRegionsOf(params), launched);
-    const report = await reportOn(client, launched, records, downtime, copies, {
-      faultsInjected: embedded !== undefined,
-      timeline: audit !== undefined,
-      copySettings: {
-        homeRegion: region,
-        defaultRegions: list(params?.copyRegions),
-        allowedRegions: copyRegionsOf(params),
-      },
-      params: params ?? {},
+    const { report, testInstances, copyOrphans } = await (options.aroundReport ?? ((read) => read()))(async () => {
+      const copies = await describeCopies(url, copyRegionsOf(params), launched);
+      return {
+        report: await reportOn(client, launched, records, downtime, copies, {
+          faultsInjected: embedded !== undefined,
+          timeline: audit !== undefined,
+          copySettings: {
+            homeRegion: region,
+            defaultRegions: list(params?.copyRegions),
+            allowedRegions: copyRegionsOf(params),
+          },
+          params: params ?? {},
+        }),
+        testInstances: await liveTestInstances(client, `ami-backup-${options.stage ?? 'dev'}`),
+        copyOrphans: await orphanSnapshotsIn(url, copyRegionsOf(params), `ami-backup-${options.stage ?? 'dev'}`),
+      };
     });
     const unreceived = [...queued.values()].reduce((sum, messages) => sum + messages.length, 0);
     const denied = embedded?.denied ?? [];
-    const testInstances = await liveTestInstances(client, `ami-backup-${options.stage ?? 'dev'}`);
-    const copyOrphans = await orphanSnapshotsIn(url, copyRegionsOf(params), `ami-backup-${options.stage ?? 'dev'}`);
     // The sharing promises, over what the embedded endpoint holds (the deployment's settings, as the functions read them).
     const sharing =
       embedded === undefined
