@@ -615,12 +615,12 @@ export class Ec2Gateway {
     });
   }
 
-  /** Images carrying the ownership tag and a tag with this key, whatever its value. */
-  findOwnedImagesTagged(owner: string, key: string): Promise<Image[]> {
+  /** Images carrying the ownership tag and a tag with any of these keys, whatever its value: one paged describe. */
+  findOwnedImagesTagged(owner: string, keys: readonly string[]): Promise<Image[]> {
     return this.within(() =>
       this.findImages([
         { Name: `tag:${ImageTag.managedBy}`, Values: [owner] },
-        { Name: 'tag-key', Values: [key] },
+        { Name: 'tag-key', Values: [...keys] },
       ]),
     );
   }

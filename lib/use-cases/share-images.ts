@@ -69,8 +69,7 @@ export async function shareImages(invocation: Invocation, context: UseCaseContex
         )
       : [],
   );
-  add(await ec2.findOwnedImagesTagged(owner, ShareTag.sharedWith));
-  add(await ec2.findOwnedImagesTagged(owner, ShareTag.reencryptedFrom));
+  add(await ec2.findOwnedImagesTagged(owner, [ShareTag.sharedWith, ShareTag.reencryptedFrom]));
 
   const errors: string[] = [];
   const grants: ServiceGrant[] = [];
@@ -286,24 +285,19 @@ async function applyPlan(
   // Records (the image's accounts, the instance's error) only once their events are out: else the next pass, seeing
   // nothing changed, would never publish them.
   if (published) {
-    const records = plan.records.filter((write) => done(write.resourceId));
-    for (const [id, failure] of records.length > 0 ? await ec2.writeTags(records) : new Map<string, string>()) {
-      errors.push(`${id}: share record not written: ${failure}`);
-    }
+    const failed = (what: string, failures: ReadonlyMap<string, string>): void => {
+      for (const [id, failure] of failures) errors.push(`${id}: ${what}: ${failure}`);
+    };
+    failed('share record not written', await ec2.writeTags(plan.records.filter((write) => done(write.resourceId))));
     const setErrors = plan.instanceErrors.flatMap((entry) =>
       entry.reason === undefined
         ? []
         : [{ resourceId: entry.instanceId, tags: { [ShareTag.shareError]: entry.reason } }],
     );
     const cleared = plan.instanceErrors.filter((entry) => entry.reason === undefined).map((entry) => entry.instanceId);
-    for (const [id, failure] of setErrors.length > 0 ? await ec2.writeTags(setErrors) : new Map<string, string>()) {
-      errors.push(`${id}: share error not recorded: ${failure}`);
-    }
-    for (const [id, failure] of cleared.length > 0
-      ? await ec2.deleteTags(cleared, [ShareTag.shareError])
-      : new Map<string, string>()) {
-      errors.push(`${id}: share error not cleared: ${failure}`);
-    }
+    // Neither makes a call when it has nothing to write.
+    failed('share error not recorded', await ec2.writeTags(setErrors));
+    failed('share error not cleared', await ec2.deleteTags(cleared, [ShareTag.shareError]));
   }
   for (const event of plan.events) {
     outcomes.push({

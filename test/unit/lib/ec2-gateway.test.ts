@@ -775,6 +775,29 @@ describe('Ec2Gateway: sharing', () => {
     );
   });
 
+  it('finds the images carrying any of several tag keys in one paged describe', async () => {
+    // Prepare
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-0a01', State: 'available', Name: image.name }] });
+
+    // Act
+    const found = await new Ec2Gateway(new EC2Client({})).findOwnedImagesTagged('ami-backup-dev', [
+      'ami-backup:shared-with',
+      'ami-backup:reencrypted-from',
+    ]);
+
+    // Assess
+    expect(found.map((each) => each.id)).toEqual(['ami-0a01']);
+    expect(ec2.commandCalls(DescribeImagesCommand).map((call) => call.args[0].input)).toEqual([
+      expect.objectContaining({
+        Owners: ['self'],
+        Filters: [
+          { Name: 'tag:ami-backup:managed-by', Values: ['ami-backup-dev'] },
+          { Name: 'tag-key', Values: ['ami-backup:shared-with', 'ami-backup:reencrypted-from'] },
+        ],
+      }),
+    ]);
+  });
+
   it("reads each encrypted snapshot's key, by snapshot-id filter", async () => {
     // Prepare
     ec2.on(DescribeSnapshotsCommand).resolves({
